@@ -1,0 +1,77 @@
+"""The ``vigil`` command: one entry point, subcommands grouped by noun.
+
+Each noun lives in the package that owns it and exposes
+``register(subparsers)``; a handler returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from vigil import __version__
+from vigil.errors import ConfigError, VigilError
+from vigil.secrets import scrub
+
+# (module, what it adds). Order is the order --help lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "vigil.schema.cli",      # vigil db install|status|grants|verify
+    "vigil.demo.cli",        # vigil demo setup|load|inject|heal
+    "vigil.checks.cli",      # vigil check (daily health), security, system/data verify
+    "exporter.cli",          # vigil exporter
+    "router.cli",            # vigil router [migrate]
+    "router.client_cli",     # vigil alert ..., vigil incident ...
+    "vigil.stack.cli",       # vigil up|down|status
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil",
+        description=(
+            "Security and performance monitoring for a multi-tenant PostgreSQL that holds PHI. "
+            "Installs the monitoring schema, exports Prometheus metrics, routes alerts through "
+            "the P1-P4 escalation matrix and runs the operations runbook's commands."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vigil {__version__}")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"], help="log verbosity")
+    parser.add_argument("--log-format", default="text", choices=["text", "json"],
+                        help="log line format (json for log shippers)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that part of vigil is not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vigil import logs
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(scrub(str(exc)), file=sys.stderr)
+        return 1
+    except VigilError as exc:
+        print(f"vigil: {scrub(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -83,7 +83,8 @@ def parse_duration(value: Any) -> float:
         total += float(m.group(1)) * _UNIT[m.group(2)]
         pos = m.end()
     if pos != len(text) or pos == 0:
-        raise ValueError(f"invalid duration {value!r}: use a number with a unit (ms, s, m, h, d, w)")
+        raise ValueError(
+            f"invalid duration {value!r}: use a number with a unit (ms, s, m, h, d, w)")
     return total
 
 

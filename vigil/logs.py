@@ -79,5 +79,6 @@ class StateLog:
             self._states[key] = state
         if previous is None and state == "ok":
             return False  # starting healthy is not news
-        self._logger.log(level, message, extra=fields(key=key, state=state, previous=previous, **kw))
+        extra = fields(key=key, state=state, previous=previous, **kw)
+        self._logger.log(level, message, extra=extra)
         return True

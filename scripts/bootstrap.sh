@@ -21,9 +21,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q >&2
-  # policy-rc.d keeps the packages from starting their own daemons on the default ports.
+  # A policy-rc.d that says 101 keeps the packages from starting their own daemons on
+  # 9090/9093, which would collide with the stack vigil starts with its own configs.
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  rc=0
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-    "${missing[@]}" >&2
+    "${missing[@]}" >&2 || rc=$?
+  [ -z "$made_policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$rc" -eq 0 ] || { echo "apt-get install failed (exit $rc)" >&2; exit "$rc"; }
 fi
 
 # 2. PostgreSQL on 127.0.0.1:5432, started if it is down.

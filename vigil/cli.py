@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "router.cli",            # vigil router [migrate]
     "router.client_cli",     # vigil alert ..., vigil incident ...
     "vigil.stack.cli",       # vigil up|down|status
+    "vigil.sink.cli",        # vigil sink
 )
 
 

@@ -1,0 +1,1 @@
+"""Local notification sink: receives the router's deliveries and shows who was paged."""

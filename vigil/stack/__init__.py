@@ -1,0 +1,1 @@
+"""vigil up / down / status: the whole stack on one machine, supervised."""

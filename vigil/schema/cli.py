@@ -1,0 +1,70 @@
+"""``vigil db install|status|grants``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from vigil import pg
+from vigil.schema import installer, roles
+from vigil.schema.contract import DEFAULT_EXPORTER_ROLE
+
+
+def register(subparsers: Any) -> None:
+    db = subparsers.add_parser("db", help="install and inspect the vigil_monitor schema")
+    sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("install", help="apply pending vigil_monitor SQL (idempotent)")
+    p.add_argument("--dsn", default=None, help="superuser DSN of the monitored database")
+    p.add_argument("--exporter-role", default=DEFAULT_EXPORTER_ROLE,
+                   help="monitoring role to create and grant (default %(default)s)")
+    p.set_defaults(func=_install)
+
+    p = sub.add_parser("status", help="installed version and missing contract objects")
+    p.add_argument("--dsn", default=None)
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("grants", help="grant a monitoring role pg_monitor + the shipped grants")
+    p.add_argument("--dsn", default=None)
+    p.add_argument("--role", default=DEFAULT_EXPORTER_ROLE)
+    p.add_argument("--print", dest="print_only", action="store_true",
+                   help="print the GRANT script instead of applying it")
+    p.set_defaults(func=_grants)
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    return str(args.dsn) if args.dsn else pg.admin_dsn()
+
+
+def _install(args: argparse.Namespace) -> int:
+    applied = installer.install(_dsn(args), exporter_role=args.exporter_role)
+    st = installer.status(_dsn(args))
+    if applied:
+        print(f"vigil_monitor: applied {', '.join(map(str, applied))}; "
+              f"now at version {st.installed_version}")
+    else:
+        print(f"vigil_monitor: already at version {st.installed_version}, nothing to do")
+    return 0 if st.ok else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    st = installer.status(_dsn(args))
+    print(f"installed version: {st.installed_version if st.installed_version else 'none'}"
+          f" (latest {st.latest_version})")
+    if st.pending:
+        print(f"pending: {', '.join(map(str, st.pending))}")
+    for name in st.missing:
+        print(f"missing: {name}")
+    if st.ok:
+        print("all contract objects present")
+    return 0 if st.ok else 1
+
+
+def _grants(args: argparse.Namespace) -> int:
+    if args.print_only:
+        sys.stdout.write(roles.grants_script(args.role))
+        return 0
+    installer.grant_exporter(_dsn(args), args.role)
+    print(f"granted pg_monitor and vigil_monitor read access to {args.role}")
+    return 0

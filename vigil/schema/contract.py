@@ -1,0 +1,88 @@
+"""The contract objects of ``vigil_monitor`` (docs/CONTRACTS.md) and their columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA = "vigil_monitor"
+PROBE_RLS_ROLE = "vigil_probe_rls"
+PROBE_BYPASS_ROLE = "vigil_probe_bypass"
+DEFAULT_EXPORTER_ROLE = "vigil_exporter"
+
+
+@dataclass(frozen=True)
+class ContractObject:
+    name: str
+    kind: str  # "function" | "table" | "view"
+    signature: str  # argument types for to_regprocedure; "" for relations
+    columns: tuple[str, ...]
+    # A cheap call that returns the columns (LIMIT 0 never runs the RLS probe loop).
+    probe_sql: str
+
+
+def _fn(name: str, sig: str, cols: str, call: str = "()") -> ContractObject:
+    return ContractObject(name, "function", sig, tuple(cols.split()),
+                          f"SELECT * FROM {SCHEMA}.{name}{call} LIMIT 0")
+
+
+def _rel(name: str, kind: str, cols: str) -> ContractObject:
+    quoted = ", ".join(f'"{c}"' for c in cols.split())
+    return ContractObject(name, kind, "", tuple(cols.split()),
+                          f"SELECT {quoted} FROM {SCHEMA}.{name} LIMIT 0")
+
+
+CONTRACT: tuple[ContractObject, ...] = (
+    _fn("monitor_rls_overhead", "integer, integer",
+        "schema_name table_name policies avg_overhead_ms samples measured_at", "(1, 0)"),
+    _fn("monitor_rls_performance", "",
+        "schema_name table_name policy_name command permissive roles using_expr check_expr "
+        "uses_tenant_setting has_subquery seq_scan idx_scan live_rows"),
+    _fn("monitor_encryption_performance", "bigint, integer",
+        "id ts operation key_id duration_ms success"),
+    _rel("audit_write_metrics", "table", "id timestamp duration table_name operation"),
+    _rel("phi_access_patterns", "table",
+         "id accessed_at table_name tenant_id actor_id operation duration_ms row_count"),
+    _fn("security_access_metrics", "", "total_requests failed_attempts unusual_patterns"),
+    _fn("security_encryption_metrics", "", "key_id key_age_seconds active"),
+    _fn("security_encryption_status", "",
+        "failed_operations reencryption_status reencryption_progress"),
+    _fn("security_audit_metrics", "",
+        "coverage_ratio phi_tables audited_tables gaps integrity_issues first_broken_id"),
+    _fn("verify_audit_chain", "bigint", "checked first_broken_id reason"),
+    _rel("unused_indexes", "view",
+         "schema_name table_name index_name index_size_bytes idx_scan is_unique"),
+)
+
+# Functions the monitoring role may execute (read side); everything else stays private.
+READ_FUNCTIONS: tuple[str, ...] = (
+    "setting(text)",
+    "monitor_rls_overhead(integer, integer)",
+    "monitor_rls_performance()",
+    "monitor_encryption_performance(bigint, integer)",
+    "unusual_access_patterns()",
+    "security_access_metrics()",
+    "security_encryption_metrics()",
+    "security_encryption_status()",
+    "security_audit_metrics()",
+    "verify_audit_chain(bigint)",
+    "audit_integrity_issues()",
+    "audit_row_hash(bigint, timestamptz, text, text, text, text, text, text[], text)",
+)
+# Tables without PHI (identifiers and timings only) that the read functions scan.
+READ_TABLES: tuple[str, ...] = (
+    "schema_version", "settings", "rls_probe_queries", "phi_columns", "audit_log",
+    "audit_write_metrics", "phi_access_patterns", "access_log", "encryption_ops",
+    "encryption_keys", "reencryption_jobs", "unused_indexes",
+)
+# SECURITY DEFINER entry points for the application role.
+APP_FUNCTIONS: tuple[str, ...] = (
+    "record_access(text, text, boolean, text)",
+    "record_phi_access(text, text, double precision, integer)",
+    "record_encryption_op(text, text, double precision, boolean)",
+    "register_encryption_key(text, boolean)",
+    "start_reencryption(text, text, bigint)",
+    "record_reencryption_progress(bigint, bigint, boolean)",
+    "enable_audit(regclass, text)",
+    "register_phi_column(regclass, text)",
+    "current_actor()",
+)

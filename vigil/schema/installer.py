@@ -1,0 +1,132 @@
+"""Install and inspect ``vigil_monitor``: versioned SQL files applied once each, in order."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+import psycopg
+
+from vigil import pg
+from vigil.errors import VigilError
+from vigil.logs import fields
+from vigil.schema import roles
+from vigil.schema.contract import CONTRACT, DEFAULT_EXPORTER_ROLE, SCHEMA
+
+log = logging.getLogger("vigil.schema")
+_FILE = re.compile(r"^(\d{3})_(\w+)\.sql$")
+# Serializes concurrent installs into the same database.
+_INSTALL_LOCK = 7311930000
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class Status:
+    installed_version: int | None
+    latest_version: int
+    pending: tuple[int, ...]
+    missing: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.pending
+
+
+def migrations() -> list[Migration]:
+    found: list[Migration] = []
+    for entry in resources.files("vigil.schema").joinpath("sql").iterdir():
+        m = _FILE.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text("utf-8")))
+    return sorted(found, key=lambda mig: mig.version)
+
+
+def _applied(conn: Conn) -> set[int]:
+    exists = conn.execute("SELECT to_regclass('vigil_monitor.schema_version')").fetchone()
+    if not exists or exists[0] is None:
+        return set()
+    rows = conn.execute("SELECT version FROM vigil_monitor.schema_version")
+    return {int(str(r[0])) for r in rows}
+
+
+def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list[int]:
+    """Apply pending migrations, refresh probe grants and grant the exporter role.
+
+    Returns the versions applied now (empty when already up to date). Safe to re-run and to run
+    concurrently against different databases of one cluster.
+    """
+    with pg.connect(dsn) as conn:
+        roles.ensure_probe_roles(conn)
+        if exporter_role:
+            roles.ensure_role(conn, exporter_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
+        applied_now: list[int] = []
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+                done = _applied(conn)
+                for mig in migrations():
+                    if mig.version in done:
+                        continue
+                    conn.execute(mig.sql.encode())
+                    conn.execute("INSERT INTO vigil_monitor.schema_version (version, name) "
+                                 "VALUES (%s, %s)", (mig.version, mig.name))
+                    applied_now.append(mig.version)
+                conn.execute("SELECT vigil_monitor.refresh_probe_grants()")
+        except psycopg.errors.InsufficientPrivilege:
+            raise VigilError("installing vigil_monitor needs a superuser DSN "
+                             "(it creates BYPASSRLS probe roles)") from None
+        if exporter_role:
+            roles.apply_monitor_grants(conn, exporter_role)
+    log.info("vigil_monitor installed", extra=fields(applied=applied_now))
+    return applied_now
+
+
+def grant_exporter(dsn: str, role: str) -> None:
+    """Give ``role`` exactly pg_monitor plus the shipped read grants (creates it if missing)."""
+    with pg.connect(dsn) as conn:
+        roles.ensure_role(conn, role, "LOGIN NOSUPERUSER NOBYPASSRLS")
+        roles.apply_monitor_grants(conn, role)
+
+
+def grant_app(dsn: str, role: str) -> None:
+    """Let an application role call the SECURITY DEFINER write functions."""
+    with pg.connect(dsn) as conn:
+        roles.apply_app_grants(conn, role)
+
+
+def status(dsn: str) -> Status:
+    with pg.connect(dsn) as conn:
+        done = _applied(conn)
+        latest = max(m.version for m in migrations())
+        missing: list[str] = []
+        for obj in CONTRACT:
+            if obj.kind == "function":
+                row = conn.execute("SELECT to_regprocedure(%s)",
+                                   (f"{SCHEMA}.{obj.name}({obj.signature})",)).fetchone()
+            else:
+                row = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{obj.name}",)).fetchone()
+            if not row or row[0] is None:
+                missing.append(obj.name)
+                continue
+            if obj.kind != "function" and _column_missing(conn, obj.name, obj.columns):
+                missing.append(f"{obj.name} (columns)")
+        pending = tuple(m.version for m in migrations() if m.version not in done)
+        return Status(max(done) if done else None, latest, pending, tuple(missing))
+
+
+def _column_missing(conn: Conn, name: str, columns: tuple[str, ...]) -> bool:
+    have = {str(r[0]) for r in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+        "AND NOT attisdropped", (f"{SCHEMA}.{name}",))}
+    return not set(columns) <= have

@@ -1,0 +1,260 @@
+"""vigil up / status / down, run as a user runs them, on free ports and a private state folder.
+
+These start only the parts that need nothing from the database (the sink), so they are
+fast and xdist-safe; the full stack is exercised by tests/e2e.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vigil.stack import http, procs
+from vigil.stack.plan import (
+    Layout,
+    Ports,
+    derive_alertmanager,
+    derive_prometheus,
+    derive_router,
+    rewrite_ports,
+)
+from vigil.stack.runner import Options, Stack
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def vigil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vigil.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def pgid_gone(pgid: int) -> bool:
+    return procs.group_members(pgid) == []
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    yield state
+    # Whatever a failing test left running goes too.
+    vigil("down", "--state-dir", str(state))
+
+
+def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: Path) -> None:
+    port = free_port()
+    first = vigil("up", "--detach", "--only", "sink", "--state-dir", str(state),
+                  "--port", f"sink={port}")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"http://127.0.0.1:{port}/" in first.stdout
+    assert str(state) in first.stdout  # the state folder is named
+    record = procs.RecordStore(state / "run").load("sink")
+    assert record is not None and procs.is_running(record)
+
+    again = vigil("up", "--detach", "--only", "sink", "--state-dir", str(state),
+                  "--port", f"sink={port}")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already running" in again.stdout
+    assert procs.RecordStore(state / "run").load("sink") == record  # same process kept
+
+    status = vigil("status", "--json", "--state-dir", str(state))
+    doc = json.loads(status.stdout)
+    sink = next(p for p in doc["parts"] if p["name"] == "sink")
+    assert (sink["state"], sink["healthy"], sink["pid"]) == ("running", True, record.pid)
+    text = vigil("status", "--state-dir", str(state)).stdout
+    assert "sink" in text and "healthy" in text
+
+    down = vigil("down", "--state-dir", str(state))
+    assert down.returncode == 0 and "sink" in down.stdout
+    wait_until(lambda: pgid_gone(record.pgid), 10, "the sink's process group to end")
+    assert not http.is_healthy(f"http://127.0.0.1:{port}/-/healthy")
+    assert "nothing was running" in vigil("down", "--state-dir", str(state)).stdout
+
+
+def _start_foreground(state: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli", "up", "--only", "sink", "--state-dir", str(state),
+         "--port", f"sink={port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    wait_until(lambda: any("Ctrl-C stops" in ln for ln in lines), 30, "vigil up to be ready")
+    return proc, lines
+
+
+def test_foreground_up_shows_pages_and_ctrl_c_stops_everything(state: Path) -> None:
+    port = free_port()
+    proc, lines = _start_foreground(state, port)
+    record = procs.RecordStore(state / "run").load("sink")
+    assert record is not None
+    try:
+        http.post_json(f"http://127.0.0.1:{port}/hook/security-team",
+                       {"step": 1, "severity": "P1", "alertname": "VigilAuditChainBroken"},
+                       headers={"Idempotency-Key": "a1-s1"})
+        wait_until(lambda: any(" PAGE " in ln and "security-team" in ln for ln in lines), 10,
+                   "the page line in vigil up's terminal")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    wait_until(lambda: pgid_gone(record.pgid), 10, "the sink's process group to end")
+    assert procs.RecordStore(state / "run").names() == []
+
+
+def test_killing_foreground_up_with_sigkill_still_leaves_no_process(state: Path) -> None:
+    port = free_port()
+    proc, _ = _start_foreground(state, port)
+    record = procs.RecordStore(state / "run").load("sink")
+    assert record is not None
+    proc.kill()  # no chance to clean up: the children must notice on their own
+    proc.wait(timeout=10)
+    wait_until(lambda: pgid_gone(record.pgid), 15, "the orphaned sink to stop")
+    status = json.loads(vigil("status", "--json", "--state-dir", str(state)).stdout)
+    sink = next(p for p in status["parts"] if p["name"] == "sink")
+    assert sink["state"] == "dead"
+
+
+def test_missing_parts_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    bare = tmp_path / "checkout"
+    (bare / "config").mkdir(parents=True)
+    said: list[str] = []
+    stack = Stack(Layout(root=bare, state=tmp_path / "state"),
+                  Options(ports=Ports(sink=free_port()), only=("sink", "prometheus",
+                                                               "alertmanager")),
+                  say=said.append)
+    try:
+        started, failed = stack.up()
+        assert (started, failed) == (["sink"], [])
+        text = "\n".join(said)
+        assert "skip  alertmanager" in text and "alertmanager.yml does not exist" in text
+        assert "skip  prometheus" in text and "prometheus.yml does not exist" in text
+        states = {p.name: p.state for p in stack.status()}
+        assert states["prometheus"] == "skipped" and states["sink"] == "running"
+    finally:
+        stack.down()
+
+
+def test_a_port_held_by_a_stranger_is_reported_not_fought_over(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from vigil.sink.app import create_app
+
+    port = free_port()
+    runner = web.AppRunner(create_app(echo=lambda page: None))
+    loop_ready = threading.Event()
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        loop_ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert loop_ready.wait(10)
+    said: list[str] = []
+    stack = Stack(Layout(root=tmp_path, state=tmp_path / "state"),
+                  Options(ports=Ports(sink=port), only=("sink",)), say=said.append)
+    try:
+        started, _ = stack.up()
+        assert started == []
+        assert any("not started by vigil" in line for line in said)
+    finally:
+        stack.down()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+# --- derived configs --------------------------------------------------------------------------
+
+def test_rewrite_ports_moves_only_local_default_ports() -> None:
+    ports = Ports(exporter=28090, alertmanager=29093)
+    data = {"targets": ["127.0.0.1:18090", "localhost:9093", "db.example:18090", "127.0.0.1:1"]}
+    assert rewrite_ports(data, ports.rewrites()) == {
+        "targets": ["127.0.0.1:28090", "localhost:29093", "db.example:18090", "127.0.0.1:1"]}
+
+
+def test_derived_prometheus_config_has_absolute_rules_and_stack_ports(tmp_path: Path) -> None:
+    src_dir = tmp_path / "prometheus"
+    src_dir.mkdir()
+    src = src_dir / "prometheus.yml"
+    src.write_text(yaml.safe_dump({
+        "rule_files": ["rules/*.yml"],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]},
+        "scrape_configs": [{"job_name": "vigil-exporter",
+                            "static_configs": [{"targets": ["127.0.0.1:18090"]}]}]}))
+    out = derive_prometheus(src, tmp_path / "gen" / "prometheus.yml",
+                            Ports(exporter=1111, alertmanager=2222))
+    text = out.read_text()
+    assert text.startswith("# GENERATED by `vigil up`")
+    doc = yaml.safe_load(text)
+    assert doc["rule_files"] == [str(src_dir / "rules/*.yml")]
+    assert doc["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:1111"]
+    assert doc["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "127.0.0.1:2222"]
+
+
+def test_derived_alertmanager_config_uses_the_stack_token_file(tmp_path: Path) -> None:
+    src = tmp_path / "alertmanager.yml"
+    src.write_text(yaml.safe_dump({
+        "route": {"receiver": "vigil-router"},
+        "receivers": [{"name": "vigil-router", "webhook_configs": [{
+            "url": "http://127.0.0.1:18091/api/v1/alertmanager",
+            "http_config": {"authorization": {"type": "Bearer",
+                                              "credentials_file": "secrets/router-token"}}}]}]}))
+    token = tmp_path / "state" / "router-token"
+    doc = yaml.safe_load(derive_alertmanager(src, tmp_path / "gen.yml", Ports(router=3333),
+                                             token).read_text())
+    hook = doc["receivers"][0]["webhook_configs"][0]
+    assert hook["url"] == "http://127.0.0.1:3333/api/v1/alertmanager"
+    assert hook["http_config"]["authorization"]["credentials_file"] == str(token)
+
+
+def test_derived_router_config_points_at_the_escalation_file(tmp_path: Path) -> None:
+    src = tmp_path / "config" / "router.yml"
+    src.parent.mkdir()
+    src.write_text(yaml.safe_dump({"listen": {"host": "127.0.0.1", "port": 18091},
+                                   "public_url": "http://127.0.0.1:18091",
+                                   "escalation_file": "escalation.yml"}))
+    doc = yaml.safe_load(derive_router(src, tmp_path / "r.yml", Ports(router=4444)).read_text())
+    assert doc["listen"]["port"] == 4444
+    assert doc["public_url"] == "http://127.0.0.1:4444"
+    assert doc["escalation_file"] == str(src.parent / "escalation.yml")
+
+
+def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    out = derive_router(root / "config" / "router.yml", tmp_path / "router.yml", Ports())
+    doc = yaml.safe_load(out.read_text())
+    assert doc["escalation_file"] == str(root / "config" / "escalation.yml")
+    assert doc["listen"]["port"] == 18091

@@ -1,0 +1,75 @@
+"""What a collector is: queries, and the metric families each query's rows feed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from exporter.config import CustomCollector, ExporterConfig
+
+MetricType = Literal["gauge", "counter", "histogram", "stateset"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    type: MetricType
+    help: str
+    value: str = "value"                 # column with the number (stateset: the state name)
+    labels: tuple[str, ...] = ()         # result columns that become labels (allow-list)
+    buckets: tuple[float, ...] = ()      # histogram upper bounds, seconds
+    watermark: str | None = None         # histogram: monotonic id column
+    max_series: int = 1000
+    states: tuple[str, ...] = ()         # stateset: every possible state
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    sql: str
+    metrics: tuple[MetricSpec, ...]
+    # Watermark queries take %(watermark)s and %(batch)s; start_sql returns the current
+    # max id (used once, on the first start, when watermark_start is "now").
+    start_sql: str | None = None
+
+    @property
+    def watermark(self) -> str | None:
+        return next((m.watermark for m in self.metrics if m.watermark), None)
+
+    @property
+    def watermark_key(self) -> str:
+        return next(m.name for m in self.metrics if m.watermark)
+
+
+@dataclass(frozen=True)
+class CollectorSpec:
+    name: str
+    interval: float
+    timeout: float
+    lock_timeout: float
+    queries: tuple[QuerySpec, ...]
+    builtin: bool = False
+
+    @property
+    def metrics(self) -> tuple[MetricSpec, ...]:
+        return tuple(m for q in self.queries for m in q.metrics)
+
+
+def custom_spec(c: CustomCollector, cfg: ExporterConfig) -> CollectorSpec:
+    queries = []
+    for q in c.queries:
+        metrics = tuple(
+            MetricSpec(name=m.name, type=m.type, help=m.help, value=m.value, labels=m.labels,
+                       buckets=m.buckets or (), watermark=m.watermark,
+                       max_series=m.max_series or cfg.limits.max_series_per_metric)
+            for m in q.metrics)
+        wm = next((m.watermark for m in metrics if m.watermark), None)
+        start = None
+        if wm:
+            start = (f"SELECT coalesce(max(q.{_ident(wm)}), 0) FROM ({q.sql}) AS q")
+        queries.append(QuerySpec(sql=q.sql, metrics=metrics, start_sql=start))
+    return CollectorSpec(name=c.name, interval=c.interval, timeout=c.timeout,
+                         lock_timeout=c.lock_timeout, queries=tuple(queries))
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,73 @@
+"""Pre-rendered /metrics bodies: rendered once per change of the snapshot, served as bytes.
+
+Four variants (Prometheus text 0.0.4 and OpenMetrics 1.0, each plain and gzip) are rendered
+off the scrape path right after a collection changes something. A scrape only picks bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics import exposition as om_exposition
+
+from exporter.metrics import Store, StoreCollector
+
+TEXT = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Body:
+    data: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    version: int
+    text: Body
+    text_gz: Body
+    om: Body
+    om_gz: Body
+
+
+def _body(data: bytes, ctype: str, gz: bool) -> Body:
+    headers = {"Content-Type": ctype, "Vary": "Accept, Accept-Encoding"}
+    if gz:
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Body(data, headers)
+
+
+class Renderer:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StoreCollector(store))
+        self.renders = 0
+        self.current = self._render()
+
+    def _render(self) -> Rendered:
+        version = self.store.version
+        text = generate_latest(self.registry)
+        om: bytes = om_exposition.generate_latest(self.registry)  # type: ignore[no-untyped-call]
+        self.renders += 1
+        return Rendered(version, _body(text, TEXT, False), _body(text, TEXT, True),
+                        _body(om, OPENMETRICS, False), _body(om, OPENMETRICS, True))
+
+    def refresh(self) -> bool:
+        """Re-render if the snapshot changed since the last render."""
+        if self.current.version == self.store.version:
+            return False
+        self.current = self._render()
+        return True
+
+    def pick(self, accept: str, accept_encoding: str) -> Body:
+        r = self.current
+        gz = "gzip" in accept_encoding
+        if "application/openmetrics-text" in accept:
+            return r.om_gz if gz else r.om
+        return r.text_gz if gz else r.text

@@ -1,0 +1,78 @@
+"""Histogram watermarks on disk: each database row is observed exactly once, across restarts.
+
+One JSON file per target in ``state_dir`` holds, for every watermark query, the highest id
+already observed *and* the histogram counts that include it. Both are written together
+(temp file, fsync, rename) before the new counts are published, so after a crash or a restart
+the exporter resumes from a consistent pair: no row is counted twice, none is lost.
+
+First start (no file): ``watermark_start: now`` begins at the current max id (history is not
+replayed into the histograms); ``zero`` observes every row already in the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from exporter.metrics import HistSeries, Labels, TargetStore
+
+log = logging.getLogger("exporter.state")
+VERSION = 1
+
+
+class StateFile:
+    def __init__(self, state_dir: str | Path, target: str) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", target)
+        self.path = Path(state_dir) / f"{safe}.json"
+
+    def load(self, buckets: dict[str, int]) -> tuple[dict[str, dict[Labels, HistSeries]],
+                                                    dict[str, int]] | None:
+        """Saved (histograms, watermarks), or None on first start. ``buckets`` maps a
+        histogram to its bucket count; a histogram whose buckets changed restarts at 0."""
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise OSError(f"cannot read exporter state {self.path}: {exc}; delete it to "
+                          "start over") from None
+        if doc.get("version") != VERSION:
+            return None
+        hist: dict[str, dict[Labels, HistSeries]] = {}
+        for name, rows in doc.get("histograms", {}).items():
+            n = buckets.get(name)
+            if n is None:
+                continue
+            series: dict[Labels, HistSeries] = {}
+            for row in rows:
+                if len(row["counts"]) != n + 1:
+                    series = {}
+                    break
+                series[tuple(row["labels"])] = HistSeries(
+                    [int(c) for c in row["counts"]], float(row["sum"]), int(row["count"]))
+            hist[name] = series
+        marks = {k: int(v) for k, v in doc.get("watermarks", {}).items()}
+        return hist, marks
+
+    def save(self, store: TargetStore, hist: dict[str, dict[Labels, HistSeries]],
+             watermarks: dict[str, int]) -> None:
+        doc: dict[str, Any] = {
+            "version": VERSION,
+            "target": store.name,
+            "watermarks": watermarks,
+            "histograms": {
+                name: [{"labels": list(lv), "counts": s.counts, "sum": s.sum, "count": s.count}
+                       for lv, s in sorted(series.items())]
+                for name, series in hist.items()},
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)

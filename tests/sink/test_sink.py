@@ -176,3 +176,21 @@ def test_vigil_sink_command_serves_and_prints_one_line_per_page(tmp_path: Path) 
         proc.terminate()
         assert proc.wait(timeout=10) == 0
         log.close()
+
+
+async def test_router_webhook_payload_at_notify_is_understood(
+        client: TestClient[Any, Any]) -> None:
+    # The shape router/store.py enqueues and router/channels/webhook.py posts.
+    payload = {"idempotency_key": "vigil-a12-step2-cto", "kind": "escalation", "target": "cto",
+               "channel": "sink", "step": 2, "due_at": "2026-03-01T12:15:00+00:00",
+               "alert": {"id": 12, "fingerprint": "abc", "alertname": "VigilAuditChainBroken",
+                         "severity": "P1", "status": "open", "labels": {"severity": "P1"},
+                         "annotations": {"summary": "audit chain broken at row 7"}}}
+    resp = await client.post("/notify", json=payload,
+                             headers={"Idempotency-Key": "vigil-a12-step2-cto"})
+    assert resp.status == 200
+    (page,) = (await (await client.get("/api/pages")).json())["pages"]
+    assert (page["target"], page["step"], page["severity"], page["kind"]) == (
+        "cto", 2, "P1", "escalation")
+    assert (page["alertname"], page["alert_id"]) == ("VigilAuditChainBroken", "12")
+    assert page["idempotency_key"] == "vigil-a12-step2-cto"

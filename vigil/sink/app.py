@@ -1,9 +1,11 @@
 """The sink's aiohttp app: receive deliveries, show who was paged.
 
 Routes:
-- ``POST /hook/{target}``: a generic JSON webhook delivery for ``target``;
+- ``POST /notify`` (the router's default sink URL) and ``POST /hook/{target}``: a generic
+  JSON webhook delivery, target from the URL or the body;
 - ``POST /slack/{target}``: a Slack-style incoming-webhook delivery (``{"text": ...}``);
-- ``POST /hook`` and ``POST /slack``: the same, with the target read from the body;
+- ``POST /notify/{target}``, ``POST /hook`` and ``POST /slack``: the same, target from the
+  body where the URL has none;
 - ``GET /api/pages``: every page as JSON (filters: ``target``, ``alertname``, ``since``);
 - ``DELETE /api/pages``: forget every page (for demos and tests);
 - ``GET /``: an auto-refreshing HTML table;
@@ -48,6 +50,8 @@ def create_app(store: PageStore | None = None, *, clock: Clock | None = None,
     app[STORE] = store if store is not None else PageStore()
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[ECHO] = echo if echo is not None else _echo_to(sys.stdout)
+    app.router.add_post("/notify/{target}", _receive("webhook"))
+    app.router.add_post("/notify", _receive("webhook"))
     app.router.add_post("/hook/{target}", _receive("webhook"))
     app.router.add_post("/hook", _receive("webhook"))
     app.router.add_post("/slack/{target}", _receive("slack"))

@@ -198,13 +198,15 @@ def run_status(args: argparse.Namespace) -> int:
     if summary is not None:
         counts = "  ".join(f"{sev}={n}" for sev, n in summary["open"].items())
         print(f"open alerts: {counts}")
+        if summary.get("acked"):
+            print(f"  (of which acknowledged: {summary['acked']})")
         nxt = summary["next_due"]
         if nxt is None:
             print("next escalation due: none")
         else:
-            due, alert = nxt
-            name = alert.get("alertname") or alert.get("labels", {}).get("alertname", "?")
-            print(f"next escalation due: {due} (alert {alert.get('id', '?')} {name})")
+            targets = ", ".join(nxt.get("targets") or [])
+            print(f"next escalation due: {nxt['due_at']}: alert {nxt['alert_id']} "
+                  f"{nxt['alertname']} ({nxt['severity']}) step {nxt['step']} -> {targets}")
     elif summary_error:
         print(f"open alerts: unknown ({summary_error})")
     else:

@@ -151,7 +151,8 @@ class Stack:
         if prepare and not exporter_missing:
             derive_generic(exporter_src, exporter_cfg, ports)
         exporter = Service("exporter", "exporter metrics",
-                           vigil_cmd("exporter", "--config", str(exporter_cfg)),
+                           vigil_cmd("exporter", "--config", str(exporter_cfg),
+                                     "--web.listen-address", f"127.0.0.1:{ports.exporter}"),
                            f"http://127.0.0.1:{ports.exporter}/-/healthy",
                            f"http://127.0.0.1:{ports.exporter}/metrics",
                            missing=exporter_missing)
@@ -418,35 +419,29 @@ class Stack:
 
     def router_summary(self) -> dict[str, Any]:
         """Open alerts by severity and the next escalation due, from the router API."""
-        base = f"http://127.0.0.1:{self.options.ports.router}"
-        token = self.layout.token_file.read_text().strip() if self.layout.token_file.is_file() \
-            else ""
+        base = f"http://127.0.0.1:{self.options.ports.router}/api/v1/alerts"
+        token = (self.layout.token_file.read_text().strip()
+                 if self.layout.token_file.is_file() else "")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        doc = http.get_json(f"{base}/api/v1/alerts?status=open", headers=headers, timeout=3)
-        alerts: list[dict[str, Any]] = doc.get("alerts", doc) if isinstance(doc, dict) else doc
+        doc = http.get_json(f"{base}?status=unresolved&limit=1000", headers=headers, timeout=3)
         by_sev: dict[str, int] = {"P1": 0, "P2": 0, "P3": 0, "P4": 0}
-        next_due: tuple[str, dict[str, Any]] | None = None
-        for alert in alerts:
-            if alert.get("status") not in (None, "open", "firing", "acked", "acknowledged"):
-                continue
+        acked = 0
+        next_due: dict[str, Any] | None = None
+        for alert in doc.get("alerts", []):
             sev = str(alert.get("severity", "?"))
             by_sev[sev] = by_sev.get(sev, 0) + 1
-            due = _next_due(alert)
-            if due is not None and (next_due is None or due < next_due[0]):
-                next_due = (due, alert)
-        return {"open": by_sev, "next_due": next_due}
-
-
-def _next_due(alert: Mapping[str, Any]) -> str | None:
-    for key in ("next_escalation_at", "next_step_at", "next_due_at", "next_escalation"):
-        value = alert.get(key)
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, dict):
-            for sub in ("due_at", "at"):
-                if isinstance(value.get(sub), str):
-                    return str(value[sub])
-    return None
+            if alert.get("status") != "open":
+                acked += 1
+                continue
+            ctx = http.get_json(f"{base}/{alert['id']}/context", headers=headers, timeout=3)
+            for step in ctx.get("plan", []):
+                if step.get("kind") != "step" or step.get("state") != "pending":
+                    continue
+                if next_due is None or str(step["due_at"]) < next_due["due_at"]:
+                    next_due = {"due_at": str(step["due_at"]), "alert_id": alert["id"],
+                                "alertname": alert.get("alertname"), "severity": sev,
+                                "step": step.get("step_no"), "targets": step.get("targets")}
+        return {"open": by_sev, "acked": acked, "next_due": next_due}
 
 
 class StackError(VigilError):

@@ -1,0 +1,274 @@
+"""HTTP routes: the Alertmanager webhook, the alert API, health and metrics.
+
+Incidents live in ``router.incidents``; the OpenAPI document in ``router.openapi``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from router import incidents, ingest, migrate, openapi, store
+from router.config import LEVELS
+from router.http import error, json_body, path_int, reply
+from router.keys import CLOCK, CONFIG, MATRIX, METRICS, POOL
+
+
+async def alertmanager(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    response = await _alertmanager(request)
+    request.app[METRICS].webhook_latency.labels(str(response.status)).observe(
+        time.perf_counter() - started)
+    return response
+
+
+async def _alertmanager(request: web.Request) -> web.Response:
+    limit = request.app[CONFIG].router.webhook.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return error(413, f"body larger than {limit} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, f"body larger than {limit} bytes")
+    try:
+        alerts = ingest.parse_payload(body)
+    except ingest.PayloadError as exc:
+        return error(400, str(exc), exc.field)
+    app = request.app
+    async with app[POOL].connection() as conn:
+        res = await ingest.ingest(conn, app[MATRIX], alerts, body, app[CLOCK].now())
+    m = app[METRICS]
+    for sev in res.severities:
+        m.received.labels(sev).inc()
+    if res.duplicates:
+        m.duplicates.inc(res.duplicates)
+    if res.fallbacks:
+        m.fallbacks.inc(res.fallbacks)
+    return reply({"status": "stored", "alerts": len(alerts), "new": res.new,
+                  "duplicates": res.duplicates, "resolved": res.resolved})
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    q = request.query
+    where: list[str] = ["true"]
+    params: list[Any] = []
+    status = q.get("status")
+    if status:
+        if status not in ("open", "acked", "resolved", "unresolved"):
+            return error(400, "status: use open, acked, resolved or unresolved", "status")
+        where.append("status <> 'resolved'" if status == "unresolved" else "status = %s")
+        if status != "unresolved":
+            params.append(status)
+    if q.get("severity"):
+        if q["severity"] not in LEVELS:
+            return error(400, "severity: use P1, P2, P3 or P4", "severity")
+        where.append("severity = %s")
+        params.append(q["severity"])
+    labels = {}
+    for item in q.getall("label", []):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            return error(400, "label: use label=name=value", "label")
+        labels[name] = value
+    if labels:
+        where.append("labels @> %s")
+        params.append(Jsonb(labels))
+    try:
+        limit = min(max(int(q.get("limit", "100")), 1), 1000)
+    except ValueError:
+        return error(400, "limit: expected an integer", "limit")
+    async with request.app[POOL].connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {store.ALERT_COLUMNS} FROM vigil_router.alerts "
+                          f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {limit}", params)
+        rows = await cur.fetchall()
+    return reply({"alerts": rows})
+
+
+async def get_alert(request: web.Request) -> web.Response:
+    async with request.app[POOL].connection() as conn:
+        row = await store.get_alert(conn, path_int(request, "id"))
+    return reply(row) if row else error(404, "no such alert")
+
+
+async def alert_context(request: web.Request) -> web.Response:
+    """The alert with its escalation plan and every delivery: what happened so far."""
+    alert_id = path_int(request, "id")
+    async with request.app[POOL].connection() as conn:
+        alert = await store.get_alert(conn, alert_id)
+        if alert is None:
+            return error(404, "no such alert")
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("SELECT kind, step_no, due_at, targets, state, fired_at FROM "
+                              "vigil_router.steps WHERE alert_id = %s ORDER BY due_at, id",
+                              (alert_id,))
+            plan = await cur.fetchall()
+            await cur.execute("SELECT idempotency_key, kind, target, channel, state, attempts, "
+                              "last_error, created_at, sent_at FROM vigil_router.outbox "
+                              "WHERE alert_id = %s ORDER BY id", (alert_id,))
+            deliveries = await cur.fetchall()
+    return reply({"alert": alert, "plan": plan, "deliveries": deliveries,
+                  "response_time_seconds": request.app[MATRIX].response_time(alert["severity"])})
+
+
+async def _change(request: web.Request, action: str) -> web.Response:
+    alert_id = path_int(request, "id")
+    doc = await json_body(request)
+    who, note = doc.get("who") or "api", doc.get("note")
+    if not isinstance(who, str) or (note is not None and not isinstance(note, str)):
+        return error(400, "who/note: expected strings", "who")
+    app = request.app
+    now = app[CLOCK].now()
+    async with app[POOL].connection() as conn, conn.transaction():
+        if action == "ack":
+            row = await store.ack(conn, alert_id, now, who, note)
+        else:
+            row = await store.resolve(conn, app[MATRIX], alert_id, now, who, note=note,
+                                      public_url=app[CONFIG].router.public_url)
+        if row is None:
+            current = await store.get_alert(conn, alert_id)
+    if row is None:
+        if current is None:
+            return error(404, "no such alert")
+        return error(409, f"alert is {current['status']}; cannot {action} it")
+    if action == "ack":
+        app[METRICS].time_to_ack.labels(row["severity"]).observe(
+            (now - row["received_at"]).total_seconds())
+    return reply(row)
+
+
+async def ack_alert(request: web.Request) -> web.Response:
+    return await _change(request, "ack")
+
+
+async def resolve_alert(request: web.Request) -> web.Response:
+    return await _change(request, "resolve")
+
+
+async def alert_timeline(request: web.Request) -> web.Response:
+    alert_id = path_int(request, "id")
+    async with request.app[POOL].connection() as conn:
+        if await store.get_alert(conn, alert_id) is None:
+            return error(404, "no such alert")
+        events = await store.timeline(conn, alert_id=alert_id)
+    return reply({"alert_id": alert_id, "events": events})
+
+
+_RELATED = f"""
+SELECT {store.ALERT_COLUMNS},
+    (alertname = %(name)s) AS same_alertname,
+    ARRAY(SELECT e.key FROM jsonb_each_text(labels) e
+          WHERE e.key NOT IN ('alertname', 'severity') AND %(labels)s::jsonb ->> e.key = e.value
+          ORDER BY e.key) AS shared_labels
+FROM vigil_router.alerts
+WHERE id <> %(id)s AND received_at BETWEEN %(lo)s AND %(hi)s
+  AND (alertname = %(name)s OR EXISTS (
+      SELECT 1 FROM jsonb_each_text(labels) e
+      WHERE e.key NOT IN ('alertname', 'severity') AND %(labels)s::jsonb ->> e.key = e.value))
+ORDER BY received_at DESC LIMIT 200
+"""
+
+
+async def related(request: web.Request) -> web.Response:
+    """Alerts with the same alertname or a shared label, within the window around this one."""
+    alert_id = path_int(request, "id")
+    try:
+        window = float(request.query.get("window_seconds",
+                                         request.app[CONFIG].router.related_window))
+    except ValueError:
+        return error(400, "window_seconds: expected a number", "window_seconds")
+    async with request.app[POOL].connection() as conn:
+        alert = await store.get_alert(conn, alert_id)
+        if alert is None:
+            return error(404, "no such alert")
+        span = timedelta(seconds=window)
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_RELATED, {"name": alert["alertname"], "labels": Jsonb(
+                alert["labels"]), "id": alert_id, "lo": alert["received_at"] - span,
+                "hi": alert["received_at"] + span})
+            rows = await cur.fetchall()
+    return reply({"alert_id": alert_id, "window_seconds": window, "related": rows})
+
+
+async def outbox(request: web.Request) -> web.Response:
+    state = request.query.get("state", "dead")
+    if state not in ("pending", "sent", "dead"):
+        return error(400, "state: use pending, sent or dead", "state")
+    async with request.app[POOL].connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT id, idempotency_key, alert_id, incident_id, kind, target, "
+                          "channel, state, attempts, next_attempt_at, last_error, created_at, "
+                          "sent_at FROM vigil_router.outbox WHERE state = %s "
+                          "ORDER BY id DESC LIMIT 500", (state,))
+        return reply({"deliveries": await cur.fetchall()})
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    snap = request.app[METRICS].snapshot
+    try:
+        async with request.app[POOL].connection(timeout=2) as conn:
+            cur = await conn.execute(
+                "SELECT coalesce(max(version), 0) FROM vigil_router.schema_migrations")
+            row = await cur.fetchone()
+    except Exception:
+        snap.ready = 0
+        return web.Response(status=503, text="database unreachable\n")
+    current, want = int(row[0]) if row else 0, migrate.latest()
+    snap.ready = int(current == want)
+    if current != want:
+        return web.Response(status=503, text=f"migrations at {current}, want {want}\n")
+    return web.Response(text="OK\n")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    try:
+        async with request.app[POOL].connection(timeout=2) as conn:
+            cur = await conn.execute(
+                "SELECT severity, count(*) FROM vigil_router.alerts WHERE status <> 'resolved' "
+                "GROUP BY severity")
+            m.snapshot.open_alerts = {r[0]: int(r[1]) for r in await cur.fetchall()}
+            cur = await conn.execute(
+                "SELECT count(*) FILTER (WHERE state = 'pending'), "
+                "count(*) FILTER (WHERE state = 'dead') FROM vigil_router.outbox "
+                "WHERE state <> 'sent'")
+            row = await cur.fetchone()
+            if row:
+                m.snapshot.outbox_pending, m.snapshot.outbox_dead = int(row[0]), int(row[1])
+            m.snapshot.ready = 1
+    except Exception:
+        m.snapshot.ready = 0  # the gauges keep their last values; vigil_router_up says why
+    return web.Response(body=generate_latest(m.registry),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_doc(request: web.Request) -> web.Response:
+    return reply(openapi.document())
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/v1/alertmanager", alertmanager)
+    r.add_get("/api/v1/alerts", list_alerts)
+    r.add_get("/api/v1/alerts/{id}", get_alert)
+    r.add_get("/api/v1/alerts/{id}/context", alert_context)
+    r.add_post("/api/v1/alerts/{id}/ack", ack_alert)
+    r.add_post("/api/v1/alerts/{id}/resolve", resolve_alert)
+    r.add_get("/api/v1/alerts/{id}/timeline", alert_timeline)
+    r.add_get("/api/v1/alerts/{id}/related", related)
+    r.add_get("/api/v1/outbox", outbox)
+    incidents.setup_routes(app)
+    r.add_get("/api/v1/openapi.json", openapi_doc)
+    r.add_get("/metrics", metrics)
+    r.add_get("/-/healthy", healthy)
+    r.add_get("/-/ready", ready)
+
+

@@ -1,0 +1,51 @@
+"""Bearer and basic auth for the webhook and the API, compared in constant time.
+
+Credentials in the query string are refused outright (they end up in proxy and
+access logs) and never echoed or logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+from aiohttp import web
+
+from router.config import Auth
+
+QUERY_CREDENTIALS = frozenset({"token", "access_token", "bearer", "api_key", "apikey", "key",
+                               "auth", "password", "secret"})
+
+
+def _eq(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def check(request: web.Request, cfg: Auth) -> str | None:
+    """Return None when authorised, else a safe reason (never containing what was sent)."""
+    if QUERY_CREDENTIALS & {k.lower() for k in request.query}:
+        return "credentials in the query string are refused; use the Authorization header"
+    if cfg.insecure_no_auth:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and cfg.bearer_token:
+        return None if _eq(value.strip(), str(cfg.bearer_token)) else "invalid credentials"
+    if scheme == "basic" and cfg.basic:
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(
+                ":")
+        except (binascii.Error, UnicodeDecodeError):
+            return "invalid credentials"
+        ok_user = _eq(user, cfg.basic.username)
+        ok_password = _eq(password, str(cfg.basic.password))
+        return None if ok_user and ok_password else "invalid credentials"
+    return "missing or unsupported credentials"
+
+
+def unauthorized(reason: str, cfg: Auth) -> web.Response:
+    challenge = "Bearer" if cfg.bearer_token else 'Basic realm="vigil-router"'
+    return web.json_response({"error": reason}, status=401,
+                             headers={"WWW-Authenticate": challenge})

@@ -1,0 +1,85 @@
+"""Notification channels behind one small protocol.
+
+A channel gets a ``Delivery`` (the stored payload, its target and idempotency
+key) and either returns (delivered) or raises ``DeliveryError``; ``retryable``
+says whether the outbox should try again. Adding a channel is one class with a
+``send`` method plus one line in ``build``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import aiohttp
+
+from router.config import Escalation
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    key: str                     # idempotency key, stable across retries and replicas
+    target: str
+    to: tuple[str, ...]          # the target's addresses (email)
+    payload: dict[str, Any]
+    attempt: int
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class Channel(Protocol):
+    name: str
+    type: str
+    timeout: float
+
+    async def send(self, delivery: Delivery) -> None:
+        """Deliver or raise DeliveryError."""
+        ...
+
+
+def summary_text(payload: dict[str, Any]) -> str:
+    """One human line: ``[P1] escalation step 2: RLSOverheadHigh (alert 12)``."""
+    kind = payload.get("kind", "notification")
+    if "alert" in payload:
+        a = payload["alert"]
+        what = a.get("annotations", {}).get("summary") or a.get("alertname") or "alert"
+        step = f" step {payload['step']}" if kind == "escalation" else ""
+        return f"[{a.get('severity')}] {kind}{step}: {what} (alert {a.get('id')})"
+    i = payload.get("incident", {})
+    return f"[{i.get('severity')}] incident {i.get('id')} {i.get('type')}: {i.get('description')}"
+
+
+def check_status(status: int, body: str) -> None:
+    """2xx delivered; 408/429/5xx retried; any other 4xx is final (retrying can't help)."""
+    if 200 <= status < 300:
+        return
+    retryable = status >= 500 or status in (408, 425, 429)
+    raise DeliveryError(f"HTTP {status}: {body[:200]}", retryable=retryable)
+
+
+def build(esc: Escalation, session: aiohttp.ClientSession) -> dict[str, Channel]:
+    """One channel object per ``channels:`` entry of escalation.yml."""
+    from router.channels.email import EmailChannel
+    from router.channels.file import FileChannel, LogChannel
+    from router.channels.pagerduty import PagerDutyChannel
+    from router.channels.webhook import SlackChannel, WebhookChannel
+
+    out: dict[str, Channel] = {}
+    for name, cfg in esc.channels.items():
+        if cfg.type == "webhook":
+            out[name] = WebhookChannel(name, cfg, session)
+        elif cfg.type == "slack":
+            out[name] = SlackChannel(name, cfg, session)
+        elif cfg.type == "pagerduty":
+            out[name] = PagerDutyChannel(name, cfg, session)
+        elif cfg.type == "email":
+            out[name] = EmailChannel(name, cfg)
+        elif cfg.type == "file":
+            out[name] = FileChannel(name, cfg)
+        else:
+            out[name] = LogChannel(name, cfg)
+    return out

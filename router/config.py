@@ -1,0 +1,241 @@
+"""router.yml and escalation.yml: shape first (``vigil.config.build``), then meaning.
+
+``load_config`` returns a frozen ``Config`` whose ``escalation`` has already been
+cross-checked: every level defined, every step naming a known target, every
+target bound to a known channel. A typo fails here, with its YAML path, not
+at 3 a.m. when a P1 tries to escalate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from vigil.config import Seconds, Secret, build, load_yaml
+from vigil.errors import ConfigError
+
+LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+ChannelType = Literal["webhook", "slack", "email", "file", "log", "pagerduty"]
+
+
+# --- escalation.yml -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Severity:
+    label: str = "severity"
+    default: str = "P3"
+    mapping: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    type: ChannelType
+    url: str | None = None               # webhook, slack, pagerduty (events API URL)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    timeout: Seconds = 10.0
+    path: str | None = None              # file
+    routing_key: Secret | None = None    # pagerduty
+    smtp_host: str | None = None         # email
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: Secret | None = None
+    sender: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    channel: str
+    to: tuple[str, ...] = ()             # addresses for email; free-form for others
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    delay: Seconds
+    targets: tuple[str, ...]
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Repeat:
+    times: int = 0
+    interval: Seconds = 0.0
+
+    def __post_init__(self) -> None:
+        if self.times < 0:
+            raise ValueError("repeat.times must not be negative")
+        if self.times and self.interval <= 0:
+            raise ValueError("repeat.interval must be positive when repeat.times > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    response_time: Seconds
+    steps: tuple[Step, ...]
+    description: str = ""
+    repeat: Repeat = Repeat()
+    notices: tuple[Step, ...] = ()
+    notify_on_resolve: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Escalation:
+    channels: dict[str, Channel]
+    targets: dict[str, Target]
+    levels: dict[str, Level]
+    severity: Severity = Severity()
+
+
+def check_escalation(esc: Escalation, source: str) -> Escalation:
+    """Cross-reference checks; raises ConfigError with every (path, problem)."""
+    errors: list[tuple[str, str]] = []
+    for name in LEVELS:
+        if name not in esc.levels:
+            errors.append((f"levels.{name}", "level missing: the runbook defines P1-P4"))
+    for name in esc.levels:
+        if name not in LEVELS:
+            errors.append((f"levels.{name}", f"unknown level; use one of {', '.join(LEVELS)}"))
+    for name, target in esc.targets.items():
+        if target.channel not in esc.channels:
+            errors.append((f"targets.{name}.channel",
+                           f"unknown channel {target.channel!r} for target {name!r}"))
+    for name, ch in esc.channels.items():
+        need = {"webhook": ("url",), "slack": ("url",), "email": ("smtp_host", "sender"),
+                "file": ("path",), "pagerduty": ("routing_key",), "log": ()}[ch.type]
+        for field in need:
+            if not getattr(ch, field):
+                errors.append((f"channels.{name}.{field}",
+                               f"required for a {ch.type} channel"))
+        if ch.type == "email":
+            for tname, target in esc.targets.items():
+                if target.channel == name and not target.to:
+                    errors.append((f"targets.{tname}.to", "an email target needs addresses"))
+    for lname, level in esc.levels.items():
+        if not level.steps:
+            errors.append((f"levels.{lname}.steps", "at least one step is required"))
+        last = -1.0
+        for i, step in enumerate(level.steps):
+            if step.delay < last:
+                errors.append((f"levels.{lname}.steps[{i}].delay",
+                               "steps must be in order of delay"))
+            last = step.delay
+        for kind, steps in (("steps", level.steps), ("notices", level.notices)):
+            for i, step in enumerate(steps):
+                if not step.targets:
+                    errors.append((f"levels.{lname}.{kind}[{i}].targets",
+                                   "at least one target is required"))
+                for j, t in enumerate(step.targets):
+                    if t not in esc.targets:
+                        errors.append((f"levels.{lname}.{kind}[{i}].targets[{j}]",
+                                       f"unknown target {t!r}"))
+    sev = esc.severity
+    if sev.default not in LEVELS:
+        errors.append(("severity.default", f"must be one of {', '.join(LEVELS)}"))
+    for key, value in sev.mapping.items():
+        if value not in LEVELS:
+            errors.append((f"severity.mapping.{key}",
+                           f"maps to {value!r}; use one of {', '.join(LEVELS)}"))
+    if errors:
+        raise ConfigError(source, errors)
+    return esc
+
+
+def load_escalation(path: str | Path, env: Mapping[str, str] | None = None) -> Escalation:
+    return check_escalation(build(Escalation, load_yaml(path, env), str(path)), str(path))
+
+
+# --- router.yml -----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 18091
+
+
+@dataclasses.dataclass(frozen=True)
+class Database:
+    dsn: Secret
+    pool_min: int = 2
+    pool_max: int = 10
+    connect_timeout: Seconds = 5.0
+    pool_timeout: Seconds = 5.0          # waiting for a connection: then 503
+    statement_timeout: Seconds = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BasicAuth:
+    username: str
+    password: Secret
+
+
+@dataclasses.dataclass(frozen=True)
+class Auth:
+    bearer_token: Secret | None = None
+    basic: BasicAuth | None = None
+    insecure_no_auth: bool = False       # for local experiments only
+
+    def __post_init__(self) -> None:
+        if not (self.bearer_token or self.basic or self.insecure_no_auth):
+            raise ValueError("set auth.bearer_token and/or auth.basic "
+                             "(or insecure_no_auth: true for local experiments)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Webhook:
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    tick_interval: Seconds = 0.5
+    batch_size: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Outbox:
+    poll_interval: Seconds = 0.5
+    concurrency: int = 32
+    max_attempts: int = 8
+    backoff_initial: Seconds = 1.0
+    backoff_max: Seconds = 300.0
+    lease: Seconds = 60.0                # a claimed delivery is retried after this if we die
+
+
+@dataclasses.dataclass(frozen=True)
+class Retention:
+    raw_payloads: Seconds = 7 * 86400.0
+    max_raw_payloads: int = 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class RouterFile:
+    database: Database
+    auth: Auth
+    escalation_file: str = "escalation.yml"
+    listen: Listen = Listen()
+    webhook: Webhook = Webhook()
+    engine: Engine = Engine()
+    outbox: Outbox = Outbox()
+    retention: Retention = Retention()
+    related_window: Seconds = 3600.0
+    public_url: str = "http://127.0.0.1:18091"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    router: RouterFile
+    escalation: Escalation
+    source: str
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load router.yml and the escalation.yml it names (relative to router.yml)."""
+    path = Path(path)
+    router = build(RouterFile, load_yaml(path, env), str(path))
+    esc_path = Path(router.escalation_file)
+    if not esc_path.is_absolute():
+        esc_path = path.parent / esc_path
+    return Config(router=router, escalation=load_escalation(esc_path, env), source=str(path))

@@ -1,0 +1,126 @@
+"""Incidents: the runbook's ``incident:create`` and ``incident:respond`` as an API.
+
+Creating an incident records it (and links alerts); responding initiates the
+response: it notifies the first-step and notice targets of the incident's
+level through the outbox, once per target (idempotency key per incident).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from psycopg.rows import dict_row
+
+from router import store
+from router.config import LEVELS
+from router.http import error, json_body, path_int, reply
+from router.keys import CLOCK, CONFIG, MATRIX, POOL
+
+INCIDENT_COLUMNS = ("id, type, severity, description, status, created_at, created_by, "
+                    "responded_at, responded_by")
+
+
+async def _get(conn: Any, incident_id: int) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {INCIDENT_COLUMNS}, ARRAY(SELECT alert_id FROM "
+                          "vigil_router.incident_alerts ia WHERE ia.incident_id = i.id "
+                          "ORDER BY alert_id) AS alert_ids FROM vigil_router.incidents i "
+                          "WHERE id = %s", (incident_id,))
+        row: dict[str, Any] | None = await cur.fetchone()
+        return row
+
+
+def _id(request: web.Request) -> int:
+    return path_int(request, "id")
+
+
+async def create(request: web.Request) -> web.Response:
+    doc = await json_body(request)
+    for field in ("type", "severity", "description"):
+        if not isinstance(doc.get(field), str) or not doc[field].strip():
+            return error(400, f"{field}: required non-empty string", field)
+    if doc["severity"] not in LEVELS:
+        return error(400, "severity: use P1, P2, P3 or P4", "severity")
+    alert_ids = doc.get("alert_ids") or []
+    if not isinstance(alert_ids, list) or not all(isinstance(a, int) for a in alert_ids):
+        return error(400, "alert_ids: expected a list of integers", "alert_ids")
+    who = doc.get("created_by") if isinstance(doc.get("created_by"), str) else "api"
+    now = request.app[CLOCK].now()
+    async with request.app[POOL].connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "INSERT INTO vigil_router.incidents (type, severity, description, created_at, "
+            "created_by) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (doc["type"], doc["severity"], doc["description"], now, who))
+        row = await cur.fetchone()
+        assert row is not None
+        incident_id = int(row[0])
+        for aid in sorted(set(alert_ids)):
+            if await store.get_alert(conn, aid) is None:
+                raise _bad(f"alert_ids: no alert {aid}")
+            await conn.execute("INSERT INTO vigil_router.incident_alerts VALUES (%s, %s)",
+                               (incident_id, aid))
+            await store.event(conn, now, "linked_to_incident", alert_id=aid, actor=who,
+                              detail={"incident_id": incident_id})
+        await store.event(conn, now, "created", incident_id=incident_id, actor=who,
+                          detail={"type": doc["type"], "severity": doc["severity"],
+                                  "alert_ids": sorted(set(alert_ids))})
+        incident = await _get(conn, incident_id)
+    return reply(incident, 201)
+
+
+def _bad(message: str) -> web.HTTPBadRequest:
+    import json
+    return web.HTTPBadRequest(text=json.dumps({"error": message, "field": "alert_ids"}),
+                              content_type="application/json")
+
+
+async def get(request: web.Request) -> web.Response:
+    async with request.app[POOL].connection() as conn:
+        row = await _get(conn, _id(request))
+    return reply(row) if row else error(404, "no such incident")
+
+
+async def respond(request: web.Request) -> web.Response:
+    incident_id = _id(request)
+    doc = await json_body(request)
+    who = doc.get("who") if isinstance(doc.get("who"), str) else "api"
+    app = request.app
+    now = app[CLOCK].now()
+    async with app[POOL].connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "UPDATE vigil_router.incidents SET status = 'responding', responded_at = %s, "
+            "responded_by = %s WHERE id = %s AND status = 'open' RETURNING severity",
+            (now, who, incident_id))
+        row = await cur.fetchone()
+        incident = await _get(conn, incident_id)
+        if incident is None:
+            return error(404, "no such incident")
+        if row is None:
+            return error(409, f"incident is {incident['status']}; response already initiated")
+        level = app[MATRIX].esc.levels[incident["severity"]]
+        targets = list(dict.fromkeys([*level.steps[0].targets,
+                                      *(t for n in level.notices for t in n.targets)]))
+        await store.enqueue(conn, app[MATRIX], now, [
+            (store.idempotency_key(f"i{incident_id}", "respond", t), incident, "incident",
+             "incident", t, {}) for t in targets], app[CONFIG].router.public_url)
+        await store.event(conn, now, "response_initiated", incident_id=incident_id, actor=who,
+                          detail={"notified": targets})
+        incident = await _get(conn, incident_id)
+    return reply(incident)
+
+
+async def timeline(request: web.Request) -> web.Response:
+    incident_id = _id(request)
+    async with request.app[POOL].connection() as conn:
+        if await _get(conn, incident_id) is None:
+            return error(404, "no such incident")
+        events = await store.timeline(conn, incident_id=incident_id)
+    return reply({"incident_id": incident_id, "events": events})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/incidents", create)
+    app.router.add_get("/api/v1/incidents/{id}", get)
+    app.router.add_post("/api/v1/incidents/{id}/respond", respond)
+    app.router.add_get("/api/v1/incidents/{id}/timeline", timeline)

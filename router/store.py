@@ -1,0 +1,167 @@
+"""SQL for the router's state: alerts, plan rows, outbox rows, the timeline, incidents.
+
+Every function takes an open connection and the router clock's ``now``; the
+caller owns the transaction, so one request or one engine tick is one commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from router.matrix import Matrix, Planned
+
+Row = dict[str, Any]
+
+ALERT_COLUMNS = """id, fingerprint, starts_at, alertname, severity, severity_raw, labels,
+    annotations, generator_url, status, received_at, last_seen_at, response_deadline,
+    duplicates, acked_at, acked_by, ack_note, resolved_at, resolved_by, ends_at, sla_breached"""
+
+
+async def event(conn: AsyncConnection[Any], now: datetime, kind: str, *,
+                alert_id: int | None = None, incident_id: int | None = None,
+                actor: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO vigil_router.events (alert_id, incident_id, at, kind, actor, detail) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (alert_id, incident_id, now, kind, actor, Jsonb(detail or {})))
+
+
+async def schedule(conn: AsyncConnection[Any], alert_id: int, plan: Sequence[Planned],
+                   now: datetime) -> None:
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(alert_id, p.kind, p.step_no, now + timedelta(seconds=p.delay), list(p.targets))
+             for p in plan])
+
+
+def alert_summary(a: Row) -> dict[str, Any]:
+    """What a notification carries about an alert: labels and annotations, no raw payload."""
+    return {
+        "id": a["id"], "fingerprint": a["fingerprint"], "alertname": a["alertname"],
+        "severity": a["severity"], "status": a["status"],
+        "starts_at": a["starts_at"].isoformat(), "labels": a["labels"],
+        "annotations": a["annotations"], "generator_url": a["generator_url"],
+    }
+
+
+def idempotency_key(subject: str, step: str, target: str) -> str:
+    """Stable per (alert or incident, step, target): the same across retries and replicas."""
+    return f"vigil-{subject}-{step}-{target}"
+
+
+async def enqueue(conn: AsyncConnection[Any], matrix: Matrix, now: datetime,
+                  items: Iterable[tuple[str, Row, str, str, str, dict[str, Any]]],
+                  public_url: str = "") -> int:
+    """Write notifications into the outbox. Each item: (key, alert-or-incident row,
+    subject kind 'alert'|'incident', notification kind, target, extra payload).
+    A key already present is skipped (ON CONFLICT DO NOTHING)."""
+    rows = []
+    for key, subject, skind, nkind, target, extra in items:
+        channel = matrix.channel_of(target)
+        payload: dict[str, Any] = {"idempotency_key": key, "kind": nkind, "target": target,
+                                   "channel": channel, **extra}
+        if skind == "alert":
+            payload["alert"] = alert_summary(subject)
+            if public_url:
+                payload["alert"]["url"] = f"{public_url}/api/v1/alerts/{subject['id']}"
+        else:
+            payload["incident"] = incident_summary(subject)
+        rows.append((key, subject["id"] if skind == "alert" else None,
+                     subject["id"] if skind == "incident" else None,
+                     nkind, target, channel, Jsonb(payload), now, now))
+    if not rows:
+        return 0
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO vigil_router.outbox (idempotency_key, alert_id, incident_id, kind, "
+            "target, channel, payload, next_attempt_at, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (idempotency_key) DO NOTHING", rows)
+    return len(rows)
+
+
+async def get_alert(conn: AsyncConnection[Any], alert_id: int, lock: bool = False) -> Row | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {ALERT_COLUMNS} FROM vigil_router.alerts WHERE id = %s"
+                          + (" FOR UPDATE" if lock else ""), (alert_id,))
+        return await cur.fetchone()
+
+
+async def _cancel(conn: AsyncConnection[Any], alert_id: int, kinds: tuple[str, ...]) -> int:
+    cur = await conn.execute(
+        "UPDATE vigil_router.steps SET state = 'cancelled' "
+        "WHERE alert_id = %s AND state = 'pending' AND kind = ANY(%s)", (alert_id, list(kinds)))
+    return cur.rowcount
+
+
+async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str,
+              note: str | None) -> Row | None:
+    """Ack an open alert: pending steps and the SLA check stop; notices still go out.
+    Returns the updated alert, or None if it was not open."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "UPDATE vigil_router.alerts SET status = 'acked', acked_at = %s, acked_by = %s, "
+            f"ack_note = %s WHERE id = %s AND status = 'open' RETURNING {ALERT_COLUMNS}",
+            (now, who, note, alert_id))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    cancelled = await _cancel(conn, alert_id, ("step", "sla"))
+    took = (now - row["received_at"]).total_seconds()
+    await event(conn, now, "acked", alert_id=alert_id, actor=who,
+                detail={"note": note, "time_to_ack_seconds": took,
+                        "within_response_time": now <= row["response_deadline"],
+                        "cancelled_steps": cancelled})
+    return row
+
+
+async def resolve(conn: AsyncConnection[Any], matrix: Matrix, alert_id: int, now: datetime,
+                  who: str, *, note: str | None = None, public_url: str = "") -> Row | None:
+    """Resolve an alert: escalation ends; notices already planned still go out (the
+    Legal notice for P1 goes out whatever happens); everyone notified hears of it."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "UPDATE vigil_router.alerts SET status = 'resolved', resolved_at = %s, "
+            f"resolved_by = %s WHERE id = %s AND status <> 'resolved' RETURNING {ALERT_COLUMNS}",
+            (now, who, alert_id))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    cancelled = await _cancel(conn, alert_id, ("step", "sla"))
+    took = (now - row["received_at"]).total_seconds()
+    await event(conn, now, "resolved", alert_id=alert_id, actor=who,
+                detail={"note": note, "time_to_resolve_seconds": took,
+                        "within_response_time": now <= row["response_deadline"],
+                        "cancelled_steps": cancelled})
+    if matrix.notify_on_resolve(row["severity"]):
+        cur2 = await conn.execute(
+            "SELECT DISTINCT target FROM vigil_router.outbox WHERE alert_id = %s "
+            "AND kind IN ('escalation', 'notice') ORDER BY target", (alert_id,))
+        targets = [r[0] for r in await cur2.fetchall()]
+        await enqueue(conn, matrix, now, [
+            (idempotency_key(f"a{alert_id}", "resolved", t), row, "alert", "resolved", t, {})
+            for t in targets], public_url)
+    return row
+
+
+def incident_summary(i: Row) -> dict[str, Any]:
+    return {"id": i["id"], "type": i["type"], "severity": i["severity"],
+            "description": i["description"], "status": i["status"]}
+
+
+async def timeline(conn: AsyncConnection[Any], *, alert_id: int | None = None,
+                   incident_id: int | None = None) -> list[Row]:
+    column = "alert_id" if alert_id is not None else "incident_id"
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT id, at, kind, actor, detail FROM vigil_router.events WHERE {column} = %s "
+            "ORDER BY id", (alert_id if alert_id is not None else incident_id,))
+        return await cur.fetchall()

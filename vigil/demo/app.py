@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from importlib import resources
 
+import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -15,6 +16,7 @@ from vigil.logs import fields
 from vigil.schema import roles
 
 log = logging.getLogger("vigil.demo")
+Conn = psycopg.Connection[tuple[object, ...]]
 
 APP_ROLE = "vigil_demo_app"
 FAST_PGP_OPTIONS = "cipher-algo=aes128, s2k-mode=3, s2k-count=65536"
@@ -75,17 +77,17 @@ def setup(admin_dsn: str, dbname: str = pg.DEFAULT_DEMO_DB, tenants: int = 3) ->
     return demo
 
 
-def add_key(conn: pg.psycopg.Connection[tuple[object, ...]], key_id: str, pgp_options: str,
+def add_key(conn: Conn, key_id: str, pgp_options: str,
             *, slow_kdf: bool) -> None:
     """Create key material (demo_private) and register its metadata as the active key."""
     conn.execute(
         "INSERT INTO demo_private.keys (key_id, secret, pgp_options, kdf_salt) VALUES "
-        "(%s, %s, %s, CASE WHEN %s THEN gen_salt('bf', 10) END)",
+        "(%s, %s, %s, CASE WHEN %s THEN gen_salt('bf', 11) END)",
         (key_id, secrets.token_hex(24), pgp_options, slow_kdf))
     conn.execute("SELECT vigil_monitor.register_encryption_key(%s, true)", (key_id,))
 
 
-def ensure_tenants(conn: pg.psycopg.Connection[tuple[object, ...]], n: int) -> None:
+def ensure_tenants(conn: Conn, n: int) -> None:
     """Tenants 1..n exist, each with seed deals and contacts (synthetic PHI)."""
     for i, tenant in enumerate(tenant_ids(n)):
         with conn.transaction():

@@ -24,7 +24,7 @@ DECLARE
     old_role text := current_setting('role');
     old_tenant text := coalesce(current_setting('app.current_tenant_id', true), '');
     started timestamptz := clock_timestamp();
-    t record; q text; n int; t0 timestamptz; d_rls float8; d_by float8; total float8; dummy bigint;
+    t record; q text; n int; t0 timestamptz; d_rls float8; d_by float8; total float8;
     r vigil_monitor.rls_overhead_row;
 BEGIN
     FOR t IN
@@ -38,7 +38,6 @@ BEGIN
         q := coalesce((SELECT pq.query FROM vigil_monitor.rls_probe_queries pq
                        WHERE pq.schema_name = t.s AND pq.table_name = t.tb),
                       format(tmpl, format('%I.%I', t.s, t.tb)));
-        q := format('SELECT count(*) FROM (%s) vigil_probe', q);
         total := 0; n := 0;
         BEGIN
             PERFORM set_config('app.current_tenant_id', tenant, true);
@@ -46,11 +45,11 @@ BEGIN
                   AND (n = 0 OR clock_timestamp() - started < budget_ms * interval '1 ms') LOOP
                 PERFORM set_config('role', probe_rls, true);
                 t0 := clock_timestamp();
-                EXECUTE q INTO dummy;
+                EXECUTE q;  -- runs to completion, rows discarded
                 d_rls := extract(epoch FROM clock_timestamp() - t0) * 1000;
                 PERFORM set_config('role', probe_bypass, true);
                 t0 := clock_timestamp();
-                EXECUTE q INTO dummy;
+                EXECUTE q;  -- runs to completion, rows discarded
                 d_by := extract(epoch FROM clock_timestamp() - t0) * 1000;
                 PERFORM set_config('role', old_role, true);
                 total := total + (d_rls - d_by);

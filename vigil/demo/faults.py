@@ -1,0 +1,183 @@
+"""Real faults for the demo database (names fixed in docs/CONTRACTS.md).
+
+Each inject changes the database so the signal really crosses the runbook threshold; each
+heal undoes exactly that change. State needed to heal lives in demo_private.fault_state.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from vigil import pg
+from vigil.demo.app import FAST_PGP_OPTIONS, add_key
+from vigil.demo.load import Conn, cross_tenant_attempt, reencrypt, victims
+from vigil.errors import VigilError
+
+FAULTS: tuple[str, ...] = ("slow-rls", "slow-audit", "slow-encryption", "failed-access",
+                           "audit-tamper")
+# 75 ms per query: one InitPlan per statement, well past the 50 ms RLS threshold.
+SLOW_RLS_SECONDS = 0.075
+# 20 ms per audit row: a slow synchronous audit sink, past the 10 ms threshold.
+SLOW_AUDIT_SECONDS = 0.02
+# Max s2k iterations plus a bcrypt KDF: each pgcrypto call costs well over 100 ms.
+SLOW_PGP_OPTIONS = "cipher-algo=aes128, s2k-mode=3, s2k-count=65011712"
+FAILED_BURST = 15
+
+
+def _save(conn: Conn, fault: str, data: dict[str, object]) -> None:
+    conn.execute("INSERT INTO demo_private.fault_state VALUES (%s, %s) "
+                 "ON CONFLICT (fault) DO UPDATE SET data = EXCLUDED.data",
+                 (fault, json.dumps(data)))
+
+
+def _pop(conn: Conn, fault: str) -> dict[str, object] | None:
+    row = conn.execute("DELETE FROM demo_private.fault_state WHERE fault = %s RETURNING data",
+                       (fault,)).fetchone()
+    return dict(row[0]) if row else None  # type: ignore[call-overload]
+
+
+def active_faults(admin_db_dsn: str) -> list[str]:
+    with pg.connect(admin_db_dsn) as conn:
+        return [str(r[0]) for r in conn.execute("SELECT fault FROM demo_private.fault_state")]
+
+
+def inject(admin_db_dsn: str, fault: str) -> dict[str, object]:
+    """Inject ``fault``; returns what was done (e.g. the tampered audit row id)."""
+    if fault not in FAULTS:
+        raise VigilError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+    with pg.connect(admin_db_dsn, application_name="vigil-demo-fault") as conn, \
+            conn.transaction():
+        return _INJECT[fault](conn)
+
+
+def heal(admin_db_dsn: str, fault: str | None = None) -> list[str]:
+    """Heal one fault, or every fault when ``fault`` is None. Returns the faults healed."""
+    if fault is not None and fault not in FAULTS:
+        raise VigilError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+    healed: list[str] = []
+    with pg.connect(admin_db_dsn, application_name="vigil-demo-fault") as conn:
+        for name in FAULTS if fault is None else (fault,):
+            with conn.transaction():
+                if _HEAL[name](conn):
+                    healed.append(name)
+    return healed
+
+
+def _inject_slow_rls(conn: Conn) -> dict[str, object]:
+    conn.execute(f"""
+        CREATE OR REPLACE FUNCTION public.vigil_fault_slow_policy() RETURNS boolean
+        LANGUAGE sql VOLATILE AS $$ SELECT true FROM pg_sleep({SLOW_RLS_SECONDS}) $$""")
+    conn.execute("DROP POLICY IF EXISTS vigil_fault_slow_rls ON public.\"Deal\"")
+    # A restrictive policy with an uncorrelated sub-select: evaluated once per query.
+    conn.execute("CREATE POLICY vigil_fault_slow_rls ON public.\"Deal\" AS RESTRICTIVE FOR ALL "
+                 "USING ((SELECT public.vigil_fault_slow_policy()))")
+    _save(conn, "slow-rls", {})
+    return {"policy": "vigil_fault_slow_rls"}
+
+
+def _heal_slow_rls(conn: Conn) -> bool:
+    conn.execute("DROP POLICY IF EXISTS vigil_fault_slow_rls ON public.\"Deal\"")
+    conn.execute("DROP FUNCTION IF EXISTS public.vigil_fault_slow_policy()")
+    return _pop(conn, "slow-rls") is not None
+
+
+def _inject_slow_audit(conn: Conn) -> dict[str, object]:
+    conn.execute(f"""
+        CREATE OR REPLACE FUNCTION public.vigil_fault_slow_audit_sink() RETURNS trigger
+        LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep({SLOW_AUDIT_SECONDS}); RETURN NEW; END $$""")
+    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_log")
+    conn.execute("CREATE TRIGGER vigil_fault_slow_audit BEFORE INSERT ON vigil_monitor.audit_log "
+                 "FOR EACH ROW EXECUTE FUNCTION public.vigil_fault_slow_audit_sink()")
+    _save(conn, "slow-audit", {})
+    return {"trigger": "vigil_fault_slow_audit"}
+
+
+def _heal_slow_audit(conn: Conn) -> bool:
+    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_log")
+    conn.execute("DROP FUNCTION IF EXISTS public.vigil_fault_slow_audit_sink()")
+    return _pop(conn, "slow-audit") is not None
+
+
+def _inject_slow_encryption(conn: Conn) -> dict[str, object]:
+    """Rotate to a key with a pathological KDF: every later encrypt and decrypt is slow."""
+    if conn.execute("SELECT 1 FROM demo_private.fault_state "
+                    "WHERE fault = 'slow-encryption'").fetchone():
+        return {"already": True}
+    key_id = f"k-slow-{secrets.token_hex(3)}"
+    add_key(conn, key_id, SLOW_PGP_OPTIONS, slow_kdf=True)
+    # Re-encrypt the newest deal of each tenant so PHI reads slow down at once.
+    conn.execute(
+        "UPDATE \"Deal\" SET patient_name_enc = encrypt_phi(decrypt_phi(patient_name_enc, key_id), "
+        "%(k)s), key_id = %(k)s, diagnosis_enc = encrypt_phi(decrypt_phi(diagnosis_enc, key_id), "
+        "%(k)s) WHERE id IN (SELECT max(id) FROM \"Deal\" GROUP BY tenant_id)", {"k": key_id})
+    _save(conn, "slow-encryption", {"key_id": key_id})
+    return {"key_id": key_id}
+
+
+def _heal_slow_encryption(conn: Conn) -> bool:
+    state = _pop(conn, "slow-encryption")
+    if state is None:
+        return False
+    slow_key = str(state["key_id"])
+    key_id = f"k-{secrets.token_hex(4)}"
+    add_key(conn, key_id, FAST_PGP_OPTIONS, slow_kdf=False)
+    reencrypt(conn, key_id, only_key=slow_key)
+    return True
+
+
+def _inject_failed_access(conn: Conn) -> dict[str, object]:
+    """A burst of real cross-tenant attempts by one actor, as the RLS-subject app role."""
+    from vigil.demo.app import APP_ROLE, role_dsn
+
+    targets = victims(conn)
+    if len(targets) < 2:
+        raise VigilError("failed-access needs at least two tenants; run vigil demo setup")
+    actor = f"intruder-{secrets.token_hex(3)}"
+    dsn = role_dsn(conn.info.dsn, APP_ROLE)
+    with pg.connect(dsn, application_name="vigil-demo-intruder") as app:
+        for i in range(FAILED_BURST):
+            cross_tenant_attempt(app, targets[0][0], actor, targets[1 + i % (len(targets) - 1)])
+    _save(conn, "failed-access", {"actor": actor})
+    return {"actor": actor, "attempts": FAILED_BURST * 2}
+
+
+def _heal_failed_access(conn: Conn) -> bool:
+    # The burst is over once injected; the history stays (the access log is evidence) and
+    # unusual_patterns clears when the rule's window has passed.
+    return _pop(conn, "failed-access") is not None
+
+
+def _inject_audit_tamper(conn: Conn) -> dict[str, object]:
+    row = conn.execute("SELECT id, actor_id FROM vigil_monitor.audit_log "
+                       "ORDER BY id DESC OFFSET 1 LIMIT 1").fetchone()
+    if row is None:
+        raise VigilError("audit-tamper needs audit rows; run vigil demo load first")
+    audit_id, actor = int(str(row[0])), str(row[1])
+    # Behind the triggers' back: replica mode skips the append-only trigger.
+    conn.execute("SET LOCAL session_replication_role = replica")
+    conn.execute("UPDATE vigil_monitor.audit_log SET actor_id = 'tampered' WHERE id = %s",
+                 (audit_id,))
+    conn.execute("SET LOCAL session_replication_role = origin")
+    _save(conn, "audit-tamper", {"id": audit_id, "actor_id": actor})
+    return {"audit_id": audit_id}
+
+
+def _heal_audit_tamper(conn: Conn) -> bool:
+    state = _pop(conn, "audit-tamper")
+    if state is None:
+        return False
+    conn.execute("SET LOCAL session_replication_role = replica")
+    conn.execute("UPDATE vigil_monitor.audit_log SET actor_id = %s WHERE id = %s",
+                 (str(state["actor_id"]), int(str(state["id"]))))
+    conn.execute("SET LOCAL session_replication_role = origin")
+    return True
+
+
+_INJECT = {"slow-rls": _inject_slow_rls, "slow-audit": _inject_slow_audit,
+           "slow-encryption": _inject_slow_encryption, "failed-access": _inject_failed_access,
+           "audit-tamper": _inject_audit_tamper}
+_HEAL = {"slow-rls": _heal_slow_rls, "slow-audit": _heal_slow_audit,
+         "slow-encryption": _heal_slow_encryption, "failed-access": _heal_failed_access,
+         "audit-tamper": _heal_audit_tamper}
+

@@ -1,0 +1,101 @@
+"""The compressed-timing overlay: generated from the real rules, still valid, only faster."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vigil import promtools
+from vigil.promtools import RULES_DIR, PromToolsError, compress_expr
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ("rate(x[5m])", "rate(x[30s])"),
+    ("rate(x[10s])", "rate(x[10s])"),  # already shorter: kept
+    ("increase(x[1h30m]) > 0", "increase(x[30s]) > 0"),
+    ("r offset 5m or r * 0", "r offset 30s or r * 0"),
+    ("max_over_time(x[1h:5m])", "max_over_time(x[30s:6s])"),
+    ("max_over_time(x[1h:])", "max_over_time(x[30s:])"),
+    ('x{le="[5m]", re=~"[0-9]5m"}[5m]', 'x{le="[5m]", re=~"[0-9]5m"}[30s]'),  # strings untouched
+])
+def test_compress_expr_caps_ranges_subqueries_and_offsets_but_not_strings(
+        expr: str, expected: str) -> None:
+    assert compress_expr(expr, "30s") == expected
+
+
+def test_durations_round_trip() -> None:
+    for text, seconds in [("5m", 300), ("1h30m", 5400), ("500ms", 0.5), ("1d", 86400),
+                          ("0s", 0)]:
+        assert promtools.parse_duration(text) == seconds
+        assert promtools.parse_duration(promtools.format_duration(seconds)) == seconds
+    with pytest.raises(PromToolsError, match="not a Prometheus duration"):
+        promtools.parse_duration("5 minutes")
+
+
+def test_overlay_of_the_real_rules_passes_promtool_and_keeps_everything_but_timing(
+        tmp_path: Path) -> None:
+    written = promtools.compressed_rules(
+        RULES_DIR, tmp_path, for_="5s", window="30s",
+        policy={"vigil:policy:encryption_key_max_age_seconds": 60})
+    assert [p.name for p in written] == sorted(p.name for p in RULES_DIR.glob("*.yml"))
+    result = promtools.promtool("check", "rules", *map(str, written))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    real = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(RULES_DIR)}
+    fast = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(tmp_path)}
+    assert real.keys() == fast.keys()
+    for name, rule in fast.items():
+        assert rule.get("labels") == real[name].get("labels"), name
+        assert rule.get("annotations") == real[name].get("annotations"), name
+        if "for" in rule:
+            assert promtools.parse_duration(rule["for"]) <= 5, name
+        for window in re.findall(r"\[(\w+)", rule["expr"]):
+            assert promtools.parse_duration(window) <= 30, (name, rule["expr"])
+    assert fast["vigil:policy:encryption_key_max_age_seconds"]["expr"] == "vector(60.0)"
+    # policies not overridden keep their real value
+    assert fast["vigil:policy:collector_stale_seconds"]["expr"] == "vector(600)"
+
+
+def test_overlay_refuses_a_policy_that_names_no_rule(tmp_path: Path) -> None:
+    with pytest.raises(PromToolsError, match="policy names no recording rule"):
+        promtools.compressed_rules(RULES_DIR, tmp_path, policy={"vigil:policy:typo": 1})
+
+
+def test_overlay_alerts_fire_within_seconds_in_promtool(tmp_path: Path) -> None:
+    """The overlay is what the end-to-end tests run: an integrity issue fires within 5s."""
+    rules = promtools.compressed_rules(RULES_DIR, tmp_path / "rules", for_="5s", window="30s")
+    test = {
+        "rule_files": [str(p) for p in rules],
+        "evaluation_interval": "1s",
+        "tests": [{
+            "interval": "1s",
+            "input_series": [{
+                "series": 'vigil_audit_integrity_issues{job="vigil-exporter",target="db1"}',
+                "values": "0 1x20"}],
+            "alert_rule_test": [
+                {"eval_time": "3s", "alertname": "VigilAuditIntegrityViolation",
+                 "exp_alerts": []},
+                {"eval_time": "7s", "alertname": "VigilAuditIntegrityViolation",
+                 "exp_alerts": [{
+                     "exp_labels": {"job": "vigil-exporter", "target": "db1",
+                                    "severity": "P1", "kind": "security"},
+                     "exp_annotations": {
+                         k: v.replace("{{ $value }}", "1").replace("{{ $labels.target }}", "db1")
+                         for k, v in _integrity_annotations().items()}}]},
+            ],
+        }],
+    }
+    path = tmp_path / "overlay_test.yml"
+    path.write_text(yaml.safe_dump(test))
+    result = promtools.promtool("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _integrity_annotations() -> dict[str, str]:
+    for _, _, rule in promtools.iter_rules(RULES_DIR):
+        if rule.get("alert") == "VigilAuditIntegrityViolation":
+            return {k: " ".join(str(v).split()) for k, v in rule["annotations"].items()}
+    raise AssertionError("VigilAuditIntegrityViolation is gone")

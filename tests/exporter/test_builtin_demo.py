@@ -1,0 +1,153 @@
+"""Built-in collectors on the demo app, as the least-privileged vigil_exporter role: every
+metric family has a value, each injected fault pushes its metric past the runbook threshold,
+and heal brings it back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from exporter_helpers import Samples, exposition, run, value
+
+from exporter.config import build_config
+from exporter.scheduler import Exporter
+from vigil import demo, pg
+
+
+@pytest.fixture(scope="module")
+def demo_db(admin_dsn: str) -> Iterator[demo.DemoInfo]:
+    name = f"vigil_exp_demo_{uuid.uuid4().hex[:8]}"
+    info = demo.setup(admin_dsn, name)
+    demo.run_load(info, duration=2, rate=60)
+    yield info
+    pg.drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+async def exp(demo_db: demo.DemoInfo, tmp_path: Path) -> AsyncIterator[Exporter]:
+    cfg = build_config({"targets": [{"name": "demo", "dsn": demo_db.exporter_dsn}],
+                        "state_dir": str(tmp_path), "watermark_start": "zero",
+                        "scheduler": {"start_jitter": 0}})
+    e = Exporter(cfg)
+    await e.start(schedule=False)
+    yield e
+    await e.stop()
+
+
+async def collect(e: Exporter, *names: str) -> Samples:
+    for name in names:
+        assert await run(e, name, "demo"), name
+    return exposition(e)
+
+
+def over(s: Samples, before: Samples, metric: str, bound: str) -> float:
+    """New observations above ``bound`` since ``before``."""
+    def above(x: Samples) -> float:
+        return (value(x, f"{metric}_count") or 0) - (value(x, f"{metric}_bucket", le=bound) or 0)
+    return above(s) - above(before)
+
+
+def top(s: Samples, metric: str) -> float:
+    return max(v for (n, _), v in s.items() if n == metric)
+
+
+ALL = ("rls", "encryption", "audit", "phi", "security", "indexes")
+
+
+async def test_every_metric_family_has_a_value_with_the_demo_workload(exp: Exporter) -> None:
+    s = await collect(exp, *ALL)
+    names = {n for n, _ in s}
+    for family in ("vigil_rls_overhead_seconds", "vigil_access_unusual_patterns",
+                   "vigil_encryption_key_age_seconds", "vigil_audit_coverage_ratio",
+                   "vigil_audit_gaps", "vigil_audit_integrity_issues", "vigil_unused_indexes",
+                   "vigil_unused_index_info", "vigil_encryption_reencryption_status",
+                   "vigil_access_requests_total", "vigil_access_failed_attempts_total",
+                   "vigil_encryption_failed_operations_total",
+                   "vigil_encryption_duration_seconds_count",
+                   "vigil_audit_write_duration_seconds_count",
+                   "vigil_phi_query_duration_seconds_count", "vigil_up"):
+        assert family in names, family
+    assert value(s, "vigil_up", target="demo") == 1
+    assert value(s, "vigil_audit_coverage_ratio") == 1.0
+    assert value(s, "vigil_audit_integrity_issues") == 0
+    assert (value(s, "vigil_access_requests_total") or 0) > 0
+    assert (value(s, "vigil_audit_write_duration_seconds_count", table='public."Deal"') or 0) > 0
+    assert (value(s, "vigil_phi_query_duration_seconds_count", table='public."Deal"') or 0) > 0
+    assert sum(v for (n, lv), v in s.items()
+               if n == "vigil_encryption_reencryption_status") == 1  # exactly one state
+    assert top(s, "vigil_rls_overhead_seconds") < 0.05
+    assert top(s, "vigil_encryption_key_age_seconds") >= 0
+    for c in ALL:
+        assert value(s, "vigil_collector_success", collector=c) == 1, c
+
+
+async def test_slow_rls_crosses_50ms_and_heal_restores(exp: Exporter,
+                                                       demo_db: demo.DemoInfo) -> None:
+    demo.inject(demo_db.admin_dsn, "slow-rls")
+    try:
+        assert top(await collect(exp, "rls"), "vigil_rls_overhead_seconds") > 0.05
+    finally:
+        demo.heal(demo_db.admin_dsn, "slow-rls")
+    assert top(await collect(exp, "rls"), "vigil_rls_overhead_seconds") < 0.05
+
+
+async def test_slow_audit_crosses_10ms_and_heal_restores(exp: Exporter,
+                                                         demo_db: demo.DemoInfo) -> None:
+    base = await collect(exp, "audit")
+    demo.inject(demo_db.admin_dsn, "slow-audit")
+    try:
+        demo.run_load(demo_db, duration=1.0, rate=40)
+        slow = await collect(exp, "audit")
+        assert over(slow, base, "vigil_audit_write_duration_seconds", "0.01") > 0
+    finally:
+        demo.heal(demo_db.admin_dsn, "slow-audit")
+    demo.run_load(demo_db, duration=1.0, rate=40)
+    healed = await collect(exp, "audit")
+    assert over(healed, slow, "vigil_audit_write_duration_seconds", "0.01") == 0
+    assert (value(healed, "vigil_audit_write_duration_seconds_count") or 0) > \
+        (value(slow, "vigil_audit_write_duration_seconds_count") or 0)
+
+
+async def test_slow_encryption_crosses_100ms_and_heal_restores(exp: Exporter,
+                                                               demo_db: demo.DemoInfo) -> None:
+    base = await collect(exp, "encryption", "phi")
+    demo.inject(demo_db.admin_dsn, "slow-encryption")
+    try:
+        demo.run_load(demo_db, duration=1.5, rate=20)
+        slow = await collect(exp, "encryption", "phi")
+        assert over(slow, base, "vigil_encryption_duration_seconds", "0.1") > 0
+        assert over(slow, base, "vigil_phi_query_duration_seconds", "0.1") > 0
+    finally:
+        demo.heal(demo_db.admin_dsn, "slow-encryption")
+    mid = await collect(exp, "encryption", "phi")
+    demo.run_load(demo_db, duration=1.0, rate=40)
+    healed = await collect(exp, "encryption", "phi")
+    assert over(healed, mid, "vigil_encryption_duration_seconds", "0.1") == 0
+    assert over(healed, mid, "vigil_phi_query_duration_seconds", "0.1") == 0
+
+
+async def test_failed_access_raises_attempts_and_unusual_patterns(exp: Exporter,
+                                                                  demo_db: demo.DemoInfo) -> None:
+    base = await collect(exp, "security")
+    demo.inject(demo_db.admin_dsn, "failed-access")
+    s = await collect(exp, "security")
+    assert (value(s, "vigil_access_failed_attempts_total") or 0) > \
+        (value(base, "vigil_access_failed_attempts_total") or 0)
+    assert (value(s, "vigil_access_unusual_patterns") or 0) > 0
+    demo.heal(demo_db.admin_dsn, "failed-access")
+
+
+async def test_audit_tamper_names_the_broken_row_and_heal_restores(
+        exp: Exporter, demo_db: demo.DemoInfo) -> None:
+    done = demo.inject(demo_db.admin_dsn, "audit-tamper")
+    try:
+        s = await collect(exp, "security")
+        assert (value(s, "vigil_audit_integrity_issues") or 0) > 0
+        assert value(s, "vigil_audit_first_broken_row_id") == done["audit_id"]
+    finally:
+        demo.heal(demo_db.admin_dsn, "audit-tamper")
+    s = await collect(exp, "security")
+    assert value(s, "vigil_audit_integrity_issues") == 0
+    assert value(s, "vigil_audit_first_broken_row_id") == 0

@@ -19,7 +19,8 @@ def demo_db(admin_dsn: str, make_database: Callable[[str], str]) -> demo.DemoInf
 
 def query(dsn: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
     with pg.connect(dsn) as conn:
-        return conn.execute(text, params).fetchall()
+        cur = conn.execute(text, params)
+        return cur.fetchall() if cur.description else []
 
 
 def one(dsn: str, text: str, params: Any = None) -> tuple[Any, ...]:

@@ -58,6 +58,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
                metrics: Metrics | None = None) -> web.Application:
     """Build the app. ``background=False`` leaves the engine and outbox to the caller
     (tests call ``app[ENGINE].tick()`` and ``app[SENDER].pump()`` on a ManualClock)."""
+    auth.protect_access_log()
     app = web.Application(middlewares=[guard],
                           client_max_size=config.router.webhook.max_body_bytes)
     app[CONFIG] = config

@@ -9,10 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
+import re
 
 from aiohttp import web
 
 from router.config import Auth
+from vigil.secrets import scrub
 
 QUERY_CREDENTIALS = frozenset({"token", "access_token", "bearer", "api_key", "apikey", "key",
                                "auth", "password", "secret"})
@@ -49,3 +52,26 @@ def unauthorized(reason: str, cfg: Auth) -> web.Response:
     challenge = "Bearer" if cfg.bearer_token else 'Basic realm="vigil-router"'
     return web.json_response({"error": reason}, status=401,
                              headers={"WWW-Authenticate": challenge})
+
+
+_QUERY = re.compile(r"(\s/[^\s?]*)\?\S*")
+
+
+class AccessLogFilter(logging.Filter):
+    """Installed on ``aiohttp.access``: drops query strings (a misplaced token) and scrubs
+    registered secrets from access-log lines, whoever configured the handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        record.msg = scrub(_QUERY.sub(r"\1?<query hidden>", message))
+        record.args = None
+        return True
+
+
+def protect_access_log() -> None:
+    logger = logging.getLogger("aiohttp.access")
+    if not any(isinstance(f, AccessLogFilter) for f in logger.filters):
+        logger.addFilter(AccessLogFilter())

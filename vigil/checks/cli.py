@@ -1,0 +1,71 @@
+"""``vigil check health|security|verify``: the runbook's commands, for real."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from vigil import pg
+from vigil.checks import runbook
+
+
+def register(subparsers: Any) -> None:
+    check = subparsers.add_parser("check", help="the runbook's health, security and verify checks")
+    sub = check.add_subparsers(dest="check_command", metavar="CHECK", required=True)
+
+    p = sub.add_parser("health", help="Daily Health Check (exit 1 when a threshold is crossed)")
+    p.add_argument("--dsn", default=None)
+    p.add_argument("--rls-ms", type=float, default=50.0)
+    p.add_argument("--phi-ms", type=float, default=100.0)
+    p.add_argument("--audit-ms", type=float, default=10.0)
+    p.add_argument("--window-minutes", type=float, default=60.0)
+    p.add_argument("--samples", type=int, default=3)
+    p.add_argument("--budget-ms", type=int, default=2000)
+    p.set_defaults(func=_health)
+
+    p = sub.add_parser("security", help="the SecurityMetrics")
+    p.add_argument("--dsn", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_security)
+
+    p = sub.add_parser("verify", help="audit chain, audit coverage and tenant isolation")
+    p.add_argument("--dsn", default=None, help="superuser DSN of the monitored database")
+    p.add_argument("--app-role", default="vigil_demo_app", help="RLS-subject role to test as")
+    p.set_defaults(func=_verify)
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    return str(args.dsn) if args.dsn else pg.with_dbname(pg.admin_dsn(), pg.DEFAULT_DEMO_DB)
+
+
+def _print(results: list[runbook.CheckResult], unit: str = "") -> int:
+    for r in results:
+        mark = "✓" if r.ok else "✗"
+        if r.threshold is not None and unit:
+            value = "no data" if r.value is None else f"{r.value:.2f}{unit}"
+            print(f"{mark} {r.name}: {value} (threshold < {r.threshold:g}{unit}; {r.detail})")
+        else:
+            print(f"{mark} {r.name}: {r.detail}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _health(args: argparse.Namespace) -> int:
+    return _print(runbook.health(
+        _dsn(args), rls_ms=args.rls_ms, phi_ms=args.phi_ms, audit_ms=args.audit_ms,
+        window_minutes=args.window_minutes, samples=args.samples, budget_ms=args.budget_ms), "ms")
+
+
+def _security(args: argparse.Namespace) -> int:
+    metrics = runbook.security(_dsn(args))
+    if args.json:
+        print(json.dumps(metrics, default=str, indent=2))
+        return 0
+    for group, values in metrics.items():
+        for key, value in values.items():
+            print(f"{group + '.' + key:38} {value}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    return _print(runbook.verify(_dsn(args), app_role=args.app_role))

@@ -1,0 +1,127 @@
+"""Daily health check, SecurityMetrics and system/data verification against vigil_monitor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from vigil import pg
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    value: float | None
+    threshold: float | None
+    detail: str = ""
+
+
+def _one(conn: Conn, query: str, params: Any = None) -> tuple[Any, ...]:
+    row = conn.execute(query.encode(), params).fetchone()
+    return tuple(row) if row else ()
+
+
+def health(dsn: str, *, rls_ms: float = 50, phi_ms: float = 100, audit_ms: float = 10,
+           window_minutes: float = 60, samples: int = 3, budget_ms: int = 2000,
+           ) -> list[CheckResult]:
+    """The three runbook thresholds. PHI and audit use the p95 of the window, so a burst of
+    slow operations shows even when most of the hour was fine."""
+    with pg.connect(dsn, application_name="vigil-check") as conn:
+        rows = conn.execute("SELECT table_name, avg_overhead_ms FROM "
+                            "vigil_monitor.monitor_rls_overhead(%s, %s) "
+                            "WHERE avg_overhead_ms IS NOT NULL ORDER BY avg_overhead_ms DESC",
+                            (samples, budget_ms)).fetchall()
+        rls = float(str(rows[0][1])) if rows else None
+        worst = str(rows[0][0]) if rows else "no RLS tables"
+        phi = _one(conn, "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms), "
+                   "count(*) FROM vigil_monitor.phi_access_patterns "
+                   "WHERE accessed_at > now() - %s * interval '1 minute'", (window_minutes,))
+        audit = _one(conn, "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY "
+                     "extract(epoch FROM duration) * 1000), count(*) "
+                     "FROM vigil_monitor.audit_write_metrics "
+                     "WHERE \"timestamp\" > now() - %s * interval '1 minute'", (window_minutes,))
+    return [
+        _judge("RLS Overhead", rls, rls_ms, f"worst table {worst}"),
+        _judge("PHI Query Time", _f(phi[0]), phi_ms, f"p95 of {phi[1]} queries"),
+        _judge("Audit Write Time", _f(audit[0]), audit_ms, f"p95 of {audit[1]} writes"),
+    ]
+
+
+def _f(value: object) -> float | None:
+    return None if value is None else float(str(value))
+
+
+def _judge(name: str, value: float | None, limit: float, detail: str) -> CheckResult:
+    if value is None:
+        return CheckResult(name, True, None, limit, "no data in the window")
+    return CheckResult(name, value < limit, value, limit, detail)
+
+
+def security(dsn: str) -> dict[str, dict[str, Any]]:
+    """The runbook's SecurityMetrics interface, filled from vigil_monitor."""
+    with pg.connect(dsn, application_name="vigil-check") as conn:
+        total, failed, unusual = _one(conn, "SELECT * FROM vigil_monitor.security_access_metrics()")
+        age = _one(conn, "SELECT max(key_age_seconds) FROM "
+                   "vigil_monitor.security_encryption_metrics() WHERE active")
+        enc = _one(conn, "SELECT * FROM vigil_monitor.security_encryption_status()")
+        audit = _one(conn, "SELECT coverage_ratio, gaps, integrity_issues, first_broken_id "
+                     "FROM vigil_monitor.security_audit_metrics()")
+    return {
+        "accessPatterns": {"totalRequests": total, "failedAttempts": failed,
+                           "unusualPatterns": unusual},
+        "encryption": {"keyAge": _f(age[0]) if age else None, "failedOperations": enc[0],
+                       "reEncryptionStatus": enc[1], "reEncryptionProgress": enc[2]},
+        "audit": {"coverage": audit[0], "gaps": audit[1], "integrityIssues": audit[2],
+                  "firstBrokenId": audit[3]},
+    }
+
+
+def verify(dsn: str, *, app_role: str = "vigil_demo_app", max_tenants: int = 5,
+           ) -> list[CheckResult]:
+    """System/data verification: audit chain, audit coverage, tenant isolation (as app_role)."""
+    results: list[CheckResult] = []
+    with pg.connect(dsn, application_name="vigil-check") as conn:
+        checked, broken, reason = _one(conn, "SELECT * FROM vigil_monitor.verify_audit_chain()")
+        results.append(CheckResult("Audit chain", broken is None, _f(broken), None,
+                                   f"{checked} rows checked" if broken is None
+                                   else f"first broken row id {broken}: {reason}"))
+        cov, gaps = _one(conn, "SELECT coverage_ratio, gaps FROM "
+                         "vigil_monitor.security_audit_metrics()")
+        results.append(CheckResult("Audit coverage", cov >= 1.0 and gaps == 0, float(cov), 1.0,
+                                   f"{gaps} missing (table, event) pairs"))
+        results.append(_isolation(conn, app_role, max_tenants))
+    return results
+
+
+def _isolation(conn: Conn, app_role: str, max_tenants: int) -> CheckResult:
+    tables = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' "
+        "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') ORDER BY 1, 2").fetchall()
+    leaks: list[str] = []
+    probes = 0
+    for schema_name, table in tables:
+        ident = sql.Identifier(str(schema_name), str(table))
+        tenants = [str(r[0]) for r in conn.execute(sql.SQL(
+            "SELECT DISTINCT tenant_id FROM {} ORDER BY 1 LIMIT {}").format(
+            ident, sql.Literal(max_tenants)))]
+        for tenant in [*tenants, ""]:
+            with conn.transaction():
+                conn.execute("SELECT set_config('app.current_tenant_id', %s, true)", (tenant,))
+                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(app_role)))
+                row = conn.execute(sql.SQL(
+                    "SELECT count(*) FROM {} WHERE tenant_id IS DISTINCT FROM "
+                    "nullif(current_setting('app.current_tenant_id', true), '')").format(
+                    ident)).fetchone()
+                probes += 1
+                if row and int(str(row[0])) > 0:
+                    leaks.append(f"{schema_name}.{table} as tenant {tenant or '(unset)'}")
+    return CheckResult("Tenant isolation", not leaks, float(len(leaks)), 0.0,
+                       f"{probes} probes as {app_role}" if not leaks
+                       else "rows of other tenants visible: " + "; ".join(leaks))

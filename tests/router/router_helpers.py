@@ -46,12 +46,14 @@ class Sink:
     status: dict[str, int] = field(default_factory=dict)   # target -> fixed status code
     url: str = ""
     runner: web.AppRunner | None = None
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
         doc = await request.json()
         target = doc.get("target", "?")
         if target in self.hang:
-            await asyncio.sleep(3600)
+            await self.release.wait()  # hangs until the sink stops
+            return web.Response(status=503)
         if target in self.status:
             return web.Response(status=self.status[target])
         if self.fail.get(target, 0) > 0:
@@ -74,6 +76,7 @@ class Sink:
         return self
 
     async def stop(self) -> None:
+        self.release.set()
         if self.runner:
             await self.runner.cleanup()
 

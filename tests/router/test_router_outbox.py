@@ -1,0 +1,79 @@
+"""The outbox: retries with backoff, dead letters, and a hung target delays no one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from router_helpers import REPO, Router, am_alert, am_payload, until
+
+from router.config import Outbox
+from router.keys import ENGINE, SENDER
+from router.outbox import backoff
+
+
+def test_backoff_is_exponential_and_capped() -> None:
+    cfg = Outbox(backoff_initial=1.0, backoff_max=8.0)
+    assert [backoff(cfg, n) for n in range(1, 7)] == [1, 2, 4, 8, 8, 8]
+
+
+async def test_failed_delivery_is_retried_with_backoff_then_delivered(router: Router) -> None:
+    router.sink.fail["security-team"] = 2
+    await router.post(am_payload(am_alert("Retry", "P3")))
+    await router.post(am_payload(am_alert("Retry2", "P1")))
+    await router.run()
+    assert "security-team" not in router.sink.targets()
+    await router.advance(seconds=1)   # second attempt after 1 s: fails again
+    assert "security-team" not in router.sink.targets()
+    await router.advance(seconds=1)   # third attempt is due only after 2 s
+    assert "security-team" not in router.sink.targets()
+    await router.advance(seconds=1)
+    assert router.sink.targets("escalation").count("security-team") == 1
+    _, tl = await router.api("GET", "/api/v1/alerts/2/timeline")
+    kinds = [e["kind"] for e in tl["events"]]
+    assert kinds.count("delivery_failed") == 2 and "notified" in kinds
+
+
+async def test_dead_letters_are_visible_in_api_and_metrics(router: Router) -> None:
+    router.sink.status["on-call"] = 500
+    await router.post(am_payload(am_alert("Dead", "P3")))
+    await router.run()
+    for _ in range(4):
+        await router.advance(seconds=10)
+    status, body = await router.api("GET", "/api/v1/outbox?state=dead")
+    assert status == 200
+    assert [(d["target"], d["attempts"]) for d in body["deliveries"]] == [("on-call", 4)]
+    metrics = await (await router.client.get("/metrics")).text()
+    assert "vigil_router_outbox_dead 1.0" in metrics
+    assert ('vigil_router_notifications_total{channel="sink",outcome="dead",target="on-call"} 1.0'
+            in metrics)
+    _, tl = await router.api("GET", "/api/v1/alerts/1/timeline")
+    assert tl["events"][-1]["kind"] == "delivery_dead"
+
+
+async def test_a_client_error_is_final_at_once(router: Router) -> None:
+    router.sink.status["queue"] = 404
+    await router.post(am_payload(am_alert("Gone", "P4")))
+    await router.run()
+    assert router.sql("SELECT state, attempts FROM vigil_router.outbox") == [("dead", 1)]
+
+
+async def test_a_hung_target_does_not_delay_the_others(make_router: Any, tmp_path: Path) -> None:
+    esc = yaml.safe_load((REPO / "config" / "escalation.yml").read_text())
+    esc["channels"]["sink"]["timeout"] = "3s"
+    path = tmp_path / "escalation.yml"
+    path.write_text(yaml.safe_dump(esc))
+    r: Router = await make_router(escalation=path)
+    r.sink.hang.add("security-team")
+    await r.post(am_payload(am_alert("Hang", "P1")))
+    app = r.client.server.app
+    await app[ENGINE].tick()
+    started = time.monotonic()
+    await app[SENDER].pump()
+    await until(lambda: r.sink.targets() == ["cto", "legal"], 2, "cto and legal notified")
+    assert time.monotonic() - started < 1.0  # not held up by the 3 s hang
+    await app[SENDER].drain()
+    assert r.sql("SELECT last_error FROM vigil_router.outbox WHERE target = 'security-team'"
+                 ) == [("timed out after 3s",)]

@@ -7,7 +7,7 @@ from vigil import demo
 
 from .conftest import one, query, wait_for
 
-RECENT = "now() - interval '1 hour'"
+MEDIAN = "percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)"
 
 
 def _rls(info: demo.DemoInfo) -> dict[str, tuple[float, int]]:
@@ -30,11 +30,14 @@ def test_slow_rls_pushes_measured_overhead_past_50ms_and_heal_restores(
     assert _rls(demo_db)["Deal"][0] < 50
 
 
-def _max_audit_ms(info: demo.DemoInfo, since: object) -> float:
-    row = one(info.exporter_dsn, "SELECT coalesce(max(extract(epoch FROM duration)) * 1000, 0), "
-              "count(*) FROM vigil_monitor.audit_write_metrics WHERE id > %s", (since,))
-    assert row[1] > 0
-    return float(row[0])
+def _audit_ms(info: demo.DemoInfo, since: object) -> tuple[float, float]:
+    """(min, median) audit write time in ms since the watermark; the median keeps a healthy
+    run robust against CPU contention from parallel tests."""
+    row = one(info.exporter_dsn, "SELECT min(ms), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), "
+              "count(*) FROM (SELECT extract(epoch FROM duration) * 1000 AS ms "
+              "FROM vigil_monitor.audit_write_metrics WHERE id > %s) s", (since,))
+    assert row[2] > 0
+    return float(row[0]), float(row[1])
 
 
 def _last_id(dsn: str, table: str) -> int:
@@ -45,21 +48,22 @@ def test_slow_audit_pushes_audit_writes_past_10ms_and_heal_restores(
         demo_db: demo.DemoInfo) -> None:
     mark = _last_id(demo_db.admin_dsn, "audit_write_metrics")
     demo.run_load(demo_db, duration=1.0, rate=30)
-    assert 0 < _max_audit_ms(demo_db, mark) < 10
+    assert 0 < _audit_ms(demo_db, mark)[1] < 10
     demo.inject(demo_db.admin_dsn, "slow-audit")
     mark = _last_id(demo_db.admin_dsn, "audit_write_metrics")
     demo.run_load(demo_db, duration=1.0, rate=30)
-    assert _max_audit_ms(demo_db, mark) > 10
+    assert _audit_ms(demo_db, mark)[0] > 10  # every single audit write is slow
     demo.heal(demo_db.admin_dsn, "slow-audit")
     mark = _last_id(demo_db.admin_dsn, "audit_write_metrics")
     demo.run_load(demo_db, duration=1.0, rate=30)
-    assert _max_audit_ms(demo_db, mark) < 10
+    assert _audit_ms(demo_db, mark)[1] < 10
 
 
-def _enc_and_phi(info: demo.DemoInfo, enc_mark: int, phi_mark: int) -> tuple[float, float]:
-    enc = one(info.exporter_dsn, "SELECT max(duration_ms), count(*) FROM "
+def _enc_and_phi(info: demo.DemoInfo, enc_mark: int, phi_mark: int,
+                 stat: str = "max(duration_ms)") -> tuple[float, float]:
+    enc = one(info.exporter_dsn, f"SELECT {stat}, count(*) FROM "
               "vigil_monitor.monitor_encryption_performance(%s, 10000)", (enc_mark,))
-    phi = one(info.exporter_dsn, "SELECT max(duration_ms), count(*) FROM "
+    phi = one(info.exporter_dsn, f"SELECT {stat}, count(*) FROM "
               "vigil_monitor.phi_access_patterns WHERE id > %s", (phi_mark,))
     assert enc[1] > 0 and phi[1] > 0
     return float(enc[0]), float(phi[0])
@@ -70,7 +74,7 @@ def test_slow_encryption_pushes_pgcrypto_and_phi_queries_past_100ms_and_heal_res
     marks = (_last_id(demo_db.admin_dsn, "encryption_ops"),
              _last_id(demo_db.admin_dsn, "phi_access_patterns"))
     demo.run_load(demo_db, duration=1.0, rate=30, rotate_every=60)
-    enc, phi = _enc_and_phi(demo_db, *marks)
+    enc, phi = _enc_and_phi(demo_db, *marks, stat=MEDIAN)
     assert 0 < enc < 100 and 0 < phi < 100
     demo.inject(demo_db.admin_dsn, "slow-encryption")
     marks = (_last_id(demo_db.admin_dsn, "encryption_ops"),
@@ -84,7 +88,7 @@ def test_slow_encryption_pushes_pgcrypto_and_phi_queries_past_100ms_and_heal_res
     marks = (_last_id(demo_db.admin_dsn, "encryption_ops"),
              _last_id(demo_db.admin_dsn, "phi_access_patterns"))
     demo.run_load(demo_db, duration=1.0, rate=30, rotate_every=60)
-    enc, phi = _enc_and_phi(demo_db, *marks)
+    enc, phi = _enc_and_phi(demo_db, *marks, stat=MEDIAN)
     assert enc < 100 and phi < 100
 
 

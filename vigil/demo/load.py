@@ -25,7 +25,7 @@ from vigil.logs import fields
 log = logging.getLogger("vigil.demo")
 Conn = psycopg.Connection[tuple[object, ...]]
 # One denied cross-tenant attempt per this many operations: background noise, not an attack.
-DENIED_EVERY = 250
+DENIED_EVERY = 500
 REENCRYPT_BATCH = 25
 
 

@@ -224,11 +224,17 @@ def derive_router(source: Path, dest: Path, ports: Ports,
     return _write_yaml(dest, data, source)
 
 
-def derive_generic(source: Path, dest: Path, ports: Ports) -> Path:
-    """Any other vigil YAML (the exporter's): ports moved, relative ``*_file`` paths absolute."""
+def derive_generic(source: Path, dest: Path, ports: Ports,
+                   replace: Mapping[str, Any] | None = None) -> Path:
+    """Any other vigil YAML (the exporter's): ports moved, relative ``*_file`` paths absolute,
+    top-level keys in ``replace`` set (e.g. the exporter's ``state_dir`` into the state folder).
+    """
     data = yaml.safe_load(source.read_text()) or {}
     data = rewrite_ports(data, ports.rewrites())
     _absolutize_credentials(data, source.parent)
+    for key, value in (replace or {}).items():
+        if key in data:
+            data[key] = value
     return _write_yaml(dest, data, source)
 
 
@@ -256,6 +262,15 @@ def binary_missing(path: str, package: str) -> str | None:
 
 def demo_dsn(admin: str | None = None) -> str:
     return pg.with_dbname(admin or pg.admin_dsn(), pg.DEFAULT_DEMO_DB)
+
+
+def exporter_dsn(admin: str | None = None) -> str | None:
+    """The exporter's least-privileged login on the demo database (never the superuser)."""
+    try:
+        from vigil.demo import app
+    except ImportError:
+        return None
+    return app.info(admin or pg.admin_dsn()).exporter_dsn
 
 
 def router_dsn(admin: str | None = None) -> str:

@@ -35,12 +35,12 @@ from vigil.stack.plan import (
     Service,
     Task,
     binary_missing,
-    demo_dsn,
     derive_alertmanager,
     derive_generic,
     derive_prometheus,
     derive_router,
     ensure_token,
+    exporter_dsn,
     file_missing,
     module_missing,
     router_dsn,
@@ -105,24 +105,21 @@ class Stack:
             "VIGIL_ROUTER_TOKEN": ensure_token(self.layout),
             "VIGIL_ROUTER_DSN": router_dsn(self.admin),
             "VIGIL_SINK_URL": f"http://127.0.0.1:{ports.sink}",
-            "VIGIL_DEMO_DSN": demo_dsn(self.admin),
             "VIGIL_ADMIN_DSN": self.admin,
-            "VIGIL_EXPORTER_DSN": demo_dsn(self.admin),
             "PYTHONUNBUFFERED": "1",
         })
+        exporter = exporter_dsn(self.admin)
+        if exporter:
+            env["VIGIL_EXPORTER_DSN"] = exporter
         env.update(self.options.extra_env)
         return env
 
     def tasks(self) -> list[Task]:
-        demo = demo_dsn(self.admin)
-        schema_missing = module_missing("vigil.schema.cli", "the monitoring schema (vigil db)")
-        demo_missing = module_missing("vigil.demo.cli", "the demo application (vigil demo)")
-        return [
-            Task("demo-setup", "demo database (vigil demo setup)",
-                 vigil_cmd("demo", "setup"), demo_missing),
-            Task("db-install", "monitoring schema (vigil db install)",
-                 vigil_cmd("db", "install", "--dsn", demo), schema_missing),
-        ]
+        # `vigil demo setup` creates the demo database and installs the monitoring schema
+        # (vigil_monitor) and the exporter's role into it; it is idempotent.
+        return [Task("demo-setup", "monitoring schema + demo database (vigil demo setup)",
+                     vigil_cmd("demo", "setup", "--admin-dsn", self.admin),
+                     module_missing("vigil.demo.cli", "the demo application (vigil demo)"))]
 
     def services(self, *, prepare: bool = False) -> dict[str, Service]:
         """Every long-running part. ``prepare`` writes the derived configs first."""
@@ -149,7 +146,8 @@ class Stack:
                             or file_missing(exporter_src, "the exporter config"))
         exporter_cfg = gen / "exporter.yml"
         if prepare and not exporter_missing:
-            derive_generic(exporter_src, exporter_cfg, ports)
+            derive_generic(exporter_src, exporter_cfg, ports,
+                           {"state_dir": str(lay.state / "exporter")})
         exporter = Service("exporter", "exporter metrics",
                            vigil_cmd("exporter", "--config", str(exporter_cfg),
                                      "--web.listen-address", f"127.0.0.1:{ports.exporter}"),
@@ -158,7 +156,9 @@ class Stack:
                            missing=exporter_missing)
 
         workload = Service("workload", "demo workload",
-                           vigil_cmd("demo", "load", *self.options.workload_args),
+                           vigil_cmd("demo", "load", "--admin-dsn", self.admin,
+                                     *(self.options.workload_args or ("--duration", "0",
+                                                                      "--rate", "10"))),
                            None, None,
                            missing=module_missing("vigil.demo.cli",
                                                   "the demo workload (vigil demo load)"))

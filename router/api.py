@@ -5,6 +5,7 @@ Incidents live in ``router.incidents``; the OpenAPI document in ``router.openapi
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -16,13 +17,19 @@ from psycopg.types.json import Jsonb
 
 from router import incidents, ingest, migrate, openapi, store
 from router.config import LEVELS
-from router.http import error, json_body, path_int, reply
+from router.http import DB_ERRORS, error, json_body, path_int, reply, unavailable
 from router.keys import CLOCK, CONFIG, MATRIX, METRICS, POOL
+
+log = logging.getLogger("vigil.router")
 
 
 async def alertmanager(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    response = await _alertmanager(request)
+    try:
+        response = await _alertmanager(request)
+    except DB_ERRORS:
+        log.warning("database unavailable: webhook answered 503 (Alertmanager will retry)")
+        response = unavailable()
     request.app[METRICS].webhook_latency.labels(str(response.status)).observe(
         time.perf_counter() - started)
     return response

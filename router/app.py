@@ -21,6 +21,7 @@ from router import api, auth
 from router.channels import build as build_channels
 from router.config import Config
 from router.engine import Engine
+from router.http import DB_ERRORS, unavailable
 from router.keys import CHANNELS, CLOCK, CONFIG, ENGINE, MATRIX, METRICS, POOL, SENDER
 from router.matrix import Matrix
 from router.metrics import Metrics
@@ -30,8 +31,6 @@ from vigil.errors import DatabaseUnavailable
 from vigil.logs import StateLog, fields
 
 log = logging.getLogger("vigil.router")
-
-DB_ERRORS = (psycopg.OperationalError, PoolTimeout, DatabaseUnavailable)
 
 
 @web.middleware
@@ -50,8 +49,7 @@ async def guard(request: web.Request,
         log.warning("database unavailable while handling a request",
                     extra=fields(route=request.match_info.route.resource.canonical
                                  if request.match_info.route.resource else "?"))
-        return web.json_response({"error": "database unavailable; retry later"}, status=503,
-                                 headers={"Retry-After": "5"})
+        return unavailable()
 
 
 def create_app(config: Config, clock: Clock | None = None, background: bool = True,

@@ -6,7 +6,14 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+import psycopg
 from aiohttp import web
+from psycopg_pool import PoolTimeout
+
+from vigil.errors import DatabaseUnavailable
+
+# Our faults: answer 503 so Alertmanager retries (it treats every 4xx as final).
+DB_ERRORS = (psycopg.OperationalError, PoolTimeout, DatabaseUnavailable)
 
 
 def _default(value: Any) -> Any:
@@ -51,3 +58,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return doc
 
 
+
+
+def unavailable() -> web.Response:
+    return web.json_response({"error": "database unavailable; retry later"}, status=503,
+                             headers={"Retry-After": "5"})

@@ -141,17 +141,20 @@ RETURNING a.id, (xmax = 0) AS inserted, a.status, a.severity
 
 async def ingest(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertIn],
                  body: bytes, now: datetime, *, store_raw: bool = True) -> IngestResult:
-    """Store one webhook request in one transaction; the caller commits by leaving it."""
+    """Store one webhook request in one transaction (pipelined: about three round trips)."""
     res = IngestResult()
-    async with conn.transaction():
+    # A stable lock order keeps concurrent requests with the same alerts deadlock-free.
+    ordered = sorted(alerts, key=lambda x: (x.fingerprint, x.starts_at))
+    sevs = [matrix.severity(a.labels) for a in ordered]
+    async with conn.transaction(), conn.pipeline():
         if store_raw:
             await conn.execute("INSERT INTO vigil_router.raw_payloads (received_at, body) "
                                "VALUES (%s, %s)", (now, body.decode("utf-8", "replace")))
-        # A stable lock order keeps concurrent requests with the same alerts deadlock-free.
-        for a in sorted(alerts, key=lambda x: (x.fingerprint, x.starts_at)):
-            sev = matrix.severity(a.labels)
+        cursors = []
+        for a, sev in zip(ordered, sevs, strict=True):
             firing = a.status == "firing"
-            cur = await conn.execute(_UPSERT, {
+            cur = conn.cursor()
+            await cur.execute(_UPSERT, {
                 "fp": a.fingerprint, "starts": a.starts_at, "name": a.labels.get("alertname", ""),
                 "sev": sev.level, "raw": sev.raw, "labels": Jsonb(a.labels),
                 "ann": Jsonb(a.annotations), "gen": a.generator_url,
@@ -159,9 +162,15 @@ async def ingest(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertI
                 "deadline": now + timedelta(seconds=matrix.response_time(sev.level)),
                 "ends": a.ends_at, "resolved_at": None if firing else now,
                 "resolved_by": None if firing else "alertmanager"})
+            cursors.append(cur)
+        events: list[tuple[Any, ...]] = []
+        steps: list[tuple[Any, ...]] = []
+        to_resolve: list[int] = []
+        for a, sev, cur in zip(ordered, sevs, cursors, strict=True):
             row = await cur.fetchone()
             assert row is not None
             alert_id, inserted, status = row[0], row[1], row[2]
+            firing = a.status == "firing"
             if inserted:
                 res.new += 1
                 res.severities.append(sev.level)
@@ -170,18 +179,30 @@ async def ingest(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertI
                 if sev.fallback:
                     res.fallbacks += 1
                     detail["severity_fallback"] = sev.raw
-                await store.event(conn, now, "received", alert_id=alert_id, detail=detail)
+                events.append((alert_id, now, "received", None, Jsonb(detail)))
                 if firing:
-                    await store.schedule(conn, alert_id, matrix.plan(sev.level), now)
+                    steps += [(alert_id, p.kind, p.step_no, now + timedelta(seconds=p.delay),
+                               list(p.targets)) for p in matrix.plan(sev.level)]
                 else:
                     res.resolved += 1
-                    await store.event(conn, now, "resolved", alert_id=alert_id,
-                                      actor="alertmanager", detail={"first_seen_resolved": True})
+                    events.append((alert_id, now, "resolved", "alertmanager",
+                                   Jsonb({"first_seen_resolved": True})))
             elif not firing and status != "resolved":
                 res.resolved += 1
-                await store.resolve(conn, matrix, alert_id, now, "alertmanager")
+                to_resolve.append(alert_id)
             else:
                 res.duplicates += 1
-                await store.event(conn, now, "duplicate_suppressed", alert_id=alert_id,
-                                  detail={"status": a.status})
+                events.append((alert_id, now, "duplicate_suppressed", None,
+                               Jsonb({"status": a.status})))
+        async with conn.cursor() as c:
+            if events:
+                await c.executemany(
+                    "INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail) "
+                    "VALUES (%s, %s, %s, %s, %s)", events)
+            if steps:
+                await c.executemany(
+                    "INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets) "
+                    "VALUES (%s, %s, %s, %s, %s)", steps)
+        for alert_id in to_resolve:
+            await store.resolve(conn, matrix, alert_id, now, "alertmanager")
     return res

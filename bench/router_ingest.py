@@ -1,0 +1,188 @@
+"""Router benchmarks (not a test): webhook ingest throughput and step-firing lateness.
+
+    .venv/bin/python bench/router_ingest.py [--seconds 15] [--senders 8]
+
+1. Ingest: a real `vigil router` process on a fresh database; 8 concurrent senders post
+   Alertmanager v4 payloads with 5 alerts each, half new alerts and half repeats of
+   alerts already stored; every 200 is durable (committed). Prints requests/s, alerts/s,
+   p50, p99.
+2. Firing: 10,000 open alerts with a step each, due in a burst and spread over 10 s; the
+   engine (apscheduler-free loop calling tick every 0.5 s, as the router does) claims
+   them on the real clock. Prints lateness (fired_at - due_at) p50, p99, max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from router.config import load_escalation  # noqa: E402
+from router.engine import Engine  # noqa: E402
+from router.matrix import Matrix  # noqa: E402
+from router.metrics import Metrics  # noqa: E402
+from router.migrate import migrate  # noqa: E402
+from vigil import pg  # noqa: E402
+from vigil.clock import SystemClock  # noqa: E402
+
+TOKEN = "bench-token-" + uuid.uuid4().hex[:8]
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def alert(name: str, starts: str) -> dict[str, Any]:
+    return {"status": "firing", "labels": {"alertname": name, "severity": "P3", "target": "b"},
+            "annotations": {"summary": "bench"}, "startsAt": starts,
+            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": name}
+
+
+async def sender(url: str, n: int, stop: float, lat: list[float], codes: dict[int, int]) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    seq = 0
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < stop:
+            seq += 1
+            # Even requests: 5 new alerts. Odd requests: the 5 alerts of the previous one.
+            base = seq if seq % 2 else seq - 1
+            body = {"version": "4", "groupKey": "{}", "status": "firing", "receiver": "vigil",
+                    "alerts": [alert(f"s{n}-r{base}-a{i}", "2026-01-01T00:00:00Z")
+                               for i in range(5)]}
+            t0 = time.perf_counter()
+            async with s.post(url, json=body, headers=headers) as r:
+                await r.read()
+                codes[r.status] = codes.get(r.status, 0) + 1
+            lat.append(time.perf_counter() - t0)
+
+
+async def bench_ingest(dsn: str, seconds: float, senders: int, tmp: Path) -> dict[str, float]:
+    port = 18191
+    cfg = {"listen": {"host": "127.0.0.1", "port": port},
+           "database": {"dsn": dsn, "pool_min": 4, "pool_max": 8},
+           "auth": {"bearer_token": TOKEN},
+           "escalation_file": str(REPO / "config" / "escalation.yml"),
+           "engine": {"tick_interval": "500ms"}, "outbox": {"poll_interval": "500ms"}}
+    (tmp / "router.yml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "VIGIL_SINK_URL": "http://127.0.0.1:9"}  # deliveries fail: fine
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vigil.cli", "--log-level", "error", "router", "--config",
+        str(tmp / "router.yml"), cwd=REPO, env=env)
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(100):
+                try:
+                    async with s.get(f"http://127.0.0.1:{port}/-/ready") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        lat: list[float] = []
+        codes: dict[int, int] = {}
+        url = f"http://127.0.0.1:{port}/api/v1/alertmanager"
+        start = time.monotonic()
+        await asyncio.gather(*[sender(url, n, start + seconds, lat, codes)
+                               for n in range(senders)])
+        took = time.monotonic() - start
+    finally:
+        proc.terminate()
+        await proc.wait()
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*), sum(duplicates) FROM vigil_router.alerts").fetchone()
+    assert row
+    return {"requests": len(lat), "rps": len(lat) / took, "aps": 5 * len(lat) / took,
+            "p50_ms": pct(lat, 0.5) * 1000, "p99_ms": pct(lat, 0.99) * 1000,
+            "ok": codes.get(200, 0), "errors": sum(v for k, v in codes.items() if k != 200),
+            "alerts_stored": row[0], "duplicates": row[1] or 0}
+
+
+async def bench_firing(dsn: str, n: int, spread: float) -> dict[str, float]:
+    from psycopg_pool import AsyncConnectionPool
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        t0 = datetime.now(UTC) + timedelta(seconds=3)
+        conn.execute("""
+            INSERT INTO vigil_router.alerts (fingerprint, starts_at, alertname, severity, labels,
+                annotations, status, received_at, last_seen_at, response_deadline)
+            SELECT 'f' || i, now(), 'Bench', 'P2', '{}', '{}', 'open', now(), now(),
+                   now() + interval '1 hour'
+            FROM generate_series(1, %s) i""", (n,))
+        conn.execute("""
+            INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets)
+            SELECT id, 'step', 2, %s + (id %% 1000) * (%s / 1000.0) * interval '1 second',
+                   ARRAY['team-lead'] FROM vigil_router.alerts""", (t0, spread))
+        conn.execute("ANALYZE vigil_router.steps")
+    esc = load_escalation(REPO / "config" / "escalation.yml", env={"VIGIL_SINK_URL": "x"})
+    async with AsyncConnectionPool(dsn, min_size=2, max_size=4, open=False,
+                                   kwargs={"autocommit": True}) as pool:
+        await pool.open(wait=True)
+        engine = Engine(pool, Matrix(esc), SystemClock(), Metrics())
+        deadline = time.monotonic() + spread + 15
+        while time.monotonic() < deadline:
+            await engine.tick()
+            with psycopg.connect(dsn) as conn:
+                left = conn.execute("SELECT count(*) FROM vigil_router.steps "
+                                    "WHERE state = 'pending'").fetchone()
+            if left == (0,):
+                break
+            await asyncio.sleep(0.5)
+    with psycopg.connect(dsn) as conn:
+        late = [r[0] for r in conn.execute(
+            "SELECT extract(epoch FROM fired_at - due_at)::float8 FROM vigil_router.steps "
+            "WHERE state = 'fired'")]
+    return {"fired": len(late), "p50_s": pct(late, 0.5), "p99_s": pct(late, 0.99),
+            "max_s": max(late)}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--senders", type=int, default=8)
+    ap.add_argument("--open-alerts", type=int, default=10_000)
+    args = ap.parse_args()
+    admin = pg.admin_dsn()
+    name = f"vigil_bench_router_{uuid.uuid4().hex[:6]}"
+    pg.ensure_database(admin, name)
+    dsn = pg.with_dbname(admin, name)
+    tmp = REPO / "bench" / "results"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        migrate(dsn)
+        r = await bench_ingest(dsn, args.seconds, args.senders, tmp)
+        print(f"ingest: {args.senders} senders x 5 alerts/request, half new half repeats, "
+              f"{args.seconds:g}s: {r['requests']} requests ({r['ok']} ok, {r['errors']} not)")
+        print(f"  requests/s {r['rps']:.0f}   alerts/s {r['aps']:.0f}   "
+              f"p50 {r['p50_ms']:.1f} ms   p99 {r['p99_ms']:.1f} ms   "
+              f"(stored {r['alerts_stored']} alerts, {r['duplicates']} repeats)")
+        for label, spread in (("burst (all due within 1 s)", 1.0), ("spread over 10 s", 10.0)):
+            fdb = f"{name}_f{int(spread)}"
+            pg.ensure_database(admin, fdb)
+            try:
+                migrate(pg.with_dbname(admin, fdb))
+                f = await bench_firing(pg.with_dbname(admin, fdb), args.open_alerts, spread)
+            finally:
+                pg.drop_database(admin, fdb)
+            print(f"firing: {args.open_alerts} open alerts, {label}: fired {f['fired']}, "
+                  f"lateness p50 {f['p50_s']:.3f} s  p99 {f['p99_s']:.3f} s  "
+                  f"max {f['max_s']:.3f} s")
+    finally:
+        pg.drop_database(admin, name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

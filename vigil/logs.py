@@ -54,6 +54,8 @@ def setup(level: str = "info", fmt: str = "text", stream: Any = None) -> None:
     root.setLevel(level.upper())
     # aiohttp's access log would print query strings, which may carry tokens.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # apscheduler logs every job run at info: thousands of lines a day that say nothing.
+    logging.getLogger("apscheduler").setLevel(max(root.level, logging.WARNING))
 
 
 def fields(**kwargs: Any) -> dict[str, Any]:

@@ -37,11 +37,11 @@ CONTRACT: tuple[ContractObject, ...] = (
     _fn("monitor_rls_performance", "",
         "schema_name table_name policy_name command permissive roles using_expr check_expr "
         "uses_tenant_setting has_subquery seq_scan idx_scan live_rows"),
-    _fn("monitor_encryption_performance", "bigint, integer",
-        "id ts operation key_id duration_ms success"),
-    _rel("audit_write_metrics", "table", "id timestamp duration table_name operation"),
+    _fn("monitor_encryption_performance", "bigint, integer, bigint, bigint, bigint",
+        "id ts operation key_id duration_ms success txid"),
+    _rel("audit_write_metrics", "table", "id timestamp duration table_name operation txid"),
     _rel("phi_access_patterns", "table",
-         "id accessed_at table_name tenant_id actor_id operation duration_ms row_count"),
+         "id accessed_at table_name tenant_id actor_id operation duration_ms row_count txid"),
     _fn("security_access_metrics", "", "total_requests failed_attempts unusual_patterns"),
     _fn("security_encryption_metrics", "", "key_id key_age_seconds active"),
     _fn("security_encryption_status", "",
@@ -51,6 +51,7 @@ CONTRACT: tuple[ContractObject, ...] = (
     _fn("verify_audit_chain", "bigint", "checked first_broken_id reason"),
     _rel("unused_indexes", "view",
          "schema_name table_name index_name index_size_bytes idx_scan is_unique"),
+    _fn("settled_horizon", "", "settled_horizon"),
 )
 
 # Functions the monitoring role may execute (read side); everything else stays private.
@@ -58,7 +59,8 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "setting(text)",
     "monitor_rls_overhead(integer, integer)",
     "monitor_rls_performance()",
-    "monitor_encryption_performance(bigint, integer)",
+    "monitor_encryption_performance(bigint, integer, bigint, bigint, bigint)",
+    "settled_horizon()",
     "unusual_access_patterns()",
     "security_access_metrics()",
     "security_encryption_metrics()",

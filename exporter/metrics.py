@@ -28,6 +28,25 @@ from exporter.db import REASONS
 Labels = tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Mark:
+    """Where a watermark query resumes (see ``state.py``).
+
+    Id watermark (custom collectors): rows with id > ``id``. Settled watermark (built-ins):
+    rows with (txid, id) > (``txid``, ``id``) whose txid is below the snapshot horizon, and
+    whose id is above ``floor`` (an id watermark carried over from a version-1 state file;
+    0 otherwise).
+    """
+
+    txid: int = 0
+    id: int = 0
+    floor: int = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.txid, self.id
+
+
 @dataclass
 class HistSeries:
     counts: list[int]          # per bucket, not cumulative; last slot is +Inf
@@ -55,7 +74,7 @@ class RunResult:
 
     samples: dict[str, dict[Labels, float]] = field(default_factory=dict)
     hist: dict[str, dict[Labels, HistSeries]] = field(default_factory=dict)
-    watermarks: dict[str, int] = field(default_factory=dict)
+    watermarks: dict[str, Mark] = field(default_factory=dict)
     dropped: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -74,14 +93,14 @@ class TargetStore:
     up: float | None = None
     samples: dict[str, dict[str, dict[Labels, float]]] = field(default_factory=dict)
     hist: dict[str, dict[Labels, HistSeries]] = field(default_factory=dict)
-    watermarks: dict[str, int] = field(default_factory=dict)
+    watermarks: dict[str, Mark] = field(default_factory=dict)
     status: dict[str, CollectorStatus] = field(default_factory=dict)
     dropped: Counter[str] = field(default_factory=Counter)
     skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
     pool: dict[str, int] = field(default_factory=dict)
 
 
-Persist = Callable[[TargetStore, dict[str, dict[Labels, HistSeries]], dict[str, int]], None]
+Persist = Callable[[TargetStore, dict[str, dict[Labels, HistSeries]], dict[str, Mark]], None]
 
 
 class Store:
@@ -117,7 +136,7 @@ class Store:
             self._changed()
 
     def merged_hist(self, target: str, result: RunResult
-                    ) -> tuple[dict[str, dict[Labels, HistSeries]], dict[str, int]]:
+                    ) -> tuple[dict[str, dict[Labels, HistSeries]], dict[str, Mark]]:
         """The histogram state after applying ``result`` (nothing is changed yet)."""
         t = self.targets[target]
         hist = {name: dict(series) for name, series in t.hist.items()}

@@ -19,12 +19,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from psycopg_pool import PoolTimeout, TooManyRequests
 
 from exporter.collectors.builtin import builtin_specs
-from exporter.collectors.run import collect, start_mark
+from exporter.collectors.run import collect, horizon, start_mark
 from exporter.collectors.spec import CollectorSpec, QuerySpec, custom_spec
 from exporter.config import ExporterConfig, Target
 from exporter.db import TargetDB, classify, quiet_pool_logs
 from exporter.exposition import Renderer
-from exporter.metrics import HistSeries, Labels, RunResult, Store, TargetStore
+from exporter.metrics import HistSeries, Labels, Mark, RunResult, Store, TargetStore
 from exporter.state import StateFile
 from vigil.logs import StateLog, fields
 
@@ -154,24 +154,48 @@ class Exporter:
         rt.checked_marks.update(result.watermarks)
         return result
 
-    async def _initial_mark(self, rt: TargetRuntime, q: QuerySpec, marks: dict[str, int],
-                            conn: psycopg.AsyncConnection[tuple[object, ...]]) -> int:
-        current = await start_mark(conn, q)
+    async def _initial_mark(self, rt: TargetRuntime, q: QuerySpec, marks: dict[str, Mark],
+                            conn: psycopg.AsyncConnection[tuple[object, ...]]) -> Mark:
+        """The mark a query resumes from on its first run in this process."""
         saved = marks.get(q.watermark_key)
+        if q.settled:
+            return await self._initial_settled(rt, q, saved, conn)
+        current = await start_mark(conn, q)
         if saved is None:
-            return current if self.cfg.watermark_start == "now" else 0
-        if current < saved:  # the table was recreated: its ids start again
-            log.warning("watermark ahead of the table; observing its rows from id 0",
-                        extra=fields(target=rt.target.name, metric=q.watermark_key))
-            return 0
+            return Mark(id=current) if self.cfg.watermark_start == "now" else Mark()
+        if current < saved.id:  # the table was recreated: its ids start again
+            self._ahead(rt, q, "watermark ahead of the table; observing its rows from id 0")
+            return Mark()
+        return Mark(id=saved.id)
+
+    async def _initial_settled(self, rt: TargetRuntime, q: QuerySpec, saved: Mark | None,
+                               conn: psycopg.AsyncConnection[tuple[object, ...]]) -> Mark:
+        h = await horizon(conn)
+        if saved is not None and saved.txid > h:
+            # Transaction ids never go back in one cluster: this is another cluster (a restore).
+            self._ahead(rt, q, "watermark ahead of the database's transaction ids; "
+                               "starting as on a first start")
+            saved = None
+        if saved is None:
+            if self.cfg.watermark_start == "zero":
+                return Mark()
+            # "now": rows of transactions that may still commit have txid >= h; of those, the
+            # ones already visible (id <= max id, read after h) are history too.
+            return Mark(h, 0, await start_mark(conn, q))
+        if saved.floor and await start_mark(conn, q) < saved.floor:
+            self._ahead(rt, q, "watermark ahead of the table; observing its rows from id 0")
+            return Mark(saved.txid, saved.id)
         return saved
+
+    def _ahead(self, rt: TargetRuntime, q: QuerySpec, message: str) -> None:
+        log.warning(message, extra=fields(target=rt.target.name, metric=q.watermark_key))
 
     def _success(self, rt: TargetRuntime, spec: CollectorSpec, result: RunResult,
                  duration: float) -> None:
         name = rt.target.name
 
         def persist(t: TargetStore, hist: dict[str, dict[Labels, HistSeries]],
-                    marks: dict[str, int]) -> None:
+                    marks: dict[str, Mark]) -> None:
             try:
                 rt.state.save(t, hist, marks)
             except OSError as exc:

@@ -1,12 +1,20 @@
 """Histogram watermarks on disk: each database row is observed exactly once, across restarts.
 
-One JSON file per target in ``state_dir`` holds, for every watermark query, the highest id
-already observed *and* the histogram counts that include it. Both are written together
-(temp file, fsync, rename) before the new counts are published, so after a crash or a restart
-the exporter resumes from a consistent pair: no row is counted twice, none is lost.
+One JSON file per target in ``state_dir`` holds, for every watermark query, where it resumes
+(a ``Mark``) *and* the histogram counts that include everything before it. Both are written
+together (temp file, fsync, rename) before the new counts are published, so after a crash or
+a restart the exporter resumes from a consistent pair: no row is counted twice, none is lost.
 
-First start (no file): ``watermark_start: now`` begins at the current max id (history is not
-replayed into the histograms); ``zero`` observes every row already in the tables.
+Format version 2 stores each mark as ``{"txid": T, "id": I, "floor": F}``: the built-ins
+resume after (writing transaction id, row id), below the snapshot horizon (see
+``collectors/run.py``). Version 1 stored the highest id observed, ``W``; it is read as
+``{"txid": 0, "id": W, "floor": W}``, which resumes exactly where that exporter stopped: a
+settled query then reads only ids above W (all of them, in any transaction order), an id
+query reads ids above W as before.
+
+First start (no file): ``watermark_start: now`` begins at the current horizon (built-ins) or
+max id (custom), so history is not replayed into the histograms; ``zero`` observes every row
+already in the tables.
 """
 
 from __future__ import annotations
@@ -18,10 +26,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from exporter.metrics import HistSeries, Labels, TargetStore
+from exporter.metrics import HistSeries, Labels, Mark, TargetStore
+from vigil.logs import fields
 
 log = logging.getLogger("exporter.state")
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
 
 
 class StateFile:
@@ -30,7 +40,7 @@ class StateFile:
         self.path = Path(state_dir) / f"{safe}.json"
 
     def load(self, buckets: dict[str, int]) -> tuple[dict[str, dict[Labels, HistSeries]],
-                                                    dict[str, int]] | None:
+                                                    dict[str, Mark]] | None:
         """Saved (histograms, watermarks), or None on first start. ``buckets`` maps a
         histogram to its bucket count; a histogram whose buckets changed restarts at 0."""
         try:
@@ -40,7 +50,10 @@ class StateFile:
         except (OSError, ValueError) as exc:
             raise OSError(f"cannot read exporter state {self.path}: {exc}; delete it to "
                           "start over") from None
-        if doc.get("version") != VERSION:
+        version = doc.get("version")
+        if version not in READABLE:
+            log.warning("unknown exporter state version; starting over",
+                        extra=fields(path=str(self.path), version=str(version)))
             return None
         hist: dict[str, dict[Labels, HistSeries]] = {}
         for name, rows in doc.get("histograms", {}).items():
@@ -55,15 +68,16 @@ class StateFile:
                 series[tuple(row["labels"])] = HistSeries(
                     [int(c) for c in row["counts"]], float(row["sum"]), int(row["count"]))
             hist[name] = series
-        marks = {k: int(v) for k, v in doc.get("watermarks", {}).items()}
+        marks = {k: _mark(v) for k, v in doc.get("watermarks", {}).items()}
         return hist, marks
 
     def save(self, store: TargetStore, hist: dict[str, dict[Labels, HistSeries]],
-             watermarks: dict[str, int]) -> None:
+             watermarks: dict[str, Mark]) -> None:
         doc: dict[str, Any] = {
             "version": VERSION,
             "target": store.name,
-            "watermarks": watermarks,
+            "watermarks": {k: {"txid": m.txid, "id": m.id, "floor": m.floor}
+                           for k, m in watermarks.items()},
             "histograms": {
                 name: [{"labels": list(lv), "counts": s.counts, "sum": s.sum, "count": s.count}
                        for lv, s in sorted(series.items())]
@@ -76,3 +90,10 @@ class StateFile:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+
+
+def _mark(saved: Any) -> Mark:
+    if isinstance(saved, dict):  # version 2
+        return Mark(int(saved["txid"]), int(saved["id"]), int(saved.get("floor", 0)))
+    w = int(saved)  # version 1: the highest id observed
+    return Mark(0, w, w)

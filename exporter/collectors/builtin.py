@@ -12,6 +12,10 @@ S = "vigil_monitor"
 AUDIT_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1.0)
 SLOW_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1.0, 2.5, 5.0)
 REENCRYPTION_STATES = ("idle", "in_progress", "stalled", "complete")
+# The settled watermark (collectors/run.py): rows of finished transactions only, in
+# (writing transaction, id) order, served by the (txid, id) indexes.
+SETTLED = ("(txid, id) > (%(after_txid)s, %(after_id)s) AND txid < %(horizon)s "
+           "AND id > %(since_id)s ORDER BY txid, id LIMIT %(batch)s")
 
 # name: (interval, timeout, lock_timeout) defaults
 DEFAULTS: dict[str, tuple[float, float, float]] = {
@@ -36,38 +40,39 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                         labels=("schema", "table"), max_series=cap),)),)
     if name == "encryption":
         return (QuerySpec(
-            f"SELECT id, operation, duration_ms / 1000.0 AS value FROM "
-            f"{S}.monitor_encryption_performance(%(watermark)s, %(batch)s) ORDER BY id",
+            f"SELECT txid, id, operation, duration_ms / 1000.0 AS value FROM "
+            f"{S}.monitor_encryption_performance(%(since_id)s, %(batch)s, %(after_txid)s, "
+            f"%(after_id)s, %(horizon)s) ORDER BY txid, id",
             (MetricSpec("vigil_encryption_duration_seconds", "histogram",
                         "Duration of pgcrypto encrypt/decrypt operations, one observation per "
                         "row of vigil_monitor.monitor_encryption_performance().",
                         labels=("operation",), buckets=SLOW_BUCKETS, watermark="id",
                         max_series=cap),),
-            start_sql=f"SELECT coalesce(max(id), 0) FROM "
-                      f"{S}.monitor_encryption_performance(0, 2147483647)"),)
+            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.encryption_ops", settled=True),)
     if name == "audit":
         return (QuerySpec(
-            f'SELECT id, table_name AS "table", extract(epoch FROM duration)::float8 AS value '
-            f"FROM {S}.audit_write_metrics WHERE id > %(watermark)s ORDER BY id "
-            f"LIMIT %(batch)s",
+            f'SELECT txid, id, table_name AS "table", '
+            f"extract(epoch FROM duration)::float8 AS value "
+            f"FROM {S}.audit_write_metrics WHERE {SETTLED}",
             (MetricSpec("vigil_audit_write_duration_seconds", "histogram",
                         "Time taken by each audit-log write, one observation per row of "
                         "vigil_monitor.audit_write_metrics.",
                         labels=("table",), buckets=AUDIT_BUCKETS, watermark="id",
                         max_series=cap),),
-            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.audit_write_metrics"),)
+            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.audit_write_metrics",
+            settled=True),)
     if name == "phi":
         tenant = cfg.privacy.tenant_labels
         return (QuerySpec(
-            f'SELECT id, table_name AS "table", {"tenant_id AS tenant, " if tenant else ""}'
-            f"duration_ms / 1000.0 AS value FROM {S}.phi_access_patterns "
-            f"WHERE id > %(watermark)s ORDER BY id LIMIT %(batch)s",
+            f'SELECT txid, id, table_name AS "table", {"tenant_id AS tenant, " if tenant else ""}'
+            f"duration_ms / 1000.0 AS value FROM {S}.phi_access_patterns WHERE {SETTLED}",
             (MetricSpec("vigil_phi_query_duration_seconds", "histogram",
                         "Duration of queries that touched PHI tables, one observation per row "
                         "of vigil_monitor.phi_access_patterns.",
                         labels=("table", "tenant") if tenant else ("table",),
                         buckets=SLOW_BUCKETS, watermark="id", max_series=cap),),
-            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.phi_access_patterns"),)
+            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.phi_access_patterns",
+            settled=True),)
     if name == "security":
         return (
             QuerySpec(

@@ -2,6 +2,27 @@
 
 Values that are NULL, NaN or not numbers are skipped and counted, never fatal. Only the
 columns a metric lists under ``labels`` become labels; every other column is ignored.
+
+The settled watermark (built-in histograms). Ids come from sequences, so they become visible
+in commit order, not id order: "max id seen" skips a row whose transaction took its id early
+and committed late. Each row therefore carries the id of the transaction that wrote it
+(``txid``), and a run first reads the horizon ``h = pg_snapshot_xmin(pg_current_snapshot())``:
+
+- every transaction with an id below ``h`` has committed or aborted, so the rows with
+  ``txid < h`` are final (visible to this and every later snapshot, none will appear);
+- every transaction still running or yet to start has an id ``>= h``.
+
+A run reads rows with ``(txid, id) > mark`` and ``txid < h`` in ``(txid, id)`` order, batch by
+batch; the mark moves to the last row read, and to ``(h, 0)`` once the range is exhausted.
+Why exactly once: the mark only grows and every row read is at or below it, so no row is
+read twice. A row ``(t, i)`` of a transaction still running has ``t >= h`` in every run, and
+the mark only moves to a row read (``txid < h``) or to ``(h, 0) <= (t, 0) < (t, i)``; so the
+mark stays below the row until its transaction commits, and the first run whose horizon
+passes ``t`` reads it. So each committed row is observed exactly once.
+
+The price: a transaction that holds a transaction id for long (anywhere in the cluster: a
+long write, an idle-in-transaction session that wrote something, a prepared transaction)
+holds ``h`` back and delays observations until it ends. Nothing is lost.
 """
 
 from __future__ import annotations
@@ -13,9 +34,10 @@ from typing import Any
 
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
 from exporter.db import AConn
-from exporter.metrics import HistSeries, Labels, RunResult
+from exporter.metrics import HistSeries, Labels, Mark, RunResult
 
 MAX_BATCHES = 10  # watermark batches per run; the rest waits for the next run
+HORIZON_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 
 def number(value: Any) -> tuple[float | None, str]:
@@ -87,12 +109,20 @@ async def start_mark(conn: AConn, q: QuerySpec) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-async def collect(conn: AConn, spec: CollectorSpec, watermarks: dict[str, int],
+async def horizon(conn: AConn) -> int:
+    """Every transaction id below this has finished; every later writer gets one >= it."""
+    cur = await conn.execute(HORIZON_SQL)
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def collect(conn: AConn, spec: CollectorSpec, watermarks: dict[str, Mark],
                   batch: int) -> RunResult:
     c = Collection()
+    h: int | None = None
     for q in spec.queries:
-        wm_col = q.watermark
-        if wm_col is None:
+        if q.watermark is None:
             for row in await _rows(conn, q.sql, None):
                 for m in q.metrics:
                     if m.type == "histogram":  # every row of every run is an observation
@@ -100,16 +130,44 @@ async def collect(conn: AConn, spec: CollectorSpec, watermarks: dict[str, int],
                     else:
                         c.sample(m, row)
             continue
-        mark = watermarks.get(q.watermark_key, 0)
-        for _ in range(MAX_BATCHES):
-            rows = await _rows(conn, q.sql, {"watermark": mark, "batch": batch})
-            for row in rows:
-                for m in q.metrics:
-                    c.observe(m, row)
-                rid = row.get(wm_col)
-                if isinstance(rid, int) and rid > mark:
-                    mark = rid
-            if len(rows) < batch:
-                break
+        mark = watermarks.get(q.watermark_key, Mark())
+        if q.settled:
+            if h is None:  # one horizon per run: it only ever moves forward
+                h = await horizon(conn)
+            mark = await _settled(conn, q, c, mark, h=h, batch=batch)
+        else:
+            mark = await _by_id(conn, q, c, mark, batch)
         c.result.watermarks[q.watermark_key] = mark
     return c.result
+
+
+async def _by_id(conn: AConn, q: QuerySpec, c: Collection, mark: Mark, batch: int) -> Mark:
+    """Id watermark (custom collectors): rows must become visible in id order."""
+    last = mark.id
+    for _ in range(MAX_BATCHES):
+        rows = await _rows(conn, q.sql, {"watermark": last, "batch": batch})
+        for row in rows:
+            for m in q.metrics:
+                c.observe(m, row)
+            rid = row.get(q.watermark or "id")
+            if isinstance(rid, int) and rid > last:
+                last = rid
+        if len(rows) < batch:
+            break
+    return Mark(id=last)
+
+
+async def _settled(conn: AConn, q: QuerySpec, c: Collection, mark: Mark, *, h: int,
+                   batch: int) -> Mark:
+    """Settled watermark (module docstring): exactly once under concurrent writers."""
+    for _ in range(MAX_BATCHES):
+        rows = await _rows(conn, q.sql, {"after_txid": mark.txid, "after_id": mark.id,
+                                         "horizon": h, "since_id": mark.floor,
+                                         "batch": batch})
+        for row in rows:
+            for m in q.metrics:
+                c.observe(m, row)
+            mark = Mark(int(row["txid"]), int(row["id"]), mark.floor)
+        if len(rows) < batch:  # nothing settled is left above the mark
+            return Mark(h, 0, mark.floor) if h > mark.txid else mark
+    return mark  # more to read: the next run continues after the last row

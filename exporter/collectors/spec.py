@@ -27,9 +27,14 @@ class MetricSpec:
 class QuerySpec:
     sql: str
     metrics: tuple[MetricSpec, ...]
-    # Watermark queries take %(watermark)s and %(batch)s; start_sql returns the current
-    # max id (used once, on the first start, when watermark_start is "now").
+    # Id watermark queries take %(watermark)s and %(batch)s. start_sql returns the current
+    # max id (first start with watermark_start "now", and to notice a recreated table).
     start_sql: str | None = None
+    # Settled watermark (the built-ins): the query returns ``txid`` and ``id`` columns and
+    # takes %(after_txid)s, %(after_id)s, %(horizon)s, %(since_id)s and %(batch)s; it must
+    # return rows with (txid, id) > (after_txid, after_id) AND txid < horizon AND
+    # id > since_id, ORDER BY txid, id LIMIT batch. See collectors/run.py.
+    settled: bool = False
 
     @property
     def watermark(self) -> str | None:

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
+import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.scheduler import Exporter
@@ -46,6 +47,23 @@ async def wait_for(check: Callable[[], Awaitable[bool] | bool], within: float = 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met before the deadline")
         await asyncio.sleep(step)
+
+
+async def settled(dsn: str, within: float = 20.0) -> None:
+    """Wait until every transaction that wrote before now has finished, so the built-in
+    histograms (settled watermark) can observe its rows: take a transaction id, then wait
+    for the snapshot horizon to pass it. Other sessions of the cluster may hold it back."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+        assert row is not None
+        mine = int(row[0])
+
+        def passed() -> bool:
+            h = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+                             ).fetchone()
+            return h is not None and int(h[0]) > mine
+
+        await wait_for(passed, within=within)
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from exporter_helpers import Samples, exposition, run, value
+from exporter_helpers import Samples, exposition, run, settled, value
 
 from exporter.config import build_config
 from exporter.scheduler import Exporter
@@ -56,7 +56,9 @@ def top(s: Samples, metric: str) -> float:
 ALL = ("rls", "encryption", "audit", "phi", "security", "indexes")
 
 
-async def test_every_metric_family_has_a_value_with_the_demo_workload(exp: Exporter) -> None:
+async def test_every_metric_family_has_a_value_with_the_demo_workload(
+        exp: Exporter, demo_db: demo.DemoInfo) -> None:
+    await settled(demo_db.admin_dsn)
     s = await collect(exp, *ALL)
     names = {n for n, _ in s}
     for family in ("vigil_rls_overhead_seconds", "vigil_access_unusual_patterns",
@@ -95,15 +97,18 @@ async def test_slow_rls_crosses_50ms_and_heal_restores(exp: Exporter,
 
 async def test_slow_audit_crosses_10ms_and_heal_restores(exp: Exporter,
                                                          demo_db: demo.DemoInfo) -> None:
+    await settled(demo_db.admin_dsn)
     base = await collect(exp, "audit")
     demo.inject(demo_db.admin_dsn, "slow-audit")
     try:
         demo.run_load(demo_db, duration=1.0, rate=40)
+        await settled(demo_db.admin_dsn)
         slow = await collect(exp, "audit")
         assert over(slow, base, "vigil_audit_write_duration_seconds", "0.01") > 0
     finally:
         demo.heal(demo_db.admin_dsn, "slow-audit")
     demo.run_load(demo_db, duration=1.0, rate=40)
+    await settled(demo_db.admin_dsn)
     healed = await collect(exp, "audit")
     assert over(healed, slow, "vigil_audit_write_duration_seconds", "0.01") == 0
     assert (value(healed, "vigil_audit_write_duration_seconds_count") or 0) > \
@@ -112,17 +117,21 @@ async def test_slow_audit_crosses_10ms_and_heal_restores(exp: Exporter,
 
 async def test_slow_encryption_crosses_100ms_and_heal_restores(exp: Exporter,
                                                                demo_db: demo.DemoInfo) -> None:
+    await settled(demo_db.admin_dsn)
     base = await collect(exp, "encryption", "phi")
     demo.inject(demo_db.admin_dsn, "slow-encryption")
     try:
         demo.run_load(demo_db, duration=1.5, rate=20)
+        await settled(demo_db.admin_dsn)
         slow = await collect(exp, "encryption", "phi")
         assert over(slow, base, "vigil_encryption_duration_seconds", "0.1") > 0
         assert over(slow, base, "vigil_phi_query_duration_seconds", "0.1") > 0
     finally:
         demo.heal(demo_db.admin_dsn, "slow-encryption")
+    await settled(demo_db.admin_dsn)
     mid = await collect(exp, "encryption", "phi")
     demo.run_load(demo_db, duration=1.0, rate=40)
+    await settled(demo_db.admin_dsn)
     healed = await collect(exp, "encryption", "phi")
     assert over(healed, mid, "vigil_encryption_duration_seconds", "0.1") == 0
     assert over(healed, mid, "vigil_phi_query_duration_seconds", "0.1") == 0

@@ -258,3 +258,39 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
     doc = yaml.safe_load(out.read_text())
     assert doc["escalation_file"] == str(root / "config" / "escalation.yml")
     assert doc["listen"]["port"] == 18091
+
+
+def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:
+    """`vigil up --fast`: real rules compressed, short intervals, and both tools accept them."""
+    from vigil.promtools import iter_rules, parse_duration
+    from vigil.stack.cli import FAST_FOR, _fast_options
+    from vigil.stack.plan import default_layout
+
+    root = Path(__file__).resolve().parents[2]
+    layout = default_layout(tmp_path / "state")
+    fast = _fast_options(layout)
+    prom = derive_prometheus(root / "prometheus" / "prometheus.yml", tmp_path / "p.yml",
+                             Ports(), list(fast["rule_files"]), fast["prometheus_overrides"])
+    am = derive_alertmanager(root / "prometheus" / "alertmanager.yml", tmp_path / "am.yml",
+                             Ports(), tmp_path / "token", fast["alertmanager_overrides"])
+    (tmp_path / "token").write_text("t")
+
+    prom_doc = yaml.safe_load(prom.read_text())
+    assert prom_doc["global"]["scrape_interval"] == "5s"
+    assert prom_doc["global"]["evaluation_interval"] == "5s"
+    am_doc = yaml.safe_load(am.read_text())
+    waits = [am_doc["route"]["group_wait"]] + [r["group_wait"] for r in am_doc["route"]["routes"]]
+    assert set(waits) == {"5s"}
+
+    rules = [r for _, _, r in iter_rules(layout.generated / "rules-fast")]
+    real = [r for _, _, r in iter_rules(root / "prometheus" / "rules")]
+    assert len(rules) == len(real) > 0  # every real rule is there, compressed
+    assert max(parse_duration(r.get("for", "0s")) for r in rules) <= parse_duration(FAST_FOR)
+    assert any(parse_duration(r["for"]) > parse_duration(FAST_FOR) for r in real if "for" in r)
+
+    check = subprocess.run(["promtool", "check", "config", str(prom)], capture_output=True,
+                           text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    check = subprocess.run(["amtool", "check-config", str(am)], capture_output=True, text=True,
+                           check=False)
+    assert check.returncode == 0, check.stdout + check.stderr

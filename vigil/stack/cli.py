@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from vigil.stack import http, procs
-from vigil.stack.plan import Layout, Ports, default_layout
+from vigil.stack.plan import Layout, Ports, default_layout, repo_root
 from vigil.stack.runner import ORDER, Options, Stack, StackError
 
 
@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     help=f"start just these parts ({', '.join(ORDER)}), no set-up steps")
     up.add_argument("--port", action="append", default=[], metavar="PART=PORT",
                     help="use another port for a part (repeatable), e.g. --port sink=28092")
+    up.add_argument("--fast", action="store_true",
+                    help="demo timings, to see a page within a minute or two: every rule's "
+                         f"for: capped at {FAST_FOR} and range windows at {FAST_WINDOW} (the "
+                         "overlay the tests use), scrapes and evaluations every "
+                         f"{FAST_INTERVAL}, Alertmanager waits {FAST_GROUP_WAIT} before the "
+                         "first notification. For trying vigil out, never for production; "
+                         "parts already running keep their timings (`vigil down` first)")
     up.add_argument("--health-timeout", type=float, default=120.0, metavar="SECONDS",
                     help="how long to wait for every part to be healthy (default %(default)s)")
     up.set_defaults(func=run_up)
@@ -77,6 +84,46 @@ def _stack(args: argparse.Namespace, port_args: list[str] | None = None,
     return Stack(layout, Options(ports=ports, **options))
 
 
+# --fast: long enough that one slow sample doesn't page, short enough to watch.
+FAST_FOR = "20s"
+FAST_WINDOW = "1m"
+FAST_INTERVAL = "5s"
+FAST_GROUP_WAIT = "5s"
+
+
+def _fast_options(layout: Layout) -> dict[str, Any]:
+    """Rules, Prometheus and Alertmanager settings for ``vigil up --fast``.
+
+    The rules are derived from prometheus/rules/ by the same overlay the end-to-end tests
+    use, so the demo timings can't drift from the real rules.
+    """
+    from vigil import promtools
+
+    rules_dir = layout.generated / "rules-fast"
+    written = promtools.compressed_rules(repo_root() / "prometheus" / "rules", rules_dir,
+                                         for_=FAST_FOR, window=FAST_WINDOW)
+
+    def prometheus(data: dict[str, Any]) -> None:
+        glob = data.setdefault("global", {})
+        glob.update(scrape_interval=FAST_INTERVAL, evaluation_interval=FAST_INTERVAL,
+                    scrape_timeout="4s")
+        for sc in data.get("scrape_configs") or []:
+            for key in ("scrape_interval", "scrape_timeout"):
+                sc.pop(key, None)
+
+    def alertmanager(data: dict[str, Any]) -> None:
+        def walk(route: dict[str, Any]) -> None:
+            route["group_wait"] = FAST_GROUP_WAIT
+            route["group_interval"] = "30s"
+            for child in route.get("routes") or []:
+                walk(child)
+
+        walk(data.setdefault("route", {}))
+
+    return {"rule_files": tuple(str(p) for p in written),
+            "prometheus_overrides": prometheus, "alertmanager_overrides": alertmanager}
+
+
 class _Stop(Exception):
     pass
 
@@ -93,8 +140,9 @@ def run_up(args: argparse.Namespace) -> int:
         if unknown:
             raise StackError(f"--only: unknown part(s) {', '.join(unknown)}; "
                              f"parts: {', '.join(ORDER)}")
+    fast = _fast_options(default_layout(args.state_dir)) if args.fast else {}
     stack = _stack(args, args.port, with_workload=not args.no_workload,
-                   health_timeout=args.health_timeout, only=only)
+                   health_timeout=args.health_timeout, only=only, **fast)
     foreground = not args.detach
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     started: list[str] = []

@@ -25,7 +25,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", default=os.environ.get("VIGIL_ROUTER_URL", DEFAULT_URL),
                    help=f"router base URL (default {DEFAULT_URL}, env VIGIL_ROUTER_URL)")
     p.add_argument("--token", default=None,
-                   help="bearer token (default: env VIGIL_ROUTER_TOKEN; prefer the env var)")
+                   help="bearer token (default: env VIGIL_ROUTER_TOKEN, else the token "
+                        "`vigil up` wrote to its state folder; prefer the env var over --token)")
     p.add_argument("--json", action="store_true", help="print raw JSON")
 
 
@@ -76,8 +77,18 @@ def register(subparsers: Any) -> None:
         p.set_defaults(func=incident_get, what=name)
 
 
+def _stack_token() -> str | None:
+    """The token `vigil up` generated, so the CLI works against the local stack as is."""
+    from vigil.stack.plan import default_layout
+
+    try:
+        return default_layout().token_file.read_text().strip() or None
+    except OSError:
+        return None
+
+
 def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    token = args.token or os.environ.get("VIGIL_ROUTER_TOKEN")
+    token = args.token or os.environ.get("VIGIL_ROUTER_TOKEN") or _stack_token()
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

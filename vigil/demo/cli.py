@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from vigil import pg
-from vigil.demo import app, faults, load
+from vigil.demo import app, faults, load, traffic
 
 
 def register(subparsers: Any) -> None:
@@ -26,11 +26,14 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("load", help="run the demo workload (progress on stderr)")
     common(p)
-    p.add_argument("--rate", type=float, default=20.0, help="operations per second")
+    p.add_argument("--rate", type=_positive, default=20.0, help="operations per second (> 0)")
     p.add_argument("--duration", type=float, default=60.0, help="seconds (0 = until Ctrl-C)")
     p.add_argument("--tenants", type=int, default=3)
     p.add_argument("--rotate-every", type=float, default=None,
                    help="seconds between key rotations (default: once, halfway)")
+    p.add_argument("--denied-every", type=float, default=traffic.DENIED_EVERY,
+                   help="seconds between the background's denied cross-tenant requests "
+                        "(%(default)g; 0 = none)")
     p.set_defaults(func=_load)
 
     p = sub.add_parser("inject", help="inject a real fault")
@@ -42,6 +45,13 @@ def register(subparsers: Any) -> None:
     common(p)
     p.add_argument("fault", nargs="?", choices=faults.FAULTS)
     p.set_defaults(func=_heal)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
 
 
 def _info(args: argparse.Namespace) -> app.DemoInfo:
@@ -58,7 +68,7 @@ def _setup(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     stats = load.run_load(
         _info(args), duration=args.duration or float("inf"), rate=args.rate,
-        tenants=args.tenants, rotate_every=args.rotate_every,
+        tenants=args.tenants, rotate_every=args.rotate_every, denied_every=args.denied_every,
         progress=lambda s: print(s.line(), file=sys.stderr, flush=True))
     return 0 if stats.ops else 1
 

@@ -1,5 +1,7 @@
-"""The demo workload: tenant-scoped reads and writes, PHI decrypts, denied cross-tenant
-attempts and key rotation, so every vigil_monitor object fills with real measurements.
+"""The demo workload: tenant-scoped reads and writes, PHI decrypts, now and then a denied
+cross-tenant request, and key rotation, so every vigil_monitor object fills with real
+measurements. Who does what, and when, is ``vigil.demo.traffic``: ordinary use that vigil's
+own rules never flag.
 
 PHI values are synthetic and are read only to be discarded; nothing here logs a value.
 """
@@ -20,12 +22,11 @@ from psycopg import sql
 from vigil import pg
 from vigil.demo.app import _DIAGNOSES, _NAMES, FAST_PGP_OPTIONS, DemoInfo, add_key, ensure_tenants
 from vigil.demo.app import tenant_ids as _tenant_ids
+from vigil.demo.traffic import DENIED_EVERY, Rule, Traffic
 from vigil.logs import fields
 
 log = logging.getLogger("vigil.demo")
 Conn = psycopg.Connection[tuple[object, ...]]
-# One denied cross-tenant attempt per this many operations: background noise, not an attack.
-DENIED_EVERY = 500
 REENCRYPT_BATCH = 25
 
 
@@ -107,12 +108,23 @@ def update(conn: Conn, tenant: str, actor: str) -> None:
 
 
 def cross_tenant_attempt(conn: Conn, tenant: str, actor: str, victim: tuple[str, int]) -> None:
-    """A real attempt on another tenant's row: RLS hides it on read and refuses the write."""
+    """A real attempt on another tenant's row: RLS hides it on read and refuses the write
+    (two denied requests)."""
+    stale_link(conn, tenant, actor, victim, write=False)
+    stale_link(conn, tenant, actor, victim, write=True)
+
+
+def stale_link(conn: Conn, tenant: str, actor: str, victim: tuple[str, int],
+               write: bool) -> None:
+    """An ordinary user's one denied request (a stale link, a wrong tenant in a form): a
+    read of another tenant's row that RLS hides, or a write WITH CHECK refuses."""
     victim_tenant, victim_id = victim
-    with conn.transaction():
-        _context(conn, tenant, actor)
-        seen = conn.execute("SELECT id FROM \"Deal\" WHERE id = %s", (victim_id,)).fetchall()
-        _access(conn, "Deal", "read", bool(seen), None if seen else "cross_tenant_denied")
+    if not write:
+        with conn.transaction():
+            _context(conn, tenant, actor)
+            seen = conn.execute("SELECT id FROM \"Deal\" WHERE id = %s", (victim_id,)).fetchall()
+            _access(conn, "Deal", "read", bool(seen), None if seen else "cross_tenant_denied")
+        return
     try:
         with conn.transaction():
             _context(conn, tenant, actor)
@@ -122,6 +134,20 @@ def cross_tenant_attempt(conn: Conn, tenant: str, actor: str, victim: tuple[str,
         with conn.transaction():
             _context(conn, tenant, actor)
             _access(conn, "Deal", "write", False, "cross_tenant_denied")
+
+
+def rule_settings(conn: Conn) -> Rule:
+    """The unusual-pattern rule as configured in this database's ``vigil_monitor.settings``."""
+    row = conn.execute(
+        "SELECT vigil_monitor.setting('unusual_window_seconds'), "
+        "vigil_monitor.setting('unusual_failed_threshold'), "
+        "vigil_monitor.setting('unusual_min_requests')").fetchone()
+    default = Rule()
+    if row is None:
+        return default
+    return Rule(window=float(str(row[0])) if row[0] is not None else default.window,
+                failed_min=int(str(row[1])) if row[1] is not None else default.failed_min,
+                min_requests=int(str(row[2])) if row[2] is not None else default.min_requests)
 
 
 def victims(admin: Conn) -> list[tuple[str, int]]:
@@ -174,13 +200,17 @@ def reencrypt(admin: Conn, to_key: str, only_key: str | None = None) -> int:
 
 
 def run_load(demo: DemoInfo, *, duration: float = 10.0, rate: float = 20.0, tenants: int = 3,
-             rotate_every: float | None = None, stop: threading.Event | None = None,
+             rotate_every: float | None = None, denied_every: float = DENIED_EVERY,
+             stop: threading.Event | None = None,
              progress: Callable[[LoadStats], None] | None = None) -> LoadStats:
     """Run the workload for ``duration`` seconds (or until ``stop`` is set) at ``rate`` ops/s.
 
-    Keys rotate every ``rotate_every`` seconds (default: once, halfway), except while the
-    slow-encryption fault holds, since rotating would heal it.
+    One denied cross-tenant request every ``denied_every`` seconds (0: none), whatever the
+    rate. Keys rotate every ``rotate_every`` seconds (default: once, halfway), except while
+    the slow-encryption fault holds, since rotating would heal it.
     """
+    if rate <= 0:
+        raise ValueError("rate must be > 0 operations per second")
     stop = stop or threading.Event()
     stats = LoadStats()
     rotate_every = rotate_every if rotate_every is not None else max(duration / 2, 1.0)
@@ -192,26 +222,28 @@ def run_load(demo: DemoInfo, *, duration: float = 10.0, rate: float = 20.0, tena
     with pg.connect(demo.admin_dsn, application_name="vigil-demo-admin") as admin, \
             pg.connect(demo.app_dsn, application_name="vigil-demo-app") as app:
         ensure_tenants(admin, tenants)
-        names = _tenant_ids(tenants)
         targets = victims(admin)
         start = time.monotonic()
+        traffic = Traffic(_tenant_ids(tenants), rate, rule_settings(admin), start,
+                          denied_every=denied_every)
+        deadline = start + duration
         next_rotation, next_progress = start + rotate_every, start + 1.0
-        while not stop.is_set():
+        step = traffic.next(start)
+        while not stop.wait(max(0.0, min(step.at, deadline) - time.monotonic())):
             now = time.monotonic()
             stats.elapsed = now - start
             if stats.elapsed >= duration:
                 break
-            tenant = random.choice(names)
-            actor = f"user-{tenant}-{random.randint(0, 2)}"
             try:
-                if stats.ops % DENIED_EVERY == DENIED_EVERY - 1:
-                    others = [v for v in targets if v[0] != tenant]
+                if step.denied:
+                    others = [v for v in targets if v[0] != step.tenant]
                     if others:
-                        cross_tenant_attempt(app, tenant, actor, random.choice(others))
+                        stale_link(app, step.tenant, step.actor, random.choice(others),
+                                   write=stats.denied % 2 == 1)
                         stats.denied += 1
                 else:
                     i = random.choices(range(len(funcs)), weights=weights)[0]
-                    funcs[i](app, tenant, actor)
+                    funcs[i](app, step.tenant, step.actor)
                     setattr(stats, counters[i], getattr(stats, counters[i]) + 1)
                 if now >= next_rotation and not _slow_encryption_active(admin):
                     rotate_key(admin)
@@ -226,7 +258,7 @@ def run_load(demo: DemoInfo, *, duration: float = 10.0, rate: float = 20.0, tena
             if progress and now >= next_progress:
                 progress(stats)
                 next_progress = now + 1.0
-            stop.wait(max(0.0, start + stats.ops / rate - time.monotonic()))
+            step = traffic.next(time.monotonic())
         stats.elapsed = time.monotonic() - start
     if progress:
         progress(stats)

@@ -70,10 +70,11 @@ async def sender(url: str, n: int, stop: float, lat: list[float], codes: dict[in
             lat.append(time.perf_counter() - t0)
 
 
-async def bench_ingest(dsn: str, seconds: float, senders: int, tmp: Path) -> dict[str, float]:
+async def bench_ingest(dsn: str, seconds: float, senders: int, tmp: Path,
+                       pool: int = 8) -> dict[str, float]:
     port = 18191
     cfg = {"listen": {"host": "127.0.0.1", "port": port},
-           "database": {"dsn": dsn, "pool_min": 4, "pool_max": 8},
+           "database": {"dsn": dsn, "pool_min": min(4, pool), "pool_max": pool},
            "auth": {"bearer_token": TOKEN},
            "escalation_file": str(REPO / "config" / "escalation.yml"),
            "engine": {"tick_interval": "500ms"}, "outbox": {"poll_interval": "500ms"}}
@@ -154,6 +155,7 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--senders", type=int, default=8)
     ap.add_argument("--open-alerts", type=int, default=10_000)
+    ap.add_argument("--pool", type=int, default=8, help="router database pool size")
     args = ap.parse_args()
     admin = pg.admin_dsn()
     name = f"vigil_bench_router_{uuid.uuid4().hex[:6]}"
@@ -163,7 +165,7 @@ async def main() -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         migrate(dsn)
-        r = await bench_ingest(dsn, args.seconds, args.senders, tmp)
+        r = await bench_ingest(dsn, args.seconds, args.senders, tmp, args.pool)
         print(f"ingest: {args.senders} senders x 5 alerts/request, half new half repeats, "
               f"{args.seconds:g}s: {r['requests']} requests ({r['ok']} ok, {r['errors']} not)")
         print(f"  requests/s {r['rps']:.0f}   alerts/s {r['aps']:.0f}   "

@@ -11,31 +11,93 @@ them at once. apscheduler merely calls ``tick`` every ``tick_interval``.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from router import store
 from router.matrix import Matrix
 from router.metrics import Metrics
 from vigil.clock import Clock
 
 log = logging.getLogger("vigil.router")
 
-_CLAIM = """
+
+def _iso(column: str) -> str:
+    """SQL rendering ``column`` (timestamptz) as Python's ``datetime.isoformat()`` does."""
+    return (f"(to_char({column}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+            f"date_part('microseconds', {column})::bigint %% 1000000 <> 0 "
+            f"THEN to_char({column}, '.US') ELSE '' END || to_char({column}, 'TZH:TZM'))")
+
+
+# One statement, so one transaction on the autocommit connection: claim the due rows
+# (locked, skipping rows another replica holds), mark them fired, write one outbox row
+# per target and the timeline rows, flag SLA breaches. The payloads are built here,
+# in SQL, so a batch of thousands costs the router one round trip and no Python loop.
+# Steps of alerts no longer open are skipped (ack/resolve cancel them already); notices
+# always go out; an SLA check counts only if the alert is still open.
+_FIRE = f"""
 WITH due AS (
     SELECT id FROM vigil_router.steps
     WHERE state = 'pending' AND due_at <= %(now)s
     ORDER BY due_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), fired AS (
+    UPDATE vigil_router.steps s SET state = 'fired', fired_at = %(now)s
+    FROM due WHERE s.id = due.id
+    RETURNING s.id, s.alert_id, s.kind, s.step_no, s.targets, s.due_at
+), f AS (
+    SELECT f.id, f.alert_id, f.kind, f.step_no, f.targets, f.due_at, a.severity,
+           f.kind = 'notice' OR (f.kind = 'step' AND a.status = 'open') AS notify,
+           f.kind = 'sla' AND a.status = 'open' AS breach,
+           {_iso("f.due_at")} AS due_iso,
+           CASE WHEN f.kind = 'step' THEN 'step' ELSE 'notice' END || f.step_no AS step_name,
+           jsonb_build_object(
+               'id', a.id, 'fingerprint', a.fingerprint, 'alertname', a.alertname,
+               'severity', a.severity, 'status', a.status, 'starts_at', {_iso("a.starts_at")},
+               'labels', a.labels, 'annotations', a.annotations,
+               'generator_url', a.generator_url)
+           || CASE WHEN %(public_url)s <> '' THEN jsonb_build_object(
+                  'url', %(public_url)s || '/api/v1/alerts/' || a.id) ELSE '{{}}' END AS summary
+    FROM fired f JOIN vigil_router.alerts a ON a.id = f.alert_id
+), n AS (
+    SELECT f.*, t.target, t.ord, %(channels)s::jsonb ->> t.target AS channel,
+           'vigil-a' || f.alert_id || '-' || f.step_name || '-' || t.target AS key,
+           CASE WHEN f.kind = 'step' THEN 'escalation' ELSE 'notice' END AS nkind
+    FROM f CROSS JOIN LATERAL unnest(f.targets) WITH ORDINALITY AS t(target, ord)
+    WHERE f.notify
+), outbox AS (
+    INSERT INTO vigil_router.outbox (idempotency_key, alert_id, kind, target, channel,
+                                     payload, next_attempt_at, created_at)
+    SELECT key, alert_id, nkind, target, channel,
+           jsonb_build_object('idempotency_key', key, 'kind', nkind, 'target', target,
+                              'channel', channel, 'step', step_no, 'due_at', due_iso,
+                              'alert', summary),
+           %(now)s, %(now)s
+    FROM n ORDER BY due_at, id, ord
+    ON CONFLICT (idempotency_key) DO NOTHING
+), events AS (
+    INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail)
+    SELECT alert_id, %(now)s, kind, NULL, detail FROM (
+        SELECT 0 AS grp, due_at, id, alert_id,
+               CASE WHEN kind = 'step' THEN 'escalated' ELSE 'notice' END AS kind,
+               jsonb_build_object('step', step_no, 'targets', to_jsonb(targets),
+                                  'due_at', due_iso) AS detail
+        FROM f WHERE notify
+        UNION ALL
+        SELECT 1, due_at, id, alert_id, 'sla_breached',
+               jsonb_build_object('response_time_seconds',
+                                  %(response_times)s::jsonb -> severity)
+        FROM f WHERE breach
+    ) e ORDER BY grp, due_at, id
+), sla AS (
+    UPDATE vigil_router.alerts SET sla_breached = true
+    WHERE id IN (SELECT alert_id FROM f WHERE breach)
 )
-UPDATE vigil_router.steps s SET state = 'fired', fired_at = %(now)s
-FROM due WHERE s.id = due.id
-RETURNING s.id, s.alert_id, s.kind, s.step_no, s.targets, s.due_at
+SELECT kind, severity, step_no, notify, breach, count(*)::int
+FROM f GROUP BY kind, severity, step_no, notify, breach
 """
 
 
@@ -48,8 +110,9 @@ class Engine:
         self.metrics = metrics
         self.batch_size = batch_size
         self.public_url = public_url
-        self.lateness: list[float] = []   # seconds past due, kept only when ``measure`` is set
-        self.measure = False
+        esc = matrix.esc
+        self._channels = json.dumps({t: target.channel for t, target in esc.targets.items()})
+        self._response_times = json.dumps({lv: matrix.response_time(lv) for lv in esc.levels})
 
     async def tick(self) -> int:
         """Fire everything due now, batch by batch; returns the number of plan rows fired."""
@@ -61,56 +124,20 @@ class Engine:
                 return total
 
     async def _batch(self) -> int:
+        """Fire up to ``batch_size`` due rows in one statement (one transaction, one round
+        trip, whatever the batch size); returns how many rows were claimed."""
         now = self.clock.now()
-        async with self.pool.connection() as conn, conn.transaction():
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(_CLAIM, {"now": now, "limit": self.batch_size})
-                fired = await cur.fetchall()
-                if not fired:
-                    return 0
-                await cur.execute(
-                    f"SELECT {store.ALERT_COLUMNS} FROM vigil_router.alerts WHERE id = ANY(%s)",
-                    (list({f["alert_id"] for f in fired}),))
-                alerts = {a["id"]: a for a in await cur.fetchall()}
-            items = []
-            escalated: list[tuple[int, str, dict[str, Any]]] = []
-            breached: list[int] = []
-            counts: list[tuple[str, str]] = []
-            for f in fired:
-                alert = alerts[f["alert_id"]]
-                if self.measure:
-                    self.lateness.append((now - f["due_at"]).total_seconds())
-                if f["kind"] == "sla":
-                    if alert["status"] == "open":
-                        breached.append(alert["id"])
-                    continue
-                if f["kind"] == "step" and alert["status"] != "open":
-                    continue  # belt and braces: ack/resolve cancel these rows already
-                nkind = "escalation" if f["kind"] == "step" else "notice"
-                step = f"{'step' if f['kind'] == 'step' else 'notice'}{f['step_no']}"
-                for target in f["targets"]:
-                    key = store.idempotency_key(f"a{alert['id']}", step, target)
-                    items.append((key, alert, "alert", nkind, target,
-                                  {"step": f["step_no"], "due_at": f["due_at"].isoformat()}))
-                escalated.append((alert["id"], "escalated" if f["kind"] == "step" else "notice",
-                                  {"step": f["step_no"], "targets": f["targets"],
-                                   "due_at": f["due_at"].isoformat()}))
-                counts.append((alert["severity"], str(f["step_no"]) if f["kind"] == "step"
-                               else "notice"))
-            await store.enqueue(conn, self.matrix, now, items, self.public_url)
-            async with conn.cursor() as cur:
-                rows = [(aid, now, kind, None, Jsonb(d)) for aid, kind, d in escalated]
-                rows += [(aid, now, "sla_breached", None, Jsonb({
-                    "response_time_seconds": self.matrix.response_time(alerts[aid]["severity"])}))
-                    for aid in breached]
-                await cur.executemany(
-                    "INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail) "
-                    "VALUES (%s, %s, %s, %s, %s)", rows)
-                if breached:
-                    await cur.execute("UPDATE vigil_router.alerts SET sla_breached = true "
-                                      "WHERE id = ANY(%s)", (breached,))
-        for sev, step in counts:
-            self.metrics.escalations.labels(sev, step).inc()
-        for aid in breached:
-            self.metrics.sla_breaches.labels(alerts[aid]["severity"]).inc()
-        return len(fired)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_FIRE, {
+                "now": now, "limit": self.batch_size, "public_url": self.public_url,
+                "channels": self._channels, "response_times": self._response_times})
+            rows = await cur.fetchall()
+        total = 0
+        for kind, sev, step_no, notify, breach, count in rows:
+            total += count
+            if notify:
+                self.metrics.escalations.labels(
+                    sev, str(step_no) if kind == "step" else "notice").inc(count)
+            elif breach:
+                self.metrics.sla_breaches.labels(sev).inc(count)
+        return total

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 from router import store
 from router.matrix import Matrix
@@ -126,83 +125,143 @@ class IngestResult:
     fallbacks: int = 0
 
 
-_UPSERT = """
-INSERT INTO vigil_router.alerts AS a
-    (fingerprint, starts_at, alertname, severity, severity_raw, labels, annotations,
-     generator_url, status, received_at, last_seen_at, response_deadline, ends_at, resolved_at,
-     resolved_by)
-VALUES (%(fp)s, %(starts)s, %(name)s, %(sev)s, %(raw)s, %(labels)s, %(ann)s, %(gen)s,
-        %(status)s, %(now)s, %(now)s, %(deadline)s, %(ends)s, %(resolved_at)s, %(resolved_by)s)
-ON CONFLICT (fingerprint, starts_at) DO UPDATE
-    SET last_seen_at = excluded.last_seen_at, duplicates = a.duplicates + 1
-RETURNING a.id, (xmax = 0) AS inserted, a.status, a.severity
+# One statement per request: with an autocommit connection it is its own transaction,
+# committed (and fsynced) before the result comes back, so one round trip makes a 2xx
+# durable. The alerts travel as one JSON document (one ``json.dumps``, one parameter);
+# the plan of every level is a constant document joined on the new alert's severity.
+# Rows are upserted in (fingerprint, startsAt) order so that concurrent requests with
+# the same alerts lock them in the same order (no deadlocks).
+_INGEST = """
+WITH raw AS (
+    INSERT INTO vigil_router.raw_payloads (received_at, body)
+    SELECT %(now)s, %(body)s WHERE %(store_raw)s
+),
+input AS (
+    SELECT * FROM jsonb_to_recordset(%(alerts)s::jsonb) AS i(
+        ord int, fp text, starts timestamptz, name text, sev text, raw text, fallback boolean,
+        labels jsonb, ann jsonb, gen text, firing boolean, deadline timestamptz,
+        ends timestamptz)
+),
+up AS (
+    INSERT INTO vigil_router.alerts AS a
+        (fingerprint, starts_at, alertname, severity, severity_raw, labels, annotations,
+         generator_url, status, received_at, last_seen_at, response_deadline, ends_at,
+         resolved_at, resolved_by)
+    SELECT fp, starts, name, sev, raw, labels, ann, gen,
+           CASE WHEN firing THEN 'open' ELSE 'resolved' END, %(now)s, %(now)s, deadline, ends,
+           CASE WHEN firing THEN NULL ELSE %(now)s END,
+           CASE WHEN firing THEN NULL ELSE 'alertmanager' END
+    FROM input ORDER BY ord
+    ON CONFLICT (fingerprint, starts_at) DO UPDATE
+        SET last_seen_at = excluded.last_seen_at, duplicates = a.duplicates + 1
+    RETURNING a.id, (a.xmax = 0) AS inserted, a.status, a.fingerprint, a.starts_at
+),
+res AS (
+    SELECT i.ord, up.id, i.firing, i.sev, i.fp, i.raw, i.fallback,
+           CASE WHEN up.inserted THEN 'new'
+                WHEN NOT i.firing AND up.status <> 'resolved' THEN 'resolve'
+                ELSE 'duplicate' END AS outcome
+    FROM up JOIN input i ON i.fp = up.fingerprint AND i.starts = up.starts_at
+),
+events AS (
+    INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail)
+    SELECT r.id, %(now)s, e.kind, e.actor, e.detail
+    FROM res r CROSS JOIN LATERAL (VALUES
+        (1, 'received', NULL::text,
+         jsonb_build_object('severity', r.sev, 'fingerprint', r.fp,
+                            'status', CASE WHEN r.firing THEN 'firing' ELSE 'resolved' END)
+         || CASE WHEN r.fallback THEN jsonb_build_object('severity_fallback', r.raw)
+                 ELSE '{}'::jsonb END),
+        (2, 'resolved', 'alertmanager', '{"first_seen_resolved": true}'::jsonb),
+        (3, 'duplicate_suppressed', NULL,
+         jsonb_build_object('status', CASE WHEN r.firing THEN 'firing' ELSE 'resolved' END))
+    ) AS e(n, kind, actor, detail)
+    WHERE (r.outcome = 'new' AND (e.n = 1 OR (e.n = 2 AND NOT r.firing)))
+       OR (r.outcome = 'duplicate' AND e.n = 3)
+    ORDER BY r.ord, e.n
+),
+steps AS (
+    INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets)
+    SELECT r.id, p.kind, p.step_no, %(now)s + make_interval(secs => p.delay), p.targets
+    FROM res r JOIN jsonb_to_recordset(%(plans)s::jsonb) AS p(
+        level text, n int, kind text, step_no int, delay float8, targets text[])
+      ON p.level = r.sev
+    WHERE r.outcome = 'new' AND r.firing
+    ORDER BY r.ord, p.n
+)
+SELECT ord, id, outcome FROM res ORDER BY ord
 """
+
+
+def _rounds(alerts: list[AlertIn]) -> list[list[AlertIn]]:
+    """Split so no identity appears twice in one statement (``ON CONFLICT DO UPDATE``
+    can't touch a row twice): the n-th copy of an identity goes to round n, each round
+    sorted, so a repeat within one request is a duplicate exactly as in a later one."""
+    seen: dict[tuple[str, datetime], int] = {}
+    rounds: list[list[AlertIn]] = []
+    for a in alerts:
+        key = (a.fingerprint, a.starts_at)
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(a)
+    return [sorted(r, key=lambda x: (x.fingerprint, x.starts_at)) for r in rounds]
+
+
+async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertIn],
+                       body: str | None, now: datetime, *, res: IngestResult) -> list[int]:
+    """One statement: raw body, upserts, timeline rows, plans. Returns alerts to resolve."""
+    rows = []
+    sevs = []
+    for i, a in enumerate(alerts):
+        sev = matrix.severity(a.labels)
+        sevs.append(sev)
+        rows.append({
+            "ord": i, "fp": a.fingerprint, "starts": a.starts_at.isoformat(),
+            "name": a.labels.get("alertname", ""), "sev": sev.level, "raw": sev.raw,
+            "fallback": sev.fallback, "labels": a.labels, "ann": a.annotations,
+            "gen": a.generator_url, "firing": a.status == "firing",
+            "deadline": (now + timedelta(seconds=matrix.response_time(sev.level))).isoformat(),
+            "ends": a.ends_at.isoformat() if a.ends_at else None})
+    cur = await conn.execute(_INGEST, {
+        "now": now, "body": body or "", "store_raw": body is not None,
+        "alerts": json.dumps(rows), "plans": matrix.plans_json})
+    to_resolve = []
+    for ord_, alert_id, outcome in await cur.fetchall():
+        a, sev = alerts[ord_], sevs[ord_]
+        if outcome == "new":
+            res.new += 1
+            res.severities.append(sev.level)
+            res.fallbacks += sev.fallback
+            res.resolved += a.status != "firing"
+        elif outcome == "resolve":
+            res.resolved += 1
+            to_resolve.append(alert_id)
+        else:
+            res.duplicates += 1
+    return to_resolve
 
 
 async def ingest(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertIn],
                  body: bytes, now: datetime, *, store_raw: bool = True) -> IngestResult:
-    """Store one webhook request in one transaction (pipelined: about three round trips)."""
+    """Store one webhook request in one transaction.
+
+    The common request (firing alerts, new or repeated) is a single statement on the
+    autocommit connection: one round trip, committed before it returns. Requests that
+    resolve an alert or repeat an identity within themselves take an explicit
+    transaction around the same statement and the resolve bookkeeping."""
     res = IngestResult()
-    # A stable lock order keeps concurrent requests with the same alerts deadlock-free.
-    ordered = sorted(alerts, key=lambda x: (x.fingerprint, x.starts_at))
-    sevs = [matrix.severity(a.labels) for a in ordered]
-    async with conn.transaction(), conn.pipeline():
-        if store_raw:
-            await conn.execute("INSERT INTO vigil_router.raw_payloads (received_at, body) "
-                               "VALUES (%s, %s)", (now, body.decode("utf-8", "replace")))
-        cursors = []
-        for a, sev in zip(ordered, sevs, strict=True):
-            firing = a.status == "firing"
-            cur = conn.cursor()
-            await cur.execute(_UPSERT, {
-                "fp": a.fingerprint, "starts": a.starts_at, "name": a.labels.get("alertname", ""),
-                "sev": sev.level, "raw": sev.raw, "labels": Jsonb(a.labels),
-                "ann": Jsonb(a.annotations), "gen": a.generator_url,
-                "status": "open" if firing else "resolved", "now": now,
-                "deadline": now + timedelta(seconds=matrix.response_time(sev.level)),
-                "ends": a.ends_at, "resolved_at": None if firing else now,
-                "resolved_by": None if firing else "alertmanager"})
-            cursors.append(cur)
-        events: list[tuple[Any, ...]] = []
-        steps: list[tuple[Any, ...]] = []
+    rounds = _rounds(alerts)
+    raw = body.decode("utf-8", "replace") if store_raw else None
+    if len(rounds) <= 1 and all(a.status == "firing" for a in alerts):
+        await _store_round(conn, matrix, rounds[0] if rounds else [], raw, now, res=res)
+        return res
+    async with conn.transaction():
         to_resolve: list[int] = []
-        for a, sev, cur in zip(ordered, sevs, cursors, strict=True):
-            row = await cur.fetchone()
-            assert row is not None
-            alert_id, inserted, status = row[0], row[1], row[2]
-            firing = a.status == "firing"
-            if inserted:
-                res.new += 1
-                res.severities.append(sev.level)
-                detail: dict[str, Any] = {"severity": sev.level, "fingerprint": a.fingerprint,
-                                          "status": a.status}
-                if sev.fallback:
-                    res.fallbacks += 1
-                    detail["severity_fallback"] = sev.raw
-                events.append((alert_id, now, "received", None, Jsonb(detail)))
-                if firing:
-                    steps += [(alert_id, p.kind, p.step_no, now + timedelta(seconds=p.delay),
-                               list(p.targets)) for p in matrix.plan(sev.level)]
-                else:
-                    res.resolved += 1
-                    events.append((alert_id, now, "resolved", "alertmanager",
-                                   Jsonb({"first_seen_resolved": True})))
-            elif not firing and status != "resolved":
-                res.resolved += 1
-                to_resolve.append(alert_id)
-            else:
-                res.duplicates += 1
-                events.append((alert_id, now, "duplicate_suppressed", None,
-                               Jsonb({"status": a.status})))
-        async with conn.cursor() as c:
-            if events:
-                await c.executemany(
-                    "INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail) "
-                    "VALUES (%s, %s, %s, %s, %s)", events)
-            if steps:
-                await c.executemany(
-                    "INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets) "
-                    "VALUES (%s, %s, %s, %s, %s)", steps)
+        for i, r in enumerate(rounds or [[]]):
+            to_resolve += await _store_round(conn, matrix, r, raw if i == 0 else None, now,
+                                             res=res)
         for alert_id in to_resolve:
             await store.resolve(conn, matrix, alert_id, now, "alertmanager")
     return res

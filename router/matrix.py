@@ -8,6 +8,8 @@ escalation already running and a restart finds every timer where it was.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from collections.abc import Mapping
 
 from router.config import LEVELS, Escalation
@@ -55,6 +57,14 @@ class Matrix:
         out.extend(Planned("notice", i + 1, n.delay, n.targets) for i, n in enumerate(lv.notices))
         out.append(Planned("sla", 0, lv.response_time, ()))
         return out
+
+    @functools.cached_property
+    def plans_json(self) -> str:
+        """Every level's plan as one JSON document, for the set-based ingest statement."""
+        return json.dumps([
+            {"level": level, "n": n, "kind": p.kind, "step_no": p.step_no, "delay": p.delay,
+             "targets": list(p.targets)}
+            for level in self.esc.levels for n, p in enumerate(self.plan(level))])
 
     def channel_of(self, target: str) -> str:
         return self.esc.targets[target].channel

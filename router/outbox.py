@@ -17,9 +17,9 @@ from datetime import timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from router import store
 from router.channels import Channel, Delivery, DeliveryError
 from router.config import Escalation, Outbox
 from router.metrics import Metrics
@@ -40,6 +40,20 @@ WHERE o.id IN (
     FOR UPDATE SKIP LOCKED)
 RETURNING o.id, o.idempotency_key, o.alert_id, o.incident_id, o.target, o.channel,
           o.payload, o.attempts
+"""
+
+
+# The result and its timeline row in one statement (one transaction, one round trip).
+_RECORD = """
+WITH done AS (
+    UPDATE vigil_router.outbox
+    SET state = %(state)s, sent_at = coalesce(%(sent_at)s, sent_at),
+        next_attempt_at = coalesce(%(next)s, next_attempt_at),
+        lease_until = NULL, last_error = %(error)s
+    WHERE id = %(id)s
+)
+INSERT INTO vigil_router.events (alert_id, incident_id, at, kind, actor, detail)
+VALUES (%(alert_id)s, %(incident_id)s, %(now)s, %(kind)s, NULL, %(detail)s)
 """
 
 
@@ -67,8 +81,8 @@ class Sender:
         if free <= 0:
             return 0
         now = self.clock.now()
-        async with (self.pool.connection() as conn, conn.transaction(),
-                    conn.cursor(row_factory=dict_row) as cur):
+        # One statement on the autocommit connection: its own transaction.
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_CLAIM, {"now": now, "limit": free,
                                        "lease": now + timedelta(seconds=self.cfg.lease)})
             rows = await cur.fetchall()
@@ -118,26 +132,22 @@ class Sender:
         subject = {"alert_id": row["alert_id"], "incident_id": row["incident_id"]}
         detail = {"target": target, "channel": channel.name, "channel_type": channel.type,
                   "key": key, "attempt": row["attempts"]}
-        async with self.pool.connection() as conn, conn.transaction():
-            if error is None:
-                outcome = "sent"
-                await conn.execute("UPDATE vigil_router.outbox SET state = 'sent', sent_at = %s, "
-                                   "lease_until = NULL, last_error = NULL WHERE id = %s",
-                                   (now, row["id"]))
-                await store.event(conn, now, "notified", detail=detail, **subject)
-            else:
-                message = scrub(str(error))[:500]
-                final = not error.retryable or row["attempts"] >= self.cfg.max_attempts
-                outcome = "dead" if final else "retry"
-                retry_at = now + timedelta(seconds=backoff(self.cfg, row["attempts"]))
-                await conn.execute(
-                    "UPDATE vigil_router.outbox SET state = %s, next_attempt_at = %s, "
-                    "lease_until = NULL, last_error = %s WHERE id = %s",
-                    ("dead" if final else "pending", retry_at, message, row["id"]))
-                await store.event(conn, now, "delivery_dead" if final else "delivery_failed",
-                                  detail={**detail, "error": message,
-                                          "retry_at": None if final else retry_at.isoformat()},
-                                  **subject)
+        if error is None:
+            outcome, kind = "sent", "notified"
+            params = {"state": "sent", "sent_at": now, "next": None, "error": None}
+        else:
+            message = scrub(str(error))[:500]
+            final = not error.retryable or row["attempts"] >= self.cfg.max_attempts
+            outcome = "dead" if final else "retry"
+            kind = "delivery_dead" if final else "delivery_failed"
+            retry_at = now + timedelta(seconds=backoff(self.cfg, row["attempts"]))
+            params = {"state": "dead" if final else "pending", "sent_at": None,
+                      "next": retry_at, "error": message}
+            detail = {**detail, "error": message,
+                      "retry_at": None if final else retry_at.isoformat()}
+        async with self.pool.connection() as conn:
+            await conn.execute(_RECORD, {**params, "id": row["id"], "now": now, "kind": kind,
+                                         "detail": Jsonb(detail), **subject})
         self.metrics.notifications.labels(target, channel.name, outcome).inc()
         self.states.update(f"target:{target}", "ok" if error is None else "failing",
                            "notification target state changed", target=target,

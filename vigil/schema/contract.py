@@ -39,9 +39,11 @@ CONTRACT: tuple[ContractObject, ...] = (
         "uses_tenant_setting has_subquery seq_scan idx_scan live_rows"),
     _fn("monitor_encryption_performance", "bigint, integer, bigint, bigint, bigint",
         "id ts operation key_id duration_ms success txid"),
-    _rel("audit_write_metrics", "table", "id timestamp duration table_name operation txid"),
+    _rel("audit_write_metrics", "table",
+         "id timestamp duration table_name operation txid schema_name relname"),
     _rel("phi_access_patterns", "table",
-         "id accessed_at table_name tenant_id actor_id operation duration_ms row_count txid"),
+         "id accessed_at table_name tenant_id actor_id operation duration_ms row_count txid "
+         "schema_name relname"),
     _fn("security_access_metrics", "", "total_requests failed_attempts unusual_patterns"),
     _fn("security_encryption_metrics", "", "key_id key_age_seconds active"),
     _fn("security_encryption_status", "",

@@ -5,7 +5,8 @@ the committed JSON equals this script's output, that the runbook thresholds draw
 the alert thresholds in prometheus/rules, and runs every panel query against a real
 Prometheus scraping the exporter and router.
 
-Template variables: ``$target`` (database target) and ``$table`` (PHI/audit table), both
+Template variables: ``$target`` (database target) and ``$table`` (a table's catalog name, as
+the RLS gauge and the PHI/audit histograms label it: ``schema="public", table="Deal"``), both
 multi-value with "All". Panel queries use only those and Grafana's ``$__rate_interval``.
 """
 
@@ -29,6 +30,7 @@ SLA = {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}
 
 T = 'target=~"$target"'
 TT = 'target=~"$target", table=~"$table"'
+TABLE = "schema, table"  # a table is its schema and its name, as every vigil series labels it
 
 Panel = dict[str, Any]
 
@@ -175,7 +177,7 @@ def rls() -> dict[str, Any]:
 def encryption_phi() -> dict[str, Any]:
     def quantile(metric: str, by: str, qv: str) -> str:
         return (f"histogram_quantile({qv}, sum by ({by}, le) "
-                f"(rate({metric}_bucket{{{TT if by == 'table' else T}}}[$__rate_interval])))")
+                f"(rate({metric}_bucket{{{TT if by == TABLE else T}}}[$__rate_interval])))")
 
     phi = "vigil_phi_query_duration_seconds"
     enc = "vigil_encryption_duration_seconds"
@@ -183,17 +185,19 @@ def encryption_phi() -> dict[str, Any]:
                      "PHI query time and pgcrypto operations (runbook: PHI Performance).", [
         row("PHI queries"),
         panel("PHI query time by table: p50, p95, p99", [
-            q(quantile(phi, "table", "0.5"), "p50 {{table}}"),
-            q(quantile(phi, "table", "0.95"), "p95 {{table}}"),
-            q(quantile(phi, "table", "0.99"), "p99 {{table}}")],
+            q(quantile(phi, TABLE, "0.5"), "p50 {{schema}}.{{table}}"),
+            q(quantile(phi, TABLE, "0.95"), "p95 {{schema}}.{{table}}"),
+            q(quantile(phi, TABLE, "0.99"), "p99 {{schema}}.{{table}}")],
             unit="s", threshold=PHI_THRESHOLD, w=12),
         panel("Share of PHI queries over 100ms", [q(
-            f'1 - sum by (table) (rate({phi}_bucket{{{TT}, le="0.1"}}[$__rate_interval])) '
-            f"/ sum by (table) (rate({phi}_count{{{TT}}}[$__rate_interval]))", "{{table}}")],
+            f'1 - sum by ({TABLE}) (rate({phi}_bucket{{{TT}, le="0.1"}}[$__rate_interval])) '
+            f"/ sum by ({TABLE}) (rate({phi}_count{{{TT}}}[$__rate_interval]))",
+            "{{schema}}.{{table}}")],
             unit="percentunit", threshold=0.05, w=6,
             description="Over 5% means p95 is over 100ms: VigilPhiQuerySlow."),
         panel("PHI queries per second", [q(
-            f"sum by (table) (rate({phi}_count{{{TT}}}[$__rate_interval]))", "{{table}}")],
+            f"sum by ({TABLE}) (rate({phi}_count{{{TT}}}[$__rate_interval]))",
+            "{{schema}}.{{table}}")],
             unit="ops", w=6),
         row("Encryption"),
         panel("Encryption p95 over 5m by operation (< 100ms)", [q(
@@ -224,9 +228,10 @@ def audit() -> dict[str, Any]:
                      "hash-chain integrity (runbook: Audit Performance).", [
         panel("Audit write p95 over 5m by table (< 10ms)", [q(
             f"target_table:vigil_audit_write_duration_seconds:p95_rate5m{{{TT}}}",
-            "{{target}} {{table}}")], unit="s", threshold=AUDIT_THRESHOLD, w=12),
+            "{{target}} {{schema}}.{{table}}")], unit="s", threshold=AUDIT_THRESHOLD, w=12),
         panel("Audit writes per second", [q(
-            f"sum by (table) (rate({m}_count{{{TT}}}[$__rate_interval]))", "{{table}}")],
+            f"sum by ({TABLE}) (rate({m}_count{{{TT}}}[$__rate_interval]))",
+            "{{schema}}.{{table}}")],
             unit="ops", w=12),
         panel("Audit coverage (PHI tables audited)", [q(f"vigil_audit_coverage_ratio{{{T}}}",
                                                          "{{target}}")],

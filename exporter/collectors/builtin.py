@@ -17,6 +17,10 @@ REENCRYPTION_STATES = ("idle", "in_progress", "stalled", "complete")
 SETTLED = ("(txid, id) > (%(after_txid)s, %(after_id)s) AND txid < %(horizon)s "
            "AND id > %(since_id)s ORDER BY txid, id LIMIT %(batch)s")
 
+# Plain catalog names (schema 007), as vigil_rls_overhead_seconds has them: schema="public",
+# table="Deal", never the quoted table_name 'public."Deal"'.
+TABLE_LABELS = 'schema_name AS schema, coalesce(relname, table_name) AS "table"'
+
 # name: (interval, timeout, lock_timeout) defaults
 DEFAULTS: dict[str, tuple[float, float, float]] = {
     "rls": (60.0, 10.0, 1.0),         # monitor_rls_overhead measures, within a 2 s budget
@@ -51,25 +55,25 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
             start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.encryption_ops", settled=True),)
     if name == "audit":
         return (QuerySpec(
-            f'SELECT txid, id, table_name AS "table", '
+            f'SELECT txid, id, {TABLE_LABELS}, '
             f"extract(epoch FROM duration)::float8 AS value "
             f"FROM {S}.audit_write_metrics WHERE {SETTLED}",
             (MetricSpec("vigil_audit_write_duration_seconds", "histogram",
                         "Time taken by each audit-log write, one observation per row of "
                         "vigil_monitor.audit_write_metrics.",
-                        labels=("table",), buckets=AUDIT_BUCKETS, watermark="id",
+                        labels=("schema", "table"), buckets=AUDIT_BUCKETS, watermark="id",
                         max_series=cap),),
             start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.audit_write_metrics",
             settled=True),)
     if name == "phi":
         tenant = cfg.privacy.tenant_labels
         return (QuerySpec(
-            f'SELECT txid, id, table_name AS "table", {"tenant_id AS tenant, " if tenant else ""}'
+            f'SELECT txid, id, {TABLE_LABELS}, {"tenant_id AS tenant, " if tenant else ""}'
             f"duration_ms / 1000.0 AS value FROM {S}.phi_access_patterns WHERE {SETTLED}",
             (MetricSpec("vigil_phi_query_duration_seconds", "histogram",
                         "Duration of queries that touched PHI tables, one observation per row "
                         "of vigil_monitor.phi_access_patterns.",
-                        labels=("table", "tenant") if tenant else ("table",),
+                        labels=("schema", "table", "tenant") if tenant else ("schema", "table"),
                         buckets=SLOW_BUCKETS, watermark="id", max_series=cap),),
             start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.phi_access_patterns",
             settled=True),)

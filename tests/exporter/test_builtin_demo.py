@@ -75,14 +75,32 @@ async def test_every_metric_family_has_a_value_with_the_demo_workload(
     assert value(s, "vigil_audit_coverage_ratio") == 1.0
     assert value(s, "vigil_audit_integrity_issues") == 0
     assert (value(s, "vigil_access_requests_total") or 0) > 0
-    assert (value(s, "vigil_audit_write_duration_seconds_count", table='public."Deal"') or 0) > 0
-    assert (value(s, "vigil_phi_query_duration_seconds_count", table='public."Deal"') or 0) > 0
+    for hist in ("vigil_audit_write_duration_seconds", "vigil_phi_query_duration_seconds"):
+        assert (value(s, f"{hist}_count", schema="public", table="Deal") or 0) > 0, hist
     assert sum(v for (n, lv), v in s.items()
                if n == "vigil_encryption_reencryption_status") == 1  # exactly one state
     assert top(s, "vigil_rls_overhead_seconds") < 0.05
     assert top(s, "vigil_encryption_key_age_seconds") >= 0
     for c in ALL:
         assert value(s, "vigil_collector_success", collector=c) == 1, c
+
+
+async def test_histogram_tables_are_labelled_like_the_rls_gauge(
+        exp: Exporter, demo_db: demo.DemoInfo) -> None:
+    """schema="public", table="Deal": the catalog names, never SQL quoting."""
+    await settled(demo_db.admin_dsn)
+    s = await collect(exp, "rls", "audit", "phi")
+
+    def tables(metric: str) -> set[tuple[str, str]]:
+        return {(dict(lv)["schema"], dict(lv)["table"]) for (n, lv), _ in s.items()
+                if n == metric}
+
+    rls = tables("vigil_rls_overhead_seconds")
+    for hist in ("vigil_audit_write_duration_seconds_count",
+                 "vigil_phi_query_duration_seconds_count"):
+        assert tables(hist) and tables(hist) <= rls, (hist, tables(hist), rls)
+        assert all('"' not in f"{sch}{tab}" for sch, tab in tables(hist))
+    assert ("public", "Deal") in tables("vigil_phi_query_duration_seconds_count")
 
 
 async def test_slow_rls_crosses_50ms_and_heal_restores(exp: Exporter,

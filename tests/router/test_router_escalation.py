@@ -116,3 +116,24 @@ async def test_p1_repeats_the_cto_page_until_acked(router: Router) -> None:
     keys = router.sink.keys()
     assert all(n == 1 for n in keys.values())
     assert {r.header_key for r in router.sink.received} == set(keys)
+
+
+async def test_engine_payload_matches_the_alert_summary_written_by_python(
+        router: Router) -> None:
+    """Escalations are rendered in SQL, resolve notices in Python: the same alert shape."""
+    aid = await _alert(router, "P1", "Shape")
+    await router.run()
+    status, _ = await router.api("POST", f"/api/v1/alerts/{aid}/resolve", json={"who": "ops"})
+    assert status == 200
+    await router.run()
+    by_kind = {r.kind: r.payload for r in router.sink.received if r.target == "security-team"}
+    sql_made, py_made = by_kind["escalation"]["alert"], by_kind["resolved"]["alert"]
+    assert sql_made.pop("status") == "open" and py_made.pop("status") == "resolved"
+    assert sql_made == py_made
+    assert sql_made["starts_at"] == "2026-01-01T00:00:00.123456+00:00"
+    assert sql_made["url"] == f"{router.config.router.public_url}/api/v1/alerts/{aid}"
+    esc = by_kind["escalation"]
+    assert set(esc) == {"idempotency_key", "kind", "target", "channel", "step", "due_at",
+                        "alert"}
+    assert esc["idempotency_key"] == f"vigil-a{aid}-step1-security-team"
+    assert esc["due_at"] == router.clock.now().isoformat()

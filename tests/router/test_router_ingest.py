@@ -174,3 +174,16 @@ async def test_raw_payloads_have_bounded_retention(make_router: Any) -> None:
     await housekeeping(r.client.server.app)
     assert count(r, "raw_payloads") == 0
     assert count(r, "alerts") == 4
+
+
+async def test_a_repeat_within_one_request_is_a_duplicate(router: Router) -> None:
+    resp = await router.post(am_payload(am_alert("Twice", "P2"), am_alert("Once", "P4"),
+                                        am_alert("Twice", "P2")))
+    assert await resp.json() == {"status": "stored", "alerts": 3, "new": 2, "duplicates": 1,
+                                 "resolved": 0}
+    twice = router.sql("SELECT id, duplicates FROM vigil_router.alerts WHERE alertname = 'Twice'")
+    assert [d for _, d in twice] == [1]
+    _, tl = await router.api("GET", f"/api/v1/alerts/{twice[0][0]}/timeline")
+    assert [e["kind"] for e in tl["events"]] == ["received", "duplicate_suppressed"]
+    assert count(router, "raw_payloads") == 1
+    assert count(router, "steps") == 4 + 2   # P2: two steps, a repeat, SLA; P4: step, SLA

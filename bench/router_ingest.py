@@ -41,6 +41,13 @@ from vigil.clock import SystemClock  # noqa: E402
 TOKEN = "bench-token-" + uuid.uuid4().hex[:8]
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -96,10 +103,12 @@ async def bench_ingest(dsn: str, seconds: float, senders: int, tmp: Path,
         lat: list[float] = []
         codes: dict[int, int] = {}
         url = f"http://127.0.0.1:{port}/api/v1/alertmanager"
+        busy0, total0 = cpu_times()
         start = time.monotonic()
         await asyncio.gather(*[sender(url, n, start + seconds, lat, codes)
                                for n in range(senders)])
         took = time.monotonic() - start
+        busy1, total1 = cpu_times()
     finally:
         proc.terminate()
         await proc.wait()
@@ -109,7 +118,8 @@ async def bench_ingest(dsn: str, seconds: float, senders: int, tmp: Path,
     return {"requests": len(lat), "rps": len(lat) / took, "aps": 5 * len(lat) / took,
             "p50_ms": pct(lat, 0.5) * 1000, "p99_ms": pct(lat, 0.99) * 1000,
             "ok": codes.get(200, 0), "errors": sum(v for k, v in codes.items() if k != 200),
-            "alerts_stored": row[0], "duplicates": row[1] or 0}
+            "alerts_stored": row[0], "duplicates": row[1] or 0,
+            "cpu_busy": (busy1 - busy0) / max(1, total1 - total0)}
 
 
 async def bench_firing(dsn: str, n: int, spread: float) -> dict[str, float]:
@@ -157,6 +167,7 @@ async def main() -> None:
     ap.add_argument("--open-alerts", type=int, default=10_000)
     ap.add_argument("--pool", type=int, default=8, help="router database pool size")
     args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} before the run")
     admin = pg.admin_dsn()
     name = f"vigil_bench_router_{uuid.uuid4().hex[:6]}"
     pg.ensure_database(admin, name)
@@ -170,7 +181,8 @@ async def main() -> None:
               f"{args.seconds:g}s: {r['requests']} requests ({r['ok']} ok, {r['errors']} not)")
         print(f"  requests/s {r['rps']:.0f}   alerts/s {r['aps']:.0f}   "
               f"p50 {r['p50_ms']:.1f} ms   p99 {r['p99_ms']:.1f} ms   "
-              f"(stored {r['alerts_stored']} alerts, {r['duplicates']} repeats)")
+              f"(stored {r['alerts_stored']} alerts, {r['duplicates']} repeats; "
+              f"machine CPU {r['cpu_busy']:.0%} busy, everything included)")
         for label, spread in (("burst (all due within 1 s)", 1.0), ("spread over 10 s", 10.0)):
             fdb = f"{name}_f{int(spread)}"
             pg.ensure_database(admin, fdb)

@@ -74,9 +74,10 @@ class Exporter:
     # -- lifecycle ----------------------------------------------------------------------
     def load_state(self) -> None:
         for name, rt in self.targets.items():
-            buckets = {m.name: len(m.buckets) for s in rt.specs for m in s.metrics
+            shapes = {m.name: (len(m.buckets), len(m.labels)) for s in rt.specs
+                      for m in s.metrics
                        if m.type == "histogram"}
-            saved = rt.state.load(buckets)
+            saved = rt.state.load(shapes)
             if saved is not None:
                 t = self.store.targets[name]
                 t.hist, t.watermarks = saved

@@ -39,10 +39,12 @@ class StateFile:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", target)
         self.path = Path(state_dir) / f"{safe}.json"
 
-    def load(self, buckets: dict[str, int]) -> tuple[dict[str, dict[Labels, HistSeries]],
-                                                    dict[str, Mark]] | None:
-        """Saved (histograms, watermarks), or None on first start. ``buckets`` maps a
-        histogram to its bucket count; a histogram whose buckets changed restarts at 0."""
+    def load(self, shapes: dict[str, tuple[int, int]]
+             ) -> tuple[dict[str, dict[Labels, HistSeries]], dict[str, Mark]] | None:
+        """Saved (histograms, watermarks), or None on first start. ``shapes`` maps a
+        histogram to its (bucket count, label count); a histogram whose buckets or labels
+        changed since it was saved (an upgrade that split ``table`` into ``schema`` and
+        ``table``, say) restarts at 0 rather than publishing series with the wrong labels."""
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -57,12 +59,15 @@ class StateFile:
             return None
         hist: dict[str, dict[Labels, HistSeries]] = {}
         for name, rows in doc.get("histograms", {}).items():
-            n = buckets.get(name)
-            if n is None:
+            shape = shapes.get(name)
+            if shape is None:
                 continue
+            n, n_labels = shape
             series: dict[Labels, HistSeries] = {}
             for row in rows:
-                if len(row["counts"]) != n + 1:
+                if len(row["counts"]) != n + 1 or len(row["labels"]) != n_labels:
+                    log.warning("saved histogram no longer matches its definition; it "
+                                "restarts at 0", extra=fields(path=str(self.path), metric=name))
                     series = {}
                     break
                 series[tuple(row["labels"])] = HistSeries(

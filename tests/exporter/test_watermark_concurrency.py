@@ -128,7 +128,7 @@ async def test_version_1_state_resumes_after_its_id_then_saves_the_settled_pair(
     assert row is not None
     seen = int(row[0])
     old = {"version": 1, "target": "demo", "watermarks": {phi: seen}, "histograms": {phi: [
-        {"labels": ['public."Deal"'], "counts": [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0],
+        {"labels": ["public", "Deal"], "counts": [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0],
          "sum": 0.06, "count": 3}]}}
     (tmp_path / "demo.json").write_text(json.dumps(old), encoding="utf-8")
     with psycopg.connect(demo_db.app_dsn) as app:  # written after that exporter stopped
@@ -161,6 +161,39 @@ async def test_version_1_state_resumes_after_its_id_then_saves_the_settled_pair(
         assert await phi_count(exp2) == 6
     finally:
         await exp2.stop()
+
+
+async def test_saved_histogram_with_old_labels_restarts_at_zero_but_keeps_its_watermark(
+        demo_db: demo.DemoInfo, tmp_path: Path) -> None:
+    """An upgrade changed the histogram's labels (``table`` became ``schema`` + ``table``): the
+    old series must not come back with the wrong label names, and rows already counted under
+    them must not be counted again."""
+    phi = "vigil_phi_query_duration_seconds"
+    with psycopg.connect(demo_db.admin_dsn, autocommit=True) as adm:
+        row = adm.execute("SELECT coalesce(max(id), 0) FROM vigil_monitor.phi_access_patterns"
+                          ).fetchone()
+    assert row is not None
+    old = {"version": 1, "target": "demo", "watermarks": {phi: int(row[0])}, "histograms": {
+        phi: [{"labels": ['public."Deal"'], "counts": [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0],
+               "sum": 0.06, "count": 3}]}}
+    (tmp_path / "demo.json").write_text(json.dumps(old), encoding="utf-8")
+    with psycopg.connect(demo_db.app_dsn) as app:
+        write(app, "tenant-1", FAST_B)
+        app.commit()
+
+    exp = Exporter(config(demo_db, tmp_path))
+    await exp.start(schedule=False)
+    try:
+        assert value(exposition(exp), f"{phi}_count") is None  # old-shaped series dropped
+
+        async def phi_count() -> float | None:
+            assert await run(exp, "phi", "demo")
+            return value(exposition(exp), f"{phi}_count")
+
+        await wait_for(lambda: _eq(phi_count(), 1), within=10)  # only the new row
+        assert all(v != 'public."Deal"' for _, lv in exposition(exp) for _, v in lv)
+    finally:
+        await exp.stop()
 
 
 async def _eq(got: Awaitable[float | None], want: float) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from vigil import pg
+from vigil import demo, pg
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +46,10 @@ def make_database(admin_dsn: str) -> Iterator[Callable[[str], str]]:
 @pytest.fixture
 def fresh_db(make_database: Callable[[str], str]) -> str:
     return make_database("t")
+
+
+@pytest.fixture
+def demo_db(admin_dsn: str, make_database: Callable[[str], str]) -> demo.DemoInfo:
+    """A fresh demo application (schema, tenants, roles) in its own database."""
+    dsn = make_database("demo")
+    return demo.setup(admin_dsn, pg.dbname_of(dsn), tenants=3)

@@ -6,11 +6,10 @@ import argparse
 import json
 
 import pytest
+from pghelpers import query
 
 from vigil import checks, demo
 from vigil.checks import cli as checks_cli
-
-from .conftest import query
 
 
 def _run(argv: list[str]) -> int:

@@ -3,9 +3,9 @@ back after heal. All numbers come from real work in PostgreSQL."""
 
 from __future__ import annotations
 
-from vigil import demo
+from pghelpers import one, query, wait_for
 
-from .conftest import one, query, wait_for
+from vigil import demo
 
 MEDIAN = "percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)"
 

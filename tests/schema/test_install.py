@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from pghelpers import one, query
 
 from vigil import demo, pg, schema
 from vigil.schema import cli as schema_cli
-
-from .conftest import one, query
 
 FINGERPRINT = """
 SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (

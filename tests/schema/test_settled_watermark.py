@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 
 import psycopg
+from pghelpers import one, query, wait_for
 from psycopg import sql
 
 from vigil import pg, schema
 from vigil.schema import roles
-
-from .conftest import one, query, wait_for
 
 WRITES = (
     "SELECT vigil_monitor.record_encryption_op('encrypt', 'k1', 150, true)",

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from pghelpers import query
 
 from vigil import pg, schema
 from vigil.schema import roles
-
-from .conftest import query
 
 
 @pytest.mark.parametrize(("name", "split"), [

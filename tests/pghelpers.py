@@ -1,4 +1,4 @@
-"""A fresh demo database per test, plus polling helpers (no sleep-and-hope)."""
+"""Small synchronous PostgreSQL helpers for tests: run a query, poll with a deadline."""
 
 from __future__ import annotations
 
@@ -6,15 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from vigil import demo, pg
-
-
-@pytest.fixture
-def demo_db(admin_dsn: str, make_database: Callable[[str], str]) -> demo.DemoInfo:
-    dsn = make_database("demo")
-    return demo.setup(admin_dsn, pg.dbname_of(dsn), tenants=3)
+from vigil import pg
 
 
 def query(dsn: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -30,6 +22,7 @@ def one(dsn: str, text: str, params: Any = None) -> tuple[Any, ...]:
 
 
 def wait_for(fn: Callable[[], Any], pred: Callable[[Any], bool], timeout: float = 20.0) -> Any:
+    """Poll ``fn`` until ``pred`` holds (no sleep-and-hope); fail with the last value."""
     deadline = time.monotonic() + timeout
     while True:
         value = fn()

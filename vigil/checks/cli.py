@@ -14,25 +14,43 @@ def register(subparsers: Any) -> None:
     check = subparsers.add_parser("check", help="the runbook's health, security and verify checks")
     sub = check.add_subparsers(dest="check_command", metavar="CHECK", required=True)
 
-    p = sub.add_parser("health", help="Daily Health Check (exit 1 when a threshold is crossed)")
-    p.add_argument("--dsn", default=None)
-    p.add_argument("--rls-ms", type=float, default=50.0)
-    p.add_argument("--phi-ms", type=float, default=100.0)
-    p.add_argument("--audit-ms", type=float, default=10.0)
-    p.add_argument("--window-minutes", type=float, default=60.0)
-    p.add_argument("--samples", type=int, default=3)
-    p.add_argument("--budget-ms", type=int, default=2000)
+    p = sub.add_parser(
+        "health", help="Daily Health Check (exit 1 when a threshold is crossed)",
+        description="The runbook's Daily Health Check, read straight from vigil_monitor: RLS "
+                    "overhead (measured now, worst table), PHI query time and audit write time "
+                    "(p95 over the window). One ✓/✗ line each; exit 1 if any is crossed.")
+    _dsn_arg(p)
+    p.add_argument("--rls-ms", type=float, default=50.0,
+                   help="RLS overhead threshold in ms (default %(default)s)")
+    p.add_argument("--phi-ms", type=float, default=100.0,
+                   help="PHI query p95 threshold in ms (default %(default)s)")
+    p.add_argument("--audit-ms", type=float, default=10.0,
+                   help="audit write p95 threshold in ms (default %(default)s)")
+    p.add_argument("--window-minutes", type=float, default=60.0,
+                   help="how far back PHI and audit timings are read (default %(default)s)")
+    p.add_argument("--samples", type=int, default=3,
+                   help="RLS measurement samples per table (default %(default)s)")
+    p.add_argument("--budget-ms", type=int, default=2000,
+                   help="time budget for the RLS measurement (default %(default)s)")
     p.set_defaults(func=_health)
 
-    p = sub.add_parser("security", help="the SecurityMetrics")
-    p.add_argument("--dsn", default=None)
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("security", help="the SecurityMetrics",
+                       description="The runbook's SecurityMetrics (access patterns, "
+                                   "encryption, audit) as they stand now.")
+    _dsn_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON in the runbook's shape")
     p.set_defaults(func=_security)
 
     p = sub.add_parser("verify", help="audit chain, audit coverage and tenant isolation")
-    p.add_argument("--dsn", default=None, help="superuser DSN of the monitored database")
+    _dsn_arg(p)
     p.add_argument("--app-role", default="vigil_demo_app", help="RLS-subject role to test as")
     p.set_defaults(func=_verify)
+
+
+def _dsn_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dsn", default=None,
+                   help="superuser DSN of the monitored database (default: $VIGIL_ADMIN_DSN "
+                        f"with database {pg.DEFAULT_DEMO_DB}, i.e. the demo)")
 
 
 def _dsn(args: argparse.Namespace) -> str:

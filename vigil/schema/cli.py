@@ -16,21 +16,29 @@ def register(subparsers: Any) -> None:
     sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("install", help="apply pending vigil_monitor SQL (idempotent)")
-    p.add_argument("--dsn", default=None, help="superuser DSN of the monitored database")
+    _dsn_arg(p)
     p.add_argument("--exporter-role", default=DEFAULT_EXPORTER_ROLE,
                    help="monitoring role to create and grant (default %(default)s)")
     p.set_defaults(func=_install)
 
-    p = sub.add_parser("status", help="installed version and missing contract objects")
-    p.add_argument("--dsn", default=None)
+    p = sub.add_parser("status", help="installed version and missing contract objects",
+                       description="Exit 0 when every contract object is present, 1 otherwise.")
+    _dsn_arg(p)
     p.set_defaults(func=_status)
 
     p = sub.add_parser("grants", help="grant a monitoring role pg_monitor + the shipped grants")
-    p.add_argument("--dsn", default=None)
-    p.add_argument("--role", default=DEFAULT_EXPORTER_ROLE)
+    _dsn_arg(p)
+    p.add_argument("--role", default=DEFAULT_EXPORTER_ROLE,
+                   help="the monitoring role (default %(default)s)")
     p.add_argument("--print", dest="print_only", action="store_true",
                    help="print the GRANT script instead of applying it")
     p.set_defaults(func=_grants)
+
+
+def _dsn_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dsn", default=None,
+                   help="superuser DSN of the monitored database (default: $VIGIL_ADMIN_DSN, "
+                        f"else {pg.DEFAULT_ADMIN_DSN})")
 
 
 def _dsn(args: argparse.Namespace) -> str:

@@ -11,7 +11,9 @@ APT_PKGS=(prometheus prometheus-alertmanager python3-venv)
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   APT_PKGS+=(postgresql)
 fi
-APT_PKGS+=("${VIGIL_EXTRA_APT[@]:-}")
+# More packages for a caller that needs them (bench/run.sh: wrk, postgres_exporter).
+read -r -a extra <<< "${VIGIL_EXTRA_APT:-}"
+APT_PKGS+=("${extra[@]}")
 missing=()
 for p in "${APT_PKGS[@]}"; do
   [ -n "$p" ] || continue

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Run both benchmarks (figures in docs/benchmarks.md). Installs what they need on top of the
+# project's own set-up: wrk (the load generator) and Debian's prometheus-postgres-exporter
+# (the exporter vigil is measured against). Arguments go to the exporter benchmark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VIGIL_EXTRA_APT="wrk prometheus-postgres-exporter" bash scripts/bootstrap.sh
+echo "== exporter (vigil vs postgres_exporter, wrk -t2 -c4) =="
+.venv/bin/python bench/exporter_bench.py "$@"
+echo "== router (ingest, and firing with 10,000 open alerts) =="
+.venv/bin/python bench/router_ingest.py

@@ -1,8 +1,10 @@
-"""``vigil router [--config FILE] [--check-config]`` and ``vigil router migrate``."""
+"""``vigil router [--config FILE] [--web.listen-address HOST:PORT] [--check-config]`` and
+``vigil router migrate``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from typing import Any
 
@@ -22,14 +24,22 @@ def register(subparsers: Any) -> None:
                    help=f"router.yml (default {DEFAULT_CONFIG}); names escalation.yml")
     p.add_argument("--check-config", action="store_true",
                    help="validate router.yml and escalation.yml, exit 0 if valid, 1 if not")
+    p.add_argument("--web.listen-address", dest="listen_address", default=None,
+                   metavar="HOST:PORT",
+                   help="host:port to listen on, overriding listen.host/port of router.yml "
+                        "(default from config, 127.0.0.1:18091); ':PORT' means all interfaces")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from router.config import load_config
+    from router.config import load_config, parse_listen_address
     from router.migrate import migrate
 
     config = load_config(args.config)  # ConfigError -> every detail printed, exit 1
+    if args.listen_address:
+        listen = parse_listen_address(args.listen_address)
+        config = dataclasses.replace(config, router=dataclasses.replace(config.router,
+                                                                        listen=listen))
     if args.check_config:
         levels = ", ".join(sorted(config.escalation.levels))
         print(f"{args.config}: valid (levels {levels}; "

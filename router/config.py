@@ -155,6 +155,15 @@ class Listen:
     port: int = 18091
 
 
+def parse_listen_address(address: str) -> Listen:
+    """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces), as ``vigil exporter``'s
+    ``--web.listen-address`` takes it."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError("--web.listen-address", [("", f"expected host:port, got {address!r}")])
+    return Listen(host.strip("[]") or "0.0.0.0", int(port))  # noqa: S104 - ":port" means all
+
+
 @dataclasses.dataclass(frozen=True)
 class Database:
     dsn: Secret

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from router_helpers import REPO
 
-from router.config import load_config, load_escalation
+from router.config import Listen, load_config, load_escalation, parse_listen_address
 from router.matrix import Matrix
 from vigil.cli import main
 from vigil.errors import ConfigError
@@ -79,6 +79,25 @@ def test_check_config_exits_0_when_valid_and_1_when_not(
     bad.write_text(yaml.safe_dump(router_yml))
     assert main(["router", "--config", str(bad), "--check-config"]) == 1
     assert "levels.P1.steps[0].targets[0]: unknown target 'nobody'" in capsys.readouterr().err
+
+
+ALL = "0.0.0.0"  # noqa: S104 - the parser's expected answer, nothing binds here
+
+
+@pytest.mark.parametrize(("address", "listen"), [
+    ("0.0.0.0:18091", Listen(ALL, 18091)), (":9999", Listen(ALL, 9999)),
+    ("[::1]:80", Listen("::1", 80)), ("router.local:1", Listen("router.local", 1))])
+def test_listen_address_is_parsed_like_the_exporters(address: str, listen: Listen) -> None:
+    assert parse_listen_address(address) == listen
+
+
+def test_a_bad_listen_address_fails_check_config(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("VIGIL_ROUTER_TOKEN", "t0ken-x")
+    for bad in ("18091", "host:port", "127.0.0.1:70000"):
+        assert main(["router", "--config", str(REPO / "config" / "router.yml"),
+                     "--web.listen-address", bad, "--check-config"]) == 1
+        assert "--web.listen-address" in capsys.readouterr().err
 
 
 def test_auth_is_required(tmp_path: Path) -> None:

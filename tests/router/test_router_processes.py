@@ -29,8 +29,10 @@ FAST = Path(__file__).parent / "escalation-fast.yml"
 
 
 class Proc:
-    def __init__(self, config: Path, port: int, sink_url: str, log: Path) -> None:
+    def __init__(self, config: Path, port: int, sink_url: str, log: Path,
+                 *args: str) -> None:
         self.config, self.port, self.sink_url, self.log = config, port, sink_url, log
+        self.args = args
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> Proc:
@@ -38,7 +40,7 @@ class Proc:
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "vigil.cli", "router", "--config", str(self.config),
-                cwd=REPO, env=env, stdout=out, stderr=out)
+                *self.args, cwd=REPO, env=env, stdout=out, stderr=out)
         async with aiohttp.ClientSession() as s:
             async def ready() -> bool:
                 assert self.proc and self.proc.returncode is None, self.log.read_text()
@@ -81,6 +83,21 @@ async def procs(router_db: str, sink: Sink, tmp_path: Path) -> AsyncIterator[Any
 
     yield start
     for p in started:
+        await p.stop()
+
+
+async def test_listen_address_flag_overrides_the_config(router_db: str, sink: Sink,
+                                                        tmp_path: Path) -> None:
+    configured, flagged = free_port(), free_port()
+    cfg = write_router_yml(tmp_path, router_db, escalation=FAST, port=configured)
+    p = await Proc(cfg, flagged, sink.url, tmp_path / "router.log",
+                   "--web.listen-address", f"127.0.0.1:{flagged}").start()  # ready on flagged
+    try:
+        await post(flagged, am_payload(am_alert("Flag", "P3")))
+        async with aiohttp.ClientSession() as s:
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await s.get(f"http://127.0.0.1:{configured}/-/healthy")
+    finally:
         await p.stop()
 
 

@@ -102,6 +102,16 @@ def test_vigil_services_run_commands_that_exist(compose: dict[str, Any]) -> None
                 assert flag in help_text, f"{name}: vigil {command[0]} has no {flag}"
 
 
+def test_services_behind_published_ports_listen_beyond_the_pods_loopback(
+        compose: dict[str, Any]) -> None:
+    # Docker forwards a published port to the pod's interface, not to its 127.0.0.1: a
+    # service listening on loopback only would be unreachable from the host.
+    command = compose["services"]["router"]["command"]
+    address = command[command.index("--web.listen-address") + 1]
+    assert address == "0.0.0.0:18091"
+    assert compose["services"]["exporter"]["command"][-1] == "0.0.0.0:18090"
+
+
 def test_alertmanager_gets_the_token_file_its_config_names(compose: dict[str, Any]) -> None:
     am = yaml.safe_load((ROOT / "prometheus" / "alertmanager.yml").read_text())
     files = {hook["http_config"]["authorization"]["credentials_file"]

@@ -16,8 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -36,6 +35,7 @@ class PayloadError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class AlertIn:
+    index: int                   # position in the body's ``alerts`` list
     status: str
     fingerprint: str
     starts_at: datetime
@@ -45,15 +45,12 @@ class AlertIn:
     generator_url: str
 
 
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
 def parse_time(value: Any, field: str) -> datetime:
     if not isinstance(value, str) or not value:
         raise PayloadError(field, "expected an RFC 3339 timestamp string")
-    text = _FRACTION.sub(r"\1", value.strip())  # Go sends nanoseconds
     try:
-        when = datetime.fromisoformat(text)
+        # Go sends nanoseconds: Python >= 3.11 truncates fractions past 6 digits itself.
+        when = datetime.fromisoformat(value.strip())
     except ValueError:
         raise PayloadError(field, f"invalid RFC 3339 timestamp {value[:40]!r}") from None
     if when.tzinfo is None:
@@ -77,11 +74,14 @@ def fallback_fingerprint(labels: dict[str, str]) -> str:
 
 
 def parse_payload(body: bytes) -> list[AlertIn]:
-    """Validate a webhook body; raise PayloadError naming the first bad field."""
+    """Validate a webhook body in one pass; raise PayloadError naming the first bad field.
+
+    The body must be UTF-8 (as Alertmanager sends it): the ingest statement reads the
+    labels and annotations from the very same text."""
     try:
-        doc = json.loads(body)
+        doc = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise PayloadError("body", "not valid JSON") from None
+        raise PayloadError("body", "not valid JSON (UTF-8)") from None
     if not isinstance(doc, dict):
         raise PayloadError("body", "expected a JSON object")
     version = doc.get("version")
@@ -111,7 +111,7 @@ def parse_payload(body: bytes) -> list[AlertIn]:
         gen = a.get("generatorURL") or ""
         if not isinstance(gen, str):
             raise PayloadError(f"{where}.generatorURL", "expected a string")
-        out.append(AlertIn(status, fp or fallback_fingerprint(labels), starts_at, ends_at,
+        out.append(AlertIn(i, status, fp or fallback_fingerprint(labels), starts_at, ends_at,
                            labels, annotations, gen))
     return out
 
@@ -127,20 +127,31 @@ class IngestResult:
 
 # One statement per request: with an autocommit connection it is its own transaction,
 # committed (and fsynced) before the result comes back, so one round trip makes a 2xx
-# durable. The alerts travel as one JSON document (one ``json.dumps``, one parameter);
-# the plan of every level is a constant document joined on the new alert's severity.
-# Rows are upserted in (fingerprint, startsAt) order so that concurrent requests with
-# the same alerts lock them in the same order (no deadlocks).
+# durable. The body travels once: it is the raw payload kept for replay, and the labels,
+# annotations and generatorURL are read from it in SQL (``-> 'alerts' -> idx``), never
+# re-encoded in Python. What Python decided (identity, severity, times) travels as one
+# small JSON document of scalars. The plans and response times of every level are
+# constants of the statement text, so the prepared statement (psycopg prepares it on a
+# connection's 5th use) parses them once, not per request. Rows are upserted in
+# (fingerprint, startsAt) order so that concurrent requests with the same alerts lock
+# them in the same order (no deadlocks).
 _INGEST = """
 WITH raw AS (
     INSERT INTO vigil_router.raw_payloads (received_at, body)
     SELECT %(now)s, %(body)s WHERE %(store_raw)s
 ),
+doc AS MATERIALIZED (   -- the body parsed once, not once per alert
+    SELECT %(body)s::jsonb -> 'alerts' AS alerts
+),
 input AS (
-    SELECT * FROM jsonb_to_recordset(%(alerts)s::jsonb) AS i(
-        ord int, fp text, starts timestamptz, name text, sev text, raw text, fallback boolean,
-        labels jsonb, ann jsonb, gen text, firing boolean, deadline timestamptz,
-        ends timestamptz)
+    SELECT i.ord, i.fp, i.starts, i.sev, i.raw, i.fallback, i.firing, i.ends,
+           coalesce(d -> 'labels' ->> 'alertname', '') AS name, d -> 'labels' AS labels,
+           coalesce(nullif(d -> 'annotations', 'null'), '{{}}') AS ann,
+           coalesce(d ->> 'generatorURL', '') AS gen
+    FROM doc CROSS JOIN jsonb_to_recordset(%(alerts)s::jsonb) AS i(
+        ord int, idx int, fp text, starts timestamptz, sev text, raw text, fallback boolean,
+        firing boolean, ends timestamptz)
+    CROSS JOIN LATERAL (SELECT doc.alerts -> i.idx AS d) AS b
 ),
 up AS (
     INSERT INTO vigil_router.alerts AS a
@@ -148,10 +159,12 @@ up AS (
          generator_url, status, received_at, last_seen_at, response_deadline, ends_at,
          resolved_at, resolved_by)
     SELECT fp, starts, name, sev, raw, labels, ann, gen,
-           CASE WHEN firing THEN 'open' ELSE 'resolved' END, %(now)s, %(now)s, deadline, ends,
+           CASE WHEN firing THEN 'open' ELSE 'resolved' END, %(now)s, %(now)s,
+           %(now)s + make_interval(secs => lv.response_time), ends,
            CASE WHEN firing THEN NULL ELSE %(now)s END,
            CASE WHEN firing THEN NULL ELSE 'alertmanager' END
-    FROM input ORDER BY ord
+    FROM input JOIN (VALUES {levels}) AS lv(level, response_time) ON lv.level = input.sev
+    ORDER BY ord
     ON CONFLICT (fingerprint, starts_at) DO UPDATE
         SET last_seen_at = excluded.last_seen_at, duplicates = a.duplicates + 1
     RETURNING a.id, (a.xmax = 0) AS inserted, a.status, a.fingerprint, a.starts_at
@@ -171,8 +184,8 @@ events AS (
          jsonb_build_object('severity', r.sev, 'fingerprint', r.fp,
                             'status', CASE WHEN r.firing THEN 'firing' ELSE 'resolved' END)
          || CASE WHEN r.fallback THEN jsonb_build_object('severity_fallback', r.raw)
-                 ELSE '{}'::jsonb END),
-        (2, 'resolved', 'alertmanager', '{"first_seen_resolved": true}'::jsonb),
+                 ELSE '{{}}'::jsonb END),
+        (2, 'resolved', 'alertmanager', '{{"first_seen_resolved": true}}'::jsonb),
         (3, 'duplicate_suppressed', NULL,
          jsonb_build_object('status', CASE WHEN r.firing THEN 'firing' ELSE 'resolved' END))
     ) AS e(n, kind, actor, detail)
@@ -183,14 +196,30 @@ events AS (
 steps AS (
     INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets)
     SELECT r.id, p.kind, p.step_no, %(now)s + make_interval(secs => p.delay), p.targets
-    FROM res r JOIN jsonb_to_recordset(%(plans)s::jsonb) AS p(
-        level text, n int, kind text, step_no int, delay float8, targets text[])
+    FROM res r JOIN (VALUES {plans}) AS p(level, n, kind, step_no, delay, targets)
       ON p.level = r.sev
     WHERE r.outcome = 'new' AND r.firing
     ORDER BY r.ord, p.n
 )
 SELECT ord, id, outcome FROM res ORDER BY ord
 """
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal inside a psycopg query text (``%`` doubled as well)."""
+    return "'" + value.replace("'", "''").replace("%", "%%") + "'"
+
+
+def ingest_sql(matrix: Matrix) -> str:
+    """The ingest statement with this matrix's levels and plans as constants."""
+    esc = matrix.esc
+    levels = ", ".join(f"({_literal(lv)}, {float(matrix.response_time(lv))!r}::float8)"
+                       for lv in esc.levels)
+    plans = ", ".join(
+        f"({_literal(lv)}, {n}, {_literal(p.kind)}, {p.step_no}, {float(p.delay)!r}::float8, "
+        f"ARRAY[{', '.join(_literal(t) for t in p.targets)}]::text[])"
+        for lv in esc.levels for n, p in enumerate(matrix.plan(lv)))
+    return _INGEST.format(levels=levels, plans=plans)
 
 
 def _rounds(alerts: list[AlertIn]) -> list[list[AlertIn]]:
@@ -210,7 +239,8 @@ def _rounds(alerts: list[AlertIn]) -> list[list[AlertIn]]:
 
 
 async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertIn],
-                       body: str | None, now: datetime, *, res: IngestResult) -> list[int]:
+                       body: str, now: datetime, *, store_raw: bool,
+                       res: IngestResult) -> list[int]:
     """One statement: raw body, upserts, timeline rows, plans. Returns alerts to resolve."""
     rows = []
     sevs = []
@@ -218,15 +248,12 @@ async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[
         sev = matrix.severity(a.labels)
         sevs.append(sev)
         rows.append({
-            "ord": i, "fp": a.fingerprint, "starts": a.starts_at.isoformat(),
-            "name": a.labels.get("alertname", ""), "sev": sev.level, "raw": sev.raw,
-            "fallback": sev.fallback, "labels": a.labels, "ann": a.annotations,
-            "gen": a.generator_url, "firing": a.status == "firing",
-            "deadline": (now + timedelta(seconds=matrix.response_time(sev.level))).isoformat(),
+            "ord": i, "idx": a.index, "fp": a.fingerprint, "starts": a.starts_at.isoformat(),
+            "sev": sev.level, "raw": sev.raw, "fallback": sev.fallback,
+            "firing": a.status == "firing",
             "ends": a.ends_at.isoformat() if a.ends_at else None})
-    cur = await conn.execute(_INGEST, {
-        "now": now, "body": body or "", "store_raw": body is not None,
-        "alerts": json.dumps(rows), "plans": matrix.plans_json})
+    cur = await conn.execute(matrix.ingest_sql, {
+        "now": now, "body": body, "store_raw": store_raw, "alerts": json.dumps(rows)})
     to_resolve = []
     for ord_, alert_id, outcome in await cur.fetchall():
         a, sev = alerts[ord_], sevs[ord_]
@@ -253,15 +280,16 @@ async def ingest(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertI
     transaction around the same statement and the resolve bookkeeping."""
     res = IngestResult()
     rounds = _rounds(alerts)
-    raw = body.decode("utf-8", "replace") if store_raw else None
+    text = body.decode("utf-8")  # parse_payload accepted it as UTF-8
     if len(rounds) <= 1 and all(a.status == "firing" for a in alerts):
-        await _store_round(conn, matrix, rounds[0] if rounds else [], raw, now, res=res)
+        await _store_round(conn, matrix, rounds[0] if rounds else [], text, now,
+                           store_raw=store_raw, res=res)
         return res
     async with conn.transaction():
         to_resolve: list[int] = []
         for i, r in enumerate(rounds or [[]]):
-            to_resolve += await _store_round(conn, matrix, r, raw if i == 0 else None, now,
-                                             res=res)
+            to_resolve += await _store_round(conn, matrix, r, text, now,
+                                             store_raw=store_raw and i == 0, res=res)
         for alert_id in to_resolve:
             await store.resolve(conn, matrix, alert_id, now, "alertmanager")
     return res

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Mapping
 
 from router.config import LEVELS, Escalation
@@ -59,12 +58,11 @@ class Matrix:
         return out
 
     @functools.cached_property
-    def plans_json(self) -> str:
-        """Every level's plan as one JSON document, for the set-based ingest statement."""
-        return json.dumps([
-            {"level": level, "n": n, "kind": p.kind, "step_no": p.step_no, "delay": p.delay,
-             "targets": list(p.targets)}
-            for level in self.esc.levels for n, p in enumerate(self.plan(level))])
+    def ingest_sql(self) -> str:
+        """The webhook's ingest statement with this matrix's plans as constants."""
+        from router.ingest import ingest_sql
+
+        return ingest_sql(self)
 
     def channel_of(self, target: str) -> str:
         return self.esc.targets[target].channel

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -187,3 +188,47 @@ async def test_a_repeat_within_one_request_is_a_duplicate(router: Router) -> Non
     assert [e["kind"] for e in tl["events"]] == ["received", "duplicate_suppressed"]
     assert count(router, "raw_payloads") == 1
     assert count(router, "steps") == 4 + 2   # P2: two steps, a repeat, SLA; P4: step, SLA
+
+
+async def test_stored_labels_and_annotations_are_the_body_as_sent(router: Router) -> None:
+    # The ingest statement reads them from the request's own JSON text: check the edge
+    # cases Python used to normalise (missing/null annotations, null generatorURL, no
+    # alertname, non-ASCII and escaped text) come out as the parsed body says.
+    plain = am_alert("Unicode", "P4", team="équipe \"β\" \\ 100%")
+    no_ann = {**am_alert("NoAnn", "P4"), "generatorURL": None}
+    del no_ann["annotations"]
+    null_ann = {**am_alert("NullAnn", "P4"), "annotations": None}
+    nameless = am_alert("x", "P4")
+    del nameless["labels"]["alertname"]
+    nameless["fingerprint"] = "nameless"
+    resp = await router.post(am_payload(plain, no_ann, null_ann, nameless))
+    assert resp.status == 200
+    rows = {r[0]: r[1:] for r in router.sql(
+        "SELECT fingerprint, alertname, labels, annotations, generator_url "
+        "FROM vigil_router.alerts")}
+    assert rows[plain["fingerprint"]] == ("Unicode", plain["labels"], plain["annotations"],
+                                          "http://prometheus/graph")
+    assert rows[no_ann["fingerprint"]] == ("NoAnn", no_ann["labels"], {}, "")
+    assert rows[null_ann["fingerprint"]] == ("NullAnn", null_ann["labels"], {},
+                                             "http://prometheus/graph")
+    assert rows["nameless"] == ("", {"severity": "P4"}, nameless["annotations"],
+                                "http://prometheus/graph")
+
+
+async def test_a_body_that_is_not_utf8_gets_400(router: Router) -> None:
+    body = json.dumps(am_payload(am_alert())).encode("utf-16")
+    resp = await router.client.post("/api/v1/alertmanager", data=body,
+                                    headers={**AUTH, "Content-Type": "application/json"})
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "body"
+    assert count(router, "alerts") == 0
+
+
+async def test_alerts_are_never_deleted(router: Router) -> None:
+    # The timeline, plan and outbox reference alerts without foreign-key checks
+    # (migration 0002): the guarantee is that an alert row never goes away.
+    await router.post(am_payload(am_alert()))
+    for statement in ("DELETE FROM vigil_router.alerts", "TRUNCATE vigil_router.alerts CASCADE"):
+        with pytest.raises(psycopg.errors.RaiseException, match="never deleted"):
+            router.sql(statement)
+    assert count(router, "alerts") == 1

@@ -1,15 +1,16 @@
 """``create_app(config)``: the aiohttp application, its resources and background jobs.
 
-The factory does no I/O. The pool, the HTTP client session for channels and the
-apscheduler that wakes the engine and the outbox live in ``cleanup_ctx``.
+The factory does no I/O. The pool, the HTTP client session for channels, the
+apscheduler that wakes the engine and the outbox sender's loop live in ``cleanup_ctx``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -172,17 +173,36 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     # (its default of 1 s silently drops a late run), coalesce, one instance at a time.
     opts: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1,
                             "next_run_time": datetime.now(UTC)}
-    scheduler.add_job(guarded("engine", app[ENGINE].tick), "interval",
+    sender = app[SENDER]
+
+    async def fire() -> None:
+        if await app[ENGINE].tick():
+            sender.wake()   # the new deliveries leave now, not at the sender's next poll
+
+    def outbox_state(exc: BaseException | None) -> None:
+        if exc is None:
+            states.update("outbox", "ok", "background job recovered", level=logging.INFO,
+                          job="outbox")
+        elif isinstance(exc, DB_ERRORS):
+            states.update("outbox", "db-down", "background job: database unavailable",
+                          job="outbox")
+        else:
+            log.error("background job failed", exc_info=exc, extra=fields(job="outbox"))
+
+    scheduler.add_job(guarded("engine", fire), "interval",
                       seconds=cfg.engine.tick_interval, id="engine", **opts)
-    scheduler.add_job(guarded("outbox", app[SENDER].pump), "interval",
-                      seconds=cfg.outbox.poll_interval, id="outbox", **opts)
     scheduler.add_job(guarded("housekeeping", lambda: housekeeping(app)), "interval",
                       seconds=300, id="housekeeping", **opts)
     scheduler.start()
+    # The sender is its own loop: it claims whenever slots free up (router/outbox.py).
+    sending = asyncio.create_task(sender.run(outbox_state), name="vigil-outbox")
     try:
         yield
     finally:
         scheduler.shutdown(wait=False)
+        sending.cancel()
+        with suppress(asyncio.CancelledError):
+            await sending
 
 
 def _scheduler(app: web.Application) -> Any:

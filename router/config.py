@@ -205,8 +205,9 @@ class Engine:
 
 @dataclasses.dataclass(frozen=True)
 class Outbox:
-    poll_interval: Seconds = 0.5
-    concurrency: int = 32
+    poll_interval: Seconds = 0.5         # longest wait for new work when nothing wakes us
+    concurrency: int = 64                # deliveries in flight
+    per_target_concurrency: int = 16     # of which one target may hold at most this many
     max_attempts: int = 8
     backoff_initial: Seconds = 1.0
     backoff_max: Seconds = 300.0

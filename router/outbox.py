@@ -1,17 +1,25 @@
 """The outbox sender: at-least-once delivery with backoff, retries and a dead letter.
 
-``pump`` claims due rows (``FOR UPDATE SKIP LOCKED``) by taking a lease on them,
-commits, and hands each to its own task, bounded by ``concurrency``; it never
-waits for a delivery, so a hung target holds one slot for at most its
-channel's timeout and the others keep flowing. A router killed mid-send loses
-only the lease: the row is claimed again when it expires (at-least-once), and
-the receiver drops the repeat by its ``Idempotency-Key``.
+``run`` keeps up to ``concurrency`` deliveries in flight: it claims due rows
+(``FOR UPDATE SKIP LOCKED``) by taking a lease on them, commits, and hands each
+to its own task; as soon as a quarter of the slots are free again it claims
+more, so a burst of thousands of due steps leaves at the speed the targets
+take them, not one batch per poll. ``poll_interval`` only bounds how long new
+work waits when nothing wakes the sender. No target may hold more than
+``per_target_concurrency`` slots, and every send has its channel's timeout: a
+hung target holds a few slots for at most that long and the others keep
+flowing. A router killed mid-send loses only the lease: the row is claimed
+again when it expires (at-least-once), and the receiver drops the repeat by
+its ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
@@ -29,15 +37,29 @@ from vigil.secrets import scrub
 
 log = logging.getLogger("vigil.router")
 
+# Candidates are the earliest due rows of targets with room left (a target already at its
+# bound in this process is skipped, so a hung target's backlog never crowds the scan);
+# each target gets at most its remaining room; the rows are then locked, skipping any
+# another replica holds, and leased in the same statement.
 _CLAIM = """
+WITH cand AS (
+    SELECT id, target,
+           row_number() OVER (PARTITION BY target ORDER BY next_attempt_at, id) AS rn
+    FROM (SELECT id, target, next_attempt_at FROM vigil_router.outbox
+          WHERE state = 'pending' AND next_attempt_at <= %(now)s
+            AND (lease_until IS NULL OR lease_until <= %(now)s)
+            AND target <> ALL(%(full)s::text[])
+          ORDER BY next_attempt_at, id
+          LIMIT %(scan)s) s
+)
 UPDATE vigil_router.outbox o SET lease_until = %(lease)s, attempts = o.attempts + 1
 WHERE o.id IN (
-    SELECT id FROM vigil_router.outbox
-    WHERE state = 'pending' AND next_attempt_at <= %(now)s
-      AND (lease_until IS NULL OR lease_until <= %(now)s)
-    ORDER BY next_attempt_at, id
+    SELECT x.id FROM vigil_router.outbox x JOIN cand c ON c.id = x.id
+    WHERE c.rn <= coalesce((%(room)s::jsonb ->> c.target)::int, %(per_target)s)
+      AND x.state = 'pending' AND (x.lease_until IS NULL OR x.lease_until <= %(now)s)
+    ORDER BY x.next_attempt_at, x.id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED)
+    FOR UPDATE OF x SKIP LOCKED)
 RETURNING o.id, o.idempotency_key, o.alert_id, o.incident_id, o.target, o.channel,
           o.payload, o.attempts
 """
@@ -73,24 +95,66 @@ class Sender:
         self.clock = clock
         self.metrics = metrics
         self.inflight: set[asyncio.Task[None]] = set()
+        self.busy: Counter[str] = Counter()     # deliveries in flight per target
+        self.per_target = max(1, min(cfg.per_target_concurrency, cfg.concurrency))
+        self.refill = max(1, cfg.concurrency // 4)   # free slots that trigger a claim
         self.states = StateLog(log)
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work may be due (the engine just fired steps): claim without waiting."""
+        self._wake.set()
 
     async def pump(self) -> int:
-        """Claim what is due and start sending it; returns the number claimed."""
+        """Claim what is due, within the free slots and each target's room, and start
+        sending it; returns the number claimed."""
         free = self.cfg.concurrency - len(self.inflight)
         if free <= 0:
             return 0
+        full = [t for t, n in self.busy.items() if n >= self.per_target]
+        room = {t: self.per_target - n for t, n in self.busy.items() if 0 < n < self.per_target}
         now = self.clock.now()
         # One statement on the autocommit connection: its own transaction.
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_CLAIM, {"now": now, "limit": free,
-                                       "lease": now + timedelta(seconds=self.cfg.lease)})
+            await cur.execute(_CLAIM, {
+                "now": now, "limit": free, "scan": max(256, 4 * free), "full": full,
+                "room": json.dumps(room), "per_target": self.per_target,
+                "lease": now + timedelta(seconds=self.cfg.lease)})
             rows = await cur.fetchall()
         for row in rows:
+            self.busy[row["target"]] += 1
             task = asyncio.create_task(self._deliver(row))
             self.inflight.add(task)
-            task.add_done_callback(self.inflight.discard)
+            task.add_done_callback(self._done)
         return len(rows)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.inflight.discard(task)
+        if self.cfg.concurrency - len(self.inflight) >= self.refill:
+            self._wake.set()
+
+    async def run(self, on_error: Callable[[BaseException | None], None] | None = None
+                  ) -> None:
+        """Deliver until cancelled: claim whenever enough slots are free, else wait for a
+        delivery to finish, ``wake()``, or ``poll_interval``. Never raises: a failed claim
+        is reported to ``on_error`` and retried after ``poll_interval``."""
+        while True:
+            self._wake.clear()
+            try:
+                free = self.cfg.concurrency - len(self.inflight)
+                claimed = await self.pump()
+                if on_error:
+                    on_error(None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if on_error:
+                    on_error(exc)
+                claimed = free = 0
+            if claimed and claimed == free:
+                continue   # every slot filled: more may be due as soon as one frees
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.cfg.poll_interval)
 
     async def drain(self) -> None:
         """Wait for every delivery in flight (tests, shutdown)."""
@@ -105,6 +169,14 @@ class Sender:
                 await task
 
     async def _deliver(self, row: dict[str, Any]) -> None:
+        try:
+            await self._send_and_record(row)
+        finally:
+            self.busy[row["target"]] -= 1
+            if self.busy[row["target"]] <= 0:
+                del self.busy[row["target"]]
+
+    async def _send_and_record(self, row: dict[str, Any]) -> None:
         channel = self.channels[row["channel"]]
         target = self.esc.targets.get(row["target"])
         d = Delivery(row["idempotency_key"], row["target"], target.to if target else (),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,42 @@ async def test_a_hung_target_does_not_delay_the_others(make_router: Any, tmp_pat
     await app[SENDER].drain()
     assert r.sql("SELECT last_error FROM vigil_router.outbox WHERE target = 'security-team'"
                  ) == [("timed out after 3s",)]
+
+
+async def test_a_burst_leaves_as_slots_free_up_while_a_hung_target_holds_only_its_share(
+        make_router: Any, tmp_path: Path) -> None:
+    # 10 s poll interval: anything beyond the first claim must be claimed because slots
+    # freed up, not on a tick. The hung target (security-team) has 40 deliveries due first.
+    esc = yaml.safe_load((REPO / "config" / "escalation.yml").read_text())
+    esc["channels"]["sink"]["timeout"] = "20s"
+    path = tmp_path / "escalation.yml"
+    path.write_text(yaml.safe_dump(esc))
+    r: Router = await make_router(escalation=path, outbox={
+        "poll_interval": "10s", "concurrency": 16, "per_target_concurrency": 4})
+    r.sink.hang.add("security-team")
+    await r.post(am_payload(*[am_alert(f"Hung{i}", "P2") for i in range(40)]))
+    for batch in range(3):
+        await r.post(am_payload(*[am_alert(f"Fast{batch}-{i}", "P3" if i % 2 else "P4")
+                                  for i in range(100)]))
+    app = r.client.server.app
+    await app[ENGINE].tick()
+    sender = app[SENDER]
+    fast = {"on-call", "queue"}
+    started = time.monotonic()
+    loop = asyncio.create_task(sender.run())
+    try:
+        await until(lambda: len([t for t in r.sink.targets() if t in fast]) == 300, 10,
+                    "300 fast deliveries")
+        took = time.monotonic() - started
+        assert sender.busy["security-team"] == 4        # its share, not every slot
+        assert len(sender.inflight) == 4
+    finally:
+        loop.cancel()
+        with suppress(asyncio.CancelledError):
+            await loop
+        await sender.close()
+    # 300 deliveries through 12 free slots, each claim triggered by finished ones: far
+    # below one poll interval (10 s) and the hung target's timeout (20 s).
+    assert took < 5.0, took
+    assert sorted(r.sink.keys().values()) == [1] * 300
+    assert "security-team" not in r.sink.targets()

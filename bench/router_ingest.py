@@ -9,6 +9,11 @@
 2. Firing: 10,000 open alerts with a step each, due in a burst and spread over 10 s; the
    engine (apscheduler-free loop calling tick every 0.5 s, as the router does) claims
    them on the real clock. Prints lateness (fired_at - due_at) p50, p99, max.
+3. Delivery: a real `vigil router` process (engine and outbox sender as in production,
+   default outbox settings) and 10,000 open alerts whose steps all fall due within 1 s,
+   spread over four targets (or one, --delivery-targets 1), delivered to a local HTTP
+   sink in its own process. Prints the time from due to delivered (outbox.sent_at, i.e.
+   recorded after the sink's 200) p50, p99, max, and deliveries/s.
 """
 
 from __future__ import annotations
@@ -162,12 +167,97 @@ async def bench_firing(dsn: str, n: int, spread: float) -> dict[str, float]:
             "max_s": max(late)}
 
 
+SINK = """
+import sys
+from aiohttp import web
+
+async def notify(request):
+    await request.read()
+    return web.Response(text="ok")
+
+app = web.Application()
+app.router.add_post("/notify", notify)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+TARGETS = ("security-team", "team-lead", "on-call", "queue")
+
+
+async def wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):
+            assert proc.returncode is None, "process exited"
+            try:
+                async with s.get(url) as r:
+                    if r.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} not ready")
+
+
+async def bench_delivery(dsn: str, n: int, tmp: Path, targets: int) -> dict[str, float]:
+    port, sink_port = 18192, 18193
+    cfg = {"listen": {"host": "127.0.0.1", "port": port},
+           "database": {"dsn": dsn, "pool_min": 2, "pool_max": 8},
+           "auth": {"bearer_token": TOKEN},
+           "escalation_file": str(REPO / "config" / "escalation.yml")}
+    (tmp / "router-delivery.yml").write_text(yaml.safe_dump(cfg))
+    sink = await asyncio.create_subprocess_exec(sys.executable, "-c", SINK, str(sink_port))
+    env = {**os.environ, "VIGIL_SINK_URL": f"http://127.0.0.1:{sink_port}"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vigil.cli", "--log-level", "error", "router", "--config",
+        str(tmp / "router-delivery.yml"), cwd=REPO, env=env)
+    try:
+        await wait_ready(f"http://127.0.0.1:{sink_port}/", sink)
+        await wait_ready(f"http://127.0.0.1:{port}/-/ready", proc)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("""
+                INSERT INTO vigil_router.alerts (fingerprint, starts_at, alertname, severity,
+                    labels, annotations, status, received_at, last_seen_at, response_deadline)
+                SELECT 'd' || i, now(), 'Bench', 'P2', '{"alertname": "Bench"}', '{}', 'open',
+                       now(), now(), now() + interval '1 hour'
+                FROM generate_series(1, %s) i""", (n,))
+            conn.execute("""
+                INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets)
+                SELECT id, 'step', 2, now() + interval '1 second'
+                                      + (id %% 1000) * interval '1 millisecond',
+                       ARRAY[(%s::text[])[1 + id %% %s]]
+                FROM vigil_router.alerts""", (list(TARGETS[:targets]), targets))
+            start = time.monotonic()
+            while time.monotonic() - start < 300:
+                row = conn.execute("SELECT count(*) FROM vigil_router.outbox "
+                                   "WHERE state = 'sent'").fetchone()
+                if row and row[0] >= n:
+                    break
+                await asyncio.sleep(0.2)
+            late = [r[0] for r in conn.execute("""
+                SELECT extract(epoch FROM o.sent_at - s.due_at)::float8
+                FROM vigil_router.outbox o JOIN vigil_router.steps s ON s.alert_id = o.alert_id
+                WHERE o.state = 'sent'""")]
+            span = conn.execute("SELECT extract(epoch FROM max(o.sent_at) - min(s.due_at)) "
+                                "FROM vigil_router.outbox o JOIN vigil_router.steps s "
+                                "ON s.alert_id = o.alert_id").fetchone()
+    finally:
+        for p in (proc, sink):
+            p.terminate()
+            await p.wait()
+    total = float(span[0]) if span and span[0] is not None else float("nan")
+    return {"delivered": len(late), "p50_s": pct(late, 0.5), "p99_s": pct(late, 0.99),
+            "max_s": max(late), "span_s": total, "per_s": len(late) / total}
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--senders", type=int, default=8)
     ap.add_argument("--open-alerts", type=int, default=10_000)
     ap.add_argument("--pool", type=int, default=8, help="router database pool size")
+    ap.add_argument("--deliveries", type=int, default=10_000,
+                    help="due steps delivered to a local sink (0: skip)")
+    ap.add_argument("--delivery-targets", type=int, default=4, choices=range(1, 5),
+                    help="targets the delivery burst is spread over")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} before the run")
     admin = pg.admin_dsn()
@@ -196,6 +286,19 @@ async def main() -> None:
             print(f"firing: {args.open_alerts} open alerts, {label}: fired {f['fired']}, "
                   f"lateness p50 {f['p50_s']:.3f} s  p99 {f['p99_s']:.3f} s  "
                   f"max {f['max_s']:.3f} s")
+        if args.deliveries:
+            ddb = f"{name}_d"
+            pg.ensure_database(admin, ddb)
+            try:
+                migrate(pg.with_dbname(admin, ddb))
+                d = await bench_delivery(pg.with_dbname(admin, ddb), args.deliveries, tmp,
+                                         args.delivery_targets)
+            finally:
+                pg.drop_database(admin, ddb)
+            print(f"delivery: {args.deliveries} steps due within 1 s, "
+                  f"{args.delivery_targets} target(s), local sink: delivered {d['delivered']} "
+                  f"in {d['span_s']:.2f} s ({d['per_s']:.0f}/s); due -> delivered "
+                  f"p50 {d['p50_s']:.2f} s  p99 {d['p99_s']:.2f} s  max {d['max_s']:.2f} s")
     finally:
         pg.drop_database(admin, name)
 

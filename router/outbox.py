@@ -8,9 +8,10 @@ take them, not one batch per poll. ``poll_interval`` only bounds how long new
 work waits when nothing wakes the sender. No target may hold more than
 ``per_target_concurrency`` slots, and every send has its channel's timeout: a
 hung target holds a few slots for at most that long and the others keep
-flowing. A router killed mid-send loses only the lease: the row is claimed
-again when it expires (at-least-once), and the receiver drops the repeat by
-its ``Idempotency-Key``.
+flowing; a target that just failed (refused, 5xx, timed out) gets no new
+deliveries for ``backoff_initial``, so it is probed, not flooded. A router
+killed mid-send loses only the lease: the row is claimed again when it expires
+(at-least-once), and the receiver drops the repeat by its ``Idempotency-Key``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from router.channels import Channel, Delivery, DeliveryError
@@ -65,18 +65,24 @@ RETURNING o.id, o.idempotency_key, o.alert_id, o.incident_id, o.target, o.channe
 """
 
 
-# The result and its timeline row in one statement (one transaction, one round trip).
+# Results and their timeline rows, many per statement (one transaction, one round trip,
+# one commit): deliveries that finish while a write is in flight share the next one.
 _RECORD = """
-WITH done AS (
-    UPDATE vigil_router.outbox
-    SET state = %(state)s, sent_at = coalesce(%(sent_at)s, sent_at),
-        next_attempt_at = coalesce(%(next)s, next_attempt_at),
-        lease_until = NULL, last_error = %(error)s
-    WHERE id = %(id)s
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
+        n int, id bigint, state text, sent_at timestamptz, next timestamptz, error text,
+        alert_id bigint, incident_id bigint, at timestamptz, kind text, detail jsonb)
+), done AS (
+    UPDATE vigil_router.outbox o
+    SET state = r.state, sent_at = coalesce(r.sent_at, o.sent_at),
+        next_attempt_at = coalesce(r.next, o.next_attempt_at),
+        lease_until = NULL, last_error = r.error
+    FROM r WHERE o.id = r.id
 )
 INSERT INTO vigil_router.events (alert_id, incident_id, at, kind, actor, detail)
-VALUES (%(alert_id)s, %(incident_id)s, %(now)s, %(kind)s, NULL, %(detail)s)
+SELECT alert_id, incident_id, at, kind, NULL, detail FROM r ORDER BY n
 """
+_RECORD_BATCH = 512
 
 
 def backoff(cfg: Outbox, attempts: int) -> float:
@@ -100,6 +106,12 @@ class Sender:
         self.refill = max(1, cfg.concurrency // 4)   # free slots that trigger a claim
         self.states = StateLog(log)
         self._wake = asyncio.Event()
+        self._results: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        # A target whose last attempt failed (retryably) gets no new deliveries for
+        # backoff_initial: a refusing or hung receiver is probed, not flooded with every
+        # row due for it (rows not attempted keep their attempts).
+        self.cooling: dict[str, datetime] = {}
+        self._writer: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """New work may be due (the engine just fired steps): claim without waiting."""
@@ -111,9 +123,11 @@ class Sender:
         free = self.cfg.concurrency - len(self.inflight)
         if free <= 0:
             return 0
-        full = [t for t, n in self.busy.items() if n >= self.per_target]
-        room = {t: self.per_target - n for t, n in self.busy.items() if 0 < n < self.per_target}
         now = self.clock.now()
+        for t in [t for t, until in self.cooling.items() if until <= now]:
+            del self.cooling[t]
+        full = [t for t, n in self.busy.items() if n >= self.per_target] + list(self.cooling)
+        room = {t: self.per_target - n for t, n in self.busy.items() if 0 < n < self.per_target}
         # One statement on the autocommit connection: its own transaction.
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_CLAIM, {
@@ -162,9 +176,10 @@ class Sender:
             await asyncio.gather(*list(self.inflight), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self.inflight):
+        tasks = [*self.inflight, *([self._writer] if self._writer else [])]
+        for task in tasks:
             task.cancel()
-        for task in list(self.inflight):
+        for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
 
@@ -201,26 +216,52 @@ class Sender:
                       error: DeliveryError | None) -> None:
         now = self.clock.now()
         key, target = row["idempotency_key"], row["target"]
-        subject = {"alert_id": row["alert_id"], "incident_id": row["incident_id"]}
-        detail = {"target": target, "channel": channel.name, "channel_type": channel.type,
-                  "key": key, "attempt": row["attempts"]}
+        detail: dict[str, Any] = {"target": target, "channel": channel.name,
+                                  "channel_type": channel.type, "key": key,
+                                  "attempt": row["attempts"]}
+        item: dict[str, Any] = {"id": row["id"], "alert_id": row["alert_id"],
+                                "incident_id": row["incident_id"], "at": now.isoformat()}
         if error is None:
-            outcome, kind = "sent", "notified"
-            params = {"state": "sent", "sent_at": now, "next": None, "error": None}
+            self.cooling.pop(target, None)
+            outcome = "sent"
+            item |= {"kind": "notified", "state": "sent", "sent_at": now.isoformat(),
+                     "next": None, "error": None}
         else:
             message = scrub(str(error))[:500]
             final = not error.retryable or row["attempts"] >= self.cfg.max_attempts
             outcome = "dead" if final else "retry"
-            kind = "delivery_dead" if final else "delivery_failed"
+            if error.retryable:
+                self.cooling[target] = now + timedelta(seconds=self.cfg.backoff_initial)
             retry_at = now + timedelta(seconds=backoff(self.cfg, row["attempts"]))
-            params = {"state": "dead" if final else "pending", "sent_at": None,
-                      "next": retry_at, "error": message}
-            detail = {**detail, "error": message,
-                      "retry_at": None if final else retry_at.isoformat()}
-        async with self.pool.connection() as conn:
-            await conn.execute(_RECORD, {**params, "id": row["id"], "now": now, "kind": kind,
-                                         "detail": Jsonb(detail), **subject})
+            item |= {"kind": "delivery_dead" if final else "delivery_failed",
+                     "state": "dead" if final else "pending", "sent_at": None,
+                     "next": retry_at.isoformat(), "error": message}
+            detail |= {"error": message, "retry_at": None if final else retry_at.isoformat()}
+        item["detail"] = detail
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._results.append((item, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_results())
+        await done   # the slot stays taken until the result is committed
         self.metrics.notifications.labels(target, channel.name, outcome).inc()
         self.states.update(f"target:{target}", "ok" if error is None else "failing",
                            "notification target state changed", target=target,
                            channel=channel.name)
+
+    async def _write_results(self) -> None:
+        """Write every result waiting, in batches; each waiter learns how its write went."""
+        while self._results:
+            batch = self._results[:_RECORD_BATCH]
+            del self._results[:_RECORD_BATCH]
+            rows = [{**item, "n": n} for n, (item, _) in enumerate(batch)]
+            try:
+                async with self.pool.connection() as conn:
+                    await conn.execute(_RECORD, {"rows": json.dumps(rows)})
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)

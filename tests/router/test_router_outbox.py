@@ -118,3 +118,27 @@ async def test_a_burst_leaves_as_slots_free_up_while_a_hung_target_holds_only_it
     assert took < 5.0, took
     assert sorted(r.sink.keys().values()) == [1] * 300
     assert "security-team" not in r.sink.targets()
+
+
+async def test_a_failing_target_is_probed_not_flooded(make_router: Any) -> None:
+    r: Router = await make_router(outbox={"concurrency": 16, "per_target_concurrency": 4,
+                                          "backoff_initial": "1s"})
+    r.sink.status["on-call"] = 503
+    await r.post(am_payload(*[am_alert(f"Down{i}", "P3") for i in range(20)]))
+    app = r.client.server.app
+    await app[ENGINE].tick()
+    sender = app[SENDER]
+
+    def attempts() -> list[int]:
+        return [n for (n,) in r.sql("SELECT attempts FROM vigil_router.outbox ORDER BY id")]
+
+    assert await sender.pump() == 4            # its share of the slots
+    await sender.drain()
+    assert await sender.pump() == 0            # it just failed: nothing new for 1 s
+    assert sorted(attempts()) == [0] * 16 + [1] * 4   # the others keep their attempts
+    del r.sink.status["on-call"]               # it recovers
+    r.clock.advance(seconds=1)
+    while await sender.pump():
+        await sender.drain()
+    assert len(r.sink.targets()) == 20
+    assert sorted(attempts()) == [1] * 16 + [2] * 4

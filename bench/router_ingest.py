@@ -68,7 +68,8 @@ def alert(name: str, starts: str) -> dict[str, Any]:
 async def sender(url: str, n: int, stop: float, lat: list[float], codes: dict[int, int]) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     seq = 0
-    async with aiohttp.ClientSession() as s:
+    # A request unanswered for 30 s fails the run loudly instead of hanging it.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
         while time.monotonic() < stop:
             seq += 1
             # Even requests: 5 new alerts. Odd requests: the 5 alerts of the previous one.
@@ -82,6 +83,19 @@ async def sender(url: str, n: int, stop: float, lat: list[float], codes: dict[in
                 await r.read()
                 codes[r.status] = codes.get(r.status, 0) + 1
             lat.append(time.perf_counter() - t0)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, and say so if the process does not exit within 15 s (then SIGKILL)."""
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), 15)
+    except TimeoutError:
+        print(f"WARNING: pid {proc.pid} did not exit 15 s after SIGTERM; killed", flush=True)
+        proc.kill()
+        await proc.wait()
 
 
 async def bench_ingest(dsn: str, seconds: float, senders: int, tmp: Path,
@@ -117,8 +131,7 @@ async def bench_ingest(dsn: str, seconds: float, senders: int, tmp: Path,
         took = time.monotonic() - start
         busy1, total1 = cpu_times()
     finally:
-        proc.terminate()
-        await proc.wait()
+        await stop(proc)
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT count(*), sum(duplicates) FROM vigil_router.alerts").fetchone()
     assert row
@@ -241,8 +254,7 @@ async def bench_delivery(dsn: str, n: int, tmp: Path, targets: int) -> dict[str,
                                 "ON s.alert_id = o.alert_id").fetchone()
     finally:
         for p in (proc, sink):
-            p.terminate()
-            await p.wait()
+            await stop(p)
     total = float(span[0]) if span and span[0] is not None else float("nan")
     return {"delivered": len(late), "p50_s": pct(late, 0.5), "p99_s": pct(late, 0.99),
             "max_s": max(late), "span_s": total, "per_s": len(late) / total}

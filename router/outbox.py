@@ -167,8 +167,11 @@ class Sender:
                 claimed = free = 0
             if claimed and claimed == free:
                 continue   # every slot filled: more may be due as soon as one frees
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races with the wake-up, and this loop would then outlive shutdown.
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.cfg.poll_interval)
+                async with asyncio.timeout(self.cfg.poll_interval):
+                    await self._wake.wait()
 
     async def drain(self) -> None:
         """Wait for every delivery in flight (tests, shutdown)."""
@@ -176,12 +179,13 @@ class Sender:
             await asyncio.gather(*list(self.inflight), return_exceptions=True)
 
     async def close(self) -> None:
+        """Cancel what is in flight (its leases expire and it is retried) and wait for it,
+        at most 5 s."""
         tasks = [*self.inflight, *([self._writer] if self._writer else [])]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
 
     async def _deliver(self, row: dict[str, Any]) -> None:
         try:
@@ -198,7 +202,8 @@ class Sender:
                      row["payload"], row["attempts"])
         error: DeliveryError | None = None
         try:
-            await asyncio.wait_for(channel.send(d), timeout=channel.timeout)
+            async with asyncio.timeout(channel.timeout):
+                await channel.send(d)
         except TimeoutError:
             error = DeliveryError(f"timed out after {channel.timeout:g}s")
         except DeliveryError as exc:

@@ -17,6 +17,10 @@ from vigil.config import Seconds, Secret, build, load_yaml
 from vigil.errors import ConfigError
 
 LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+# 2 x the level's Alertmanager repeat_interval (prometheus/alertmanager.yml: 15m, 1h, 4h, 24h)
+# plus a margin, so one lost re-send never resolves a firing alert (docs/escalation.md).
+DEFAULT_STALE_AFTER: dict[str, float] = {"P1": 35 * 60.0, "P2": 2.25 * 3600, "P3": 8.5 * 3600,
+                                         "P4": 2 * 86400.0}
 ChannelType = Literal["webhook", "slack", "email", "file", "log", "pagerduty"]
 
 
@@ -79,6 +83,9 @@ class Level:
     repeat: Repeat = Repeat()
     notices: tuple[Step, ...] = ()
     notify_on_resolve: bool = True
+    # Resolve an open or acked alert Alertmanager has not re-sent for this long (it re-sends
+    # every still-firing alert each repeat_interval); None: DEFAULT_STALE_AFTER[level].
+    stale_after: Seconds | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +129,10 @@ def check_escalation(esc: Escalation, source: str) -> Escalation:
                 errors.append((f"levels.{lname}.steps[{i}].delay",
                                "steps must be in order of delay"))
             last = step.delay
+        if level.stale_after is not None and level.stale_after <= 0:
+            errors.append((f"levels.{lname}.stale_after",
+                           "must be positive: longer than Alertmanager's repeat_interval "
+                           "for this level"))
         for kind, steps in (("steps", level.steps), ("notices", level.notices)):
             for i, step in enumerate(steps):
                 if not step.targets:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -22,6 +23,8 @@ from router.metrics import Metrics
 from vigil.clock import Clock
 
 log = logging.getLogger("vigil.router")
+
+STALE_SWEEP_INTERVAL = 15.0   # seconds between stale sweeps of one engine
 
 
 def _iso(column: str) -> str:
@@ -101,6 +104,94 @@ FROM f GROUP BY kind, severity, step_no, notify, breach
 """
 
 
+# One statement, so one transaction: resolve the open or acked alerts Alertmanager has not
+# re-sent (received or duplicate: ``last_seen_at``) for their level's ``stale_after``
+# (Alertmanager never sends the resolve of a silenced or inhibited alert, and forgets its
+# alerts when restarted without state). Rows are claimed with SKIP LOCKED, so two replicas
+# never resolve the same alert and a webhook re-sending it right now wins (the next sweep
+# sees its new last_seen_at); the pending steps and SLA check are cancelled (SKIP LOCKED too:
+# a step a tick is firing this instant counts as fired before the resolve, and no lock is
+# waited for, so no deadlock with the tick's SLA update); the timeline gets ``resolved`` by
+# ``router`` with the reason and the time to resolve, exactly as store.resolve writes it; with
+# notify_on_resolve every target already notified gets a resolve notice (same key and payload
+# as store.resolve's, so it is written at most once).
+_STALE = f"""
+WITH lv AS (
+    SELECT key AS level, (value ->> 'stale_after')::float8 AS stale_after,
+           (value ->> 'notify')::boolean AS notify
+    FROM jsonb_each(%(levels)s::jsonb)
+), cand AS (
+    SELECT a.id, lv.stale_after, lv.notify, a.last_seen_at
+    FROM vigil_router.alerts a JOIN lv ON lv.level = a.severity
+    WHERE a.status <> 'resolved'
+      AND a.last_seen_at < %(now)s - make_interval(secs => lv.stale_after)
+    ORDER BY a.id
+    LIMIT %(limit)s
+    FOR UPDATE OF a SKIP LOCKED
+), upd AS (
+    UPDATE vigil_router.alerts a
+    SET status = 'resolved', resolved_at = %(now)s, resolved_by = 'router', stale = true
+    FROM cand WHERE a.id = cand.id
+    RETURNING a.id, a.fingerprint, a.alertname, a.severity, a.starts_at, a.labels,
+              a.annotations, a.generator_url, a.received_at, a.response_deadline,
+              cand.stale_after, cand.notify, cand.last_seen_at
+), pending AS (
+    SELECT st.id FROM vigil_router.steps st
+    WHERE st.alert_id IN (SELECT id FROM upd) AND st.state = 'pending'
+      AND st.kind IN ('step', 'sla')
+    FOR UPDATE OF st SKIP LOCKED
+), cancelled AS (
+    UPDATE vigil_router.steps s SET state = 'cancelled'
+    FROM pending WHERE s.id = pending.id
+    RETURNING s.alert_id
+), events AS (
+    INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail)
+    SELECT u.id, %(now)s, 'resolved', 'router', jsonb_build_object(
+        'note', NULL,
+        'reason', 'stale: not re-sent by Alertmanager for ' || (%(human)s::jsonb ->> u.severity),
+        'stale_after_seconds', u.stale_after,
+        'last_seen_at', {_iso("u.last_seen_at")},
+        'time_to_resolve_seconds', extract(epoch FROM %(now)s - u.received_at)::float8,
+        'within_response_time', %(now)s <= u.response_deadline,
+        'cancelled_steps', (SELECT count(*) FROM cancelled c WHERE c.alert_id = u.id))
+    FROM upd u ORDER BY u.id
+), notify AS (
+    SELECT u.*, t.target, %(channels)s::jsonb ->> t.target AS channel,
+           'vigil-a' || u.id || '-resolved-' || t.target AS key
+    FROM upd u CROSS JOIN LATERAL (
+        SELECT DISTINCT o.target FROM vigil_router.outbox o
+        WHERE o.alert_id = u.id AND o.kind IN ('escalation', 'notice')) t
+    WHERE u.notify
+), outbox AS (
+    INSERT INTO vigil_router.outbox (idempotency_key, alert_id, kind, target, channel,
+                                     payload, next_attempt_at, created_at)
+    SELECT key, id, 'resolved', target, channel,
+           jsonb_build_object('idempotency_key', key, 'kind', 'resolved', 'target', target,
+                              'channel', channel, 'alert', jsonb_build_object(
+               'id', id, 'fingerprint', fingerprint, 'alertname', alertname,
+               'severity', severity, 'status', 'resolved', 'starts_at', {_iso("starts_at")},
+               'labels', labels, 'annotations', annotations, 'generator_url', generator_url)
+           || CASE WHEN %(public_url)s <> '' THEN jsonb_build_object(
+                  'url', %(public_url)s || '/api/v1/alerts/' || id) ELSE '{{}}' END),
+           %(now)s, %(now)s
+    FROM notify ORDER BY id, target
+    ON CONFLICT (idempotency_key) DO NOTHING
+)
+SELECT severity, count(*)::int FROM upd GROUP BY severity
+"""
+
+
+def human_duration(seconds: float) -> str:
+    """``2100`` -> ``35m``, ``8100`` -> ``2h15m``, ``172800`` -> ``2d``."""
+    rest = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts) or "0s"
+
+
 class Engine:
     def __init__(self, pool: AsyncConnectionPool[Any], matrix: Matrix, clock: Clock,
                  metrics: Metrics, *, batch_size: int = 1000, public_url: str = "") -> None:
@@ -113,9 +204,47 @@ class Engine:
         esc = matrix.esc
         self._channels = json.dumps({t: target.channel for t, target in esc.targets.items()})
         self._response_times = json.dumps({lv: matrix.response_time(lv) for lv in esc.levels})
+        self._stale_levels = json.dumps({lv: {"stale_after": matrix.stale_after(lv),
+                                              "notify": matrix.notify_on_resolve(lv)}
+                                         for lv in esc.levels})
+        self._stale_human = json.dumps({lv: human_duration(matrix.stale_after(lv))
+                                        for lv in esc.levels})
+        # The stale sweep reads every open alert: once per STALE_SWEEP_INTERVAL is plenty
+        # for thresholds of half an hour and more.
+        self._next_sweep: datetime | None = None
 
     async def tick(self) -> int:
-        """Fire everything due now, batch by batch; returns the number of plan rows fired."""
+        """Fire everything due now, batch by batch, then resolve stale alerts; returns the
+        number of plan rows fired plus alerts resolved as stale."""
+        total = await self._fire_all()
+        now = self.clock.now()
+        if self._next_sweep is None or now >= self._next_sweep:
+            self._next_sweep = now + timedelta(seconds=STALE_SWEEP_INTERVAL)
+            total += await self.resolve_stale()
+        return total
+
+    async def resolve_stale(self) -> int:
+        """Resolve every open or acked alert not seen for its level's ``stale_after``."""
+        total = 0
+        while True:
+            now = self.clock.now()
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(_STALE, {
+                    "now": now, "limit": self.batch_size, "levels": self._stale_levels,
+                    "human": self._stale_human, "channels": self._channels,
+                    "public_url": self.public_url})
+                rows = await cur.fetchall()
+            n = 0
+            for sev, count in rows:
+                n += count
+                self.metrics.stale_resolved.labels(sev).inc(count)
+            if n:
+                log.info("resolved %d alert(s) not re-sent by Alertmanager (stale)", n)
+            total += n
+            if n < self.batch_size:
+                return total
+
+    async def _fire_all(self) -> int:
         total = 0
         while True:
             n = await self._batch()

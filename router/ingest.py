@@ -7,7 +7,11 @@ annotations, startsAt, endsAt, generatorURL, fingerprint``. Unknown fields are
 ignored so newer Alertmanagers keep working.
 
 Identity is (fingerprint, startsAt): a repeat is a no-op counted on the timeline,
-``resolved`` resolves, a new startsAt opens a new alert. Nothing is sent from here:
+``resolved`` resolves, a new startsAt opens a new alert. An alert the engine resolved as
+stale (not re-sent for its level's ``stale_after``) has left its identity: the same
+identity firing again opens a new alert instance, and both timelines link the two
+(``resent_after_stale`` on the old one, ``after_stale_alert`` on the new one's
+``received``); a resolve for it is a duplicate of the stale one. Nothing is sent from here:
 the engine and the outbox pick the new rows up.
 """
 
@@ -153,6 +157,15 @@ input AS (
         firing boolean, ends timestamptz)
     CROSS JOIN LATERAL (SELECT doc.alerts -> i.idx AS d) AS b
 ),
+late AS (  -- a resolve for an alert already resolved as stale: a duplicate of it
+    SELECT i.ord, s.id
+    FROM input i CROSS JOIN LATERAL (
+        SELECT s.id FROM vigil_router.alerts s
+        WHERE NOT i.firing AND s.stale AND s.fingerprint = i.fp AND s.starts_at = i.starts
+          AND NOT EXISTS (SELECT 1 FROM vigil_router.alerts x WHERE NOT x.stale
+                          AND x.fingerprint = i.fp AND x.starts_at = i.starts)
+        ORDER BY s.id DESC LIMIT 1) s
+),
 up AS (
     INSERT INTO vigil_router.alerts AS a
         (fingerprint, starts_at, alertname, severity, severity_raw, labels, annotations,
@@ -164,8 +177,9 @@ up AS (
            CASE WHEN firing THEN NULL ELSE %(now)s END,
            CASE WHEN firing THEN NULL ELSE 'alertmanager' END
     FROM input JOIN (VALUES {levels}) AS lv(level, response_time) ON lv.level = input.sev
+    WHERE NOT EXISTS (SELECT 1 FROM late WHERE late.ord = input.ord)
     ORDER BY ord
-    ON CONFLICT (fingerprint, starts_at) DO UPDATE
+    ON CONFLICT (fingerprint, starts_at) WHERE NOT stale DO UPDATE
         SET last_seen_at = excluded.last_seen_at, duplicates = a.duplicates + 1
     RETURNING a.id, (a.xmax = 0) AS inserted, a.status, a.fingerprint, a.starts_at
 ),
@@ -173,23 +187,35 @@ res AS (
     SELECT i.ord, up.id, i.firing, i.sev, i.fp, i.raw, i.fallback,
            CASE WHEN up.inserted THEN 'new'
                 WHEN NOT i.firing AND up.status <> 'resolved' THEN 'resolve'
-                ELSE 'duplicate' END AS outcome
+                ELSE 'duplicate' END AS outcome,
+           prev.id AS prev   -- a new instance of an identity resolved as stale before
     FROM up JOIN input i ON i.fp = up.fingerprint AND i.starts = up.starts_at
+    LEFT JOIN LATERAL (
+        SELECT s.id FROM vigil_router.alerts s
+        WHERE up.inserted AND s.stale AND s.fingerprint = i.fp AND s.starts_at = i.starts
+        ORDER BY s.id DESC LIMIT 1) prev ON true
+    UNION ALL
+    SELECT i.ord, late.id, i.firing, i.sev, i.fp, i.raw, i.fallback, 'duplicate', NULL
+    FROM late JOIN input i ON i.ord = late.ord
 ),
 events AS (
     INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail)
-    SELECT r.id, %(now)s, e.kind, e.actor, e.detail
+    SELECT CASE WHEN e.n = 4 THEN r.prev ELSE r.id END, %(now)s, e.kind, e.actor, e.detail
     FROM res r CROSS JOIN LATERAL (VALUES
         (1, 'received', NULL::text,
          jsonb_build_object('severity', r.sev, 'fingerprint', r.fp,
                             'status', CASE WHEN r.firing THEN 'firing' ELSE 'resolved' END)
          || CASE WHEN r.fallback THEN jsonb_build_object('severity_fallback', r.raw)
+                 ELSE '{{}}'::jsonb END
+         || CASE WHEN r.prev IS NOT NULL THEN jsonb_build_object('after_stale_alert', r.prev)
                  ELSE '{{}}'::jsonb END),
         (2, 'resolved', 'alertmanager', '{{"first_seen_resolved": true}}'::jsonb),
         (3, 'duplicate_suppressed', NULL,
-         jsonb_build_object('status', CASE WHEN r.firing THEN 'firing' ELSE 'resolved' END))
+         jsonb_build_object('status', CASE WHEN r.firing THEN 'firing' ELSE 'resolved' END)),
+        (4, 'resent_after_stale', NULL, jsonb_build_object('new_alert', r.id))
     ) AS e(n, kind, actor, detail)
-    WHERE (r.outcome = 'new' AND (e.n = 1 OR (e.n = 2 AND NOT r.firing)))
+    WHERE (r.outcome = 'new' AND (e.n = 1 OR (e.n = 2 AND NOT r.firing)
+                                  OR (e.n = 4 AND r.prev IS NOT NULL)))
        OR (r.outcome = 'duplicate' AND e.n = 3)
     ORDER BY r.ord, e.n
 ),

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 from collections.abc import Mapping
 
-from router.config import LEVELS, Escalation
+from router.config import DEFAULT_STALE_AFTER, LEVELS, Escalation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,3 +69,8 @@ class Matrix:
 
     def notify_on_resolve(self, level: str) -> bool:
         return self.esc.levels[level].notify_on_resolve
+
+    def stale_after(self, level: str) -> float:
+        """Seconds without a sighting after which an open or acked alert is resolved."""
+        value = self.esc.levels[level].stale_after
+        return float(DEFAULT_STALE_AFTER[level] if value is None else value)

@@ -64,6 +64,10 @@ class Metrics:
         self.sla_breaches = Counter("vigil_router_sla_breaches",
                                     "Alerts not acked within their level's response time.",
                                     ["severity"], registry=r)
+        self.stale_resolved = Counter(
+            "vigil_router_stale_resolved",
+            "Alerts resolved because Alertmanager stopped re-sending them (stale_after).",
+            ["severity"], registry=r)
         self.webhook_latency = Histogram(
             "vigil_router_webhook_request_duration_seconds",
             "Alertmanager webhook handling time, by HTTP status code.", ["code"], registry=r,
@@ -73,3 +77,4 @@ class Metrics:
         for sev in LEVELS:  # so rate() works from the first alert on
             self.received.labels(sev)
             self.sla_breaches.labels(sev)
+            self.stale_resolved.labels(sev)

@@ -26,6 +26,16 @@ TOKEN = "test-router-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+async def serve_local(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on a free port of 127.0.0.1; returns the runner and the base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
 @dataclass
 class Received:
     key: str
@@ -67,12 +77,7 @@ class Sink:
     async def start(self) -> Sink:
         app = web.Application()
         app.router.add_post("/notify", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.runner, self.url = await serve_local(app)
         return self
 
     async def stop(self) -> None:

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from router_helpers import TOKEN, Router, am_alert, am_payload
+from router_helpers import TOKEN, Router, am_alert, am_payload, serve_local
 
 from router.channels import Delivery, DeliveryError
 from router.channels.email import EmailChannel
@@ -92,12 +92,7 @@ class HttpEnd:
     async def start(self) -> HttpEnd:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.runner, self.url = await serve_local(app)
         return self
 
     def at(self, path: str) -> list[Posted]:

@@ -116,45 +116,47 @@ async def _cancel(conn: AsyncConnection[Any], alert_id: int, kinds: tuple[str, .
     return cur.rowcount
 
 
-async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str,
-              note: str | None) -> Row | None:
-    """Ack an open alert: pending steps and the SLA check stop; notices still go out.
-    Returns the updated alert, or None if it was not open."""
+async def _close(conn: AsyncConnection[Any], update: str, params: tuple[Any, ...], *,
+                 alert_id: int, now: datetime, who: str, note: str | None, kind: str,
+                 took_key: str) -> Row | None:
+    """Run the ack/resolve ``update``; if it changed the alert, cancel its pending steps and
+    SLA check and write the timeline event. Returns the updated alert, or None."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE vigil_router.alerts SET status = 'acked', acked_at = %s, acked_by = %s, "
-            f"ack_note = %s WHERE id = %s AND status = 'open' RETURNING {ALERT_COLUMNS}",
-            (now, who, note, alert_id))
+        await cur.execute(update, params)
         row = await cur.fetchone()
     if row is None:
         return None
     cancelled = await _cancel(conn, alert_id, ("step", "sla"))
     took = (now - row["received_at"]).total_seconds()
-    await event(conn, now, "acked", alert_id=alert_id, actor=who,
-                detail={"note": note, "time_to_ack_seconds": took,
+    await event(conn, now, kind, alert_id=alert_id, actor=who,
+                detail={"note": note, took_key: took,
                         "within_response_time": now <= row["response_deadline"],
                         "cancelled_steps": cancelled})
     return row
+
+
+async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str,
+              note: str | None) -> Row | None:
+    """Ack an open alert: pending steps and the SLA check stop; notices still go out.
+    Returns the updated alert, or None if it was not open."""
+    return await _close(
+        conn, "UPDATE vigil_router.alerts SET status = 'acked', acked_at = %s, acked_by = %s, "
+        f"ack_note = %s WHERE id = %s AND status = 'open' RETURNING {ALERT_COLUMNS}",
+        (now, who, note, alert_id), alert_id=alert_id, now=now, who=who, note=note,
+        kind="acked", took_key="time_to_ack_seconds")
 
 
 async def resolve(conn: AsyncConnection[Any], matrix: Matrix, alert_id: int, now: datetime,
                   who: str, *, note: str | None = None, public_url: str = "") -> Row | None:
     """Resolve an alert: escalation ends; notices already planned still go out (the
     Legal notice for P1 goes out whatever happens); everyone notified hears of it."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE vigil_router.alerts SET status = 'resolved', resolved_at = %s, "
-            f"resolved_by = %s WHERE id = %s AND status <> 'resolved' RETURNING {ALERT_COLUMNS}",
-            (now, who, alert_id))
-        row = await cur.fetchone()
+    row = await _close(
+        conn, "UPDATE vigil_router.alerts SET status = 'resolved', resolved_at = %s, "
+        f"resolved_by = %s WHERE id = %s AND status <> 'resolved' RETURNING {ALERT_COLUMNS}",
+        (now, who, alert_id), alert_id=alert_id, now=now, who=who, note=note,
+        kind="resolved", took_key="time_to_resolve_seconds")
     if row is None:
         return None
-    cancelled = await _cancel(conn, alert_id, ("step", "sla"))
-    took = (now - row["received_at"]).total_seconds()
-    await event(conn, now, "resolved", alert_id=alert_id, actor=who,
-                detail={"note": note, "time_to_resolve_seconds": took,
-                        "within_response_time": now <= row["response_deadline"],
-                        "cancelled_steps": cancelled})
     if matrix.notify_on_resolve(row["severity"]):
         cur2 = await conn.execute(
             "SELECT DISTINCT target FROM vigil_router.outbox WHERE alert_id = %s "

@@ -85,6 +85,7 @@ def scrub(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     text = _URI_USERINFO.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    text = _URI_QUERY_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
     return _KV_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
 
 

@@ -162,8 +162,8 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             except DB_ERRORS:
                 states.update(name, "db-down", "background job: database unavailable", job=name)
                 return
-            except Exception:
-                log.exception("background job failed", extra=fields(job=name))
+            except Exception as exc:
+                _job_failed(name, exc)
                 return
             states.update(name, "ok", "background job recovered", level=logging.INFO, job=name)
         return run
@@ -187,7 +187,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             states.update("outbox", "db-down", "background job: database unavailable",
                           job="outbox")
         else:
-            log.error("background job failed", exc_info=exc, extra=fields(job="outbox"))
+            _job_failed("outbox", exc)
 
     scheduler.add_job(guarded("engine", fire), "interval",
                       seconds=cfg.engine.tick_interval, id="engine", **opts)
@@ -207,3 +207,11 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _scheduler(app: web.Application) -> Any:
     return _scheduler_ctx(app)
+
+
+def _job_failed(job: str, exc: BaseException) -> None:
+    """Type and SQLSTATE only: PostgreSQL's message and DETAIL can quote row values
+    (alert labels, ack notes, incident descriptions)."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    log.error("background job failed",
+              extra=fields(job=job, error=type(exc).__name__, sqlstate=sqlstate))

@@ -9,6 +9,7 @@ says whether the outbox should try again. Adding a channel is one class with a
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Protocol
 
 import aiohttp
@@ -53,12 +54,20 @@ def summary_text(payload: dict[str, Any]) -> str:
     return f"[{i.get('severity')}] incident {i.get('id')} {i.get('type')}: {i.get('description')}"
 
 
+# A receiver's error body is kept only when it is a short code (Slack's "invalid_payload",
+# "no_service"): a proxy that echoes the request would otherwise copy headers or alert text
+# into last_error, which the API and the timeline show.
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
 def check_status(status: int, body: str) -> None:
     """2xx delivered; 408/429/5xx retried; any other 4xx is final (retrying can't help)."""
     if 200 <= status < 300:
         return
     retryable = status >= 500 or status in (408, 425, 429)
-    raise DeliveryError(f"HTTP {status}: {body[:200]}", retryable=retryable)
+    code = body.strip()
+    detail = f": {code}" if _ERROR_CODE.fullmatch(code) else ""
+    raise DeliveryError(f"HTTP {status}{detail}", retryable=retryable)
 
 
 def build(esc: Escalation, session: aiohttp.ClientSession) -> dict[str, Channel]:

@@ -47,4 +47,6 @@ class EmailChannel:
             raise DeliveryError(f"SMTP {exc.smtp_code}", retryable=exc.smtp_code >= 400
                                 and exc.smtp_code < 500) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+            # The exception text can carry recipients' addresses and the server's replies;
+            # the type is enough to act on, and the SMTP server's log has the rest.
+            raise DeliveryError(type(exc).__name__) from None

@@ -43,4 +43,5 @@ class LogChannel:
         self.timeout = float(cfg.timeout)
 
     async def send(self, d: Delivery) -> None:
-        log.warning(summary_text(d.payload), extra=fields(target=d.target, key=d.key))
+        log.warning("notification", extra=fields(target=d.target, key=d.key,
+                                                 summary=summary_text(d.payload)))

@@ -325,7 +325,8 @@ async def test_log_channel_writes_the_summary_and_key_to_the_notify_logger(
     await router.post(phi_payload(phi_alert("LogMe", "P3")))
     await router.run()
     records = [r for r in caplog.records if r.name == "vigil.router.notify"]
-    assert [r.getMessage() for r in records] == ["[P3] escalation step 1: LogMe fired (alert 1)"]
+    assert [r.getMessage() for r in records] == ["notification"]  # constant; data in fields
+    assert records[0].__dict__["f_summary"] == "[P3] escalation step 1: LogMe fired (alert 1)"
     assert records[0].__dict__["f_key"] == "vigil-a1-step1-on-call"
     assert records[0].__dict__["f_target"] == "on-call"
     assert_clean(caplog.text)
@@ -384,3 +385,34 @@ async def test_pagerduty_rate_limit_is_retried_and_error_hides_the_url(
             await dead.send(_delivery())
         assert info.value.retryable is True and ROUTING_KEY not in str(info.value)
     assert [p.doc["payload"]["severity"] for p in http_end.at("/v2/enqueue")] == ["error"] * 2
+
+
+@pytest.mark.parametrize(("body", "want"), [
+    ("invalid_payload", "HTTP 404: invalid_payload"),
+    ("  no_service\n", "HTTP 404: no_service"),
+    ("POST /hook HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n{\"labels\": {}}", "HTTP 404"),
+    ("<html>Not Found: patient Jane Doe</html>", "HTTP 404"),
+])
+def test_a_receivers_error_body_is_kept_only_when_it_is_a_short_code(body: str,
+                                                                      want: str) -> None:
+    from router.channels import DeliveryError, check_status
+
+    with pytest.raises(DeliveryError) as exc:
+        check_status(404, body)
+    assert str(exc.value) == want
+
+
+def test_a_failing_background_job_logs_its_type_and_sqlstate_never_row_values(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import psycopg
+
+    from router.app import _job_failed
+
+    caplog.set_level(logging.ERROR, logger="vigil.router")
+    exc = psycopg.errors.UniqueViolation(
+        'duplicate key value\nDETAIL:  Key (note)=(patient Jane Doe, MRN 12345) already exists.')
+    _job_failed("engine", exc)
+    assert "Jane" not in caplog.text and "12345" not in caplog.text
+    record = next(r for r in caplog.records if r.getMessage() == "background job failed")
+    assert (record.__dict__["f_error"], record.__dict__["f_sqlstate"]) == (
+        "UniqueViolation", "23505")

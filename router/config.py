@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from vigil import secrets
 from vigil.config import Seconds, Secret, build, load_yaml
 from vigil.errors import ConfigError
 
@@ -47,6 +48,15 @@ class Channel:
     smtp_username: str | None = None
     smtp_password: Secret | None = None
     sender: str | None = None
+
+    def __post_init__(self) -> None:
+        # A Slack incoming-webhook URL is itself the credential, and webhook headers often
+        # carry one: register them so no log line or error can ever show them.
+        if self.url and (self.type == "slack" or "@" in self.url or "?" in self.url):
+            secrets.register(self.url)
+        for name, value in self.headers.items():
+            if any(w in name.lower() for w in ("auth", "token", "key", "secret", "cookie")):
+                secrets.register(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -416,3 +416,16 @@ def test_a_failing_background_job_logs_its_type_and_sqlstate_never_row_values(
     record = next(r for r in caplog.records if r.getMessage() == "background job failed")
     assert (record.__dict__["f_error"], record.__dict__["f_sqlstate"]) == (
         "UniqueViolation", "23505")
+
+
+def test_slack_urls_and_credential_headers_are_masked_wherever_they_appear() -> None:
+    from router.config import Channel
+    from vigil.secrets import scrub
+
+    slack = "https://hooks.example/services/T000/B000/XyZsecretPathPart"
+    Channel(type="slack", url=slack)
+    Channel(type="webhook", url="http://127.0.0.1:18092/hook/x",
+            headers={"X-Api-Key": "k-123456", "Content-Type": "application/json"})
+    text = scrub(f"POST {slack} failed; sent X-Api-Key: k-123456 as application/json")
+    assert "XyZsecretPathPart" not in text and "k-123456" not in text
+    assert "application/json" in text  # ordinary headers stay readable

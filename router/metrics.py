@@ -78,3 +78,4 @@ class Metrics:
             self.received.labels(sev)
             self.sla_breaches.labels(sev)
             self.stale_resolved.labels(sev)
+            self.time_to_ack.labels(sev)  # SLA panels show 0, not "no data", per level

@@ -82,6 +82,8 @@ async def test_openapi_health_ready_and_metrics(router: Router) -> None:
     for line in ('vigil_router_open_alerts{severity="P1"} 1.0',
                  'vigil_router_escalations_total{severity="P1",step="1"} 1.0',
                  'vigil_router_time_to_ack_seconds_count{severity="P1"} 1.0',
+                 # levels with no ack yet still have series, so per-level panels show 0
+                 'vigil_router_time_to_ack_seconds_count{severity="P4"} 0.0',
                  "vigil_router_outbox_pending 0.0", "vigil_router_up 1.0",
                  'vigil_router_webhook_request_duration_seconds_count{code="200"} 1.0'):
         assert line in text, line

@@ -25,12 +25,7 @@ def test_upgrade_keeps_old_rows_runbook_query_and_grants(fresh_db: str) -> None:
     role = f"vigil_t_mon_{uuid.uuid4().hex[:8]}"
     with pg.connect(fresh_db) as conn:  # the schema as version 005 left it
         roles.ensure_probe_roles(conn)
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-        for mig in schema.migrations():
-            if mig.version < 6:
-                conn.execute(mig.sql.encode())
-                conn.execute("INSERT INTO vigil_monitor.schema_version (version, name) "
-                             "VALUES (%s, %s)", (mig.version, mig.name))
+        schema.apply_migrations(conn, up_to=5)
         for w in WRITES:
             conn.execute(w)
         roles.ensure_role(conn, role, "LOGIN NOSUPERUSER NOBYPASSRLS")

@@ -29,12 +29,7 @@ def test_split_table_name_unquotes_catalog_names(fresh_db: str, name: str,
 def test_upgrade_fills_old_rows_and_writers_fill_new_ones(fresh_db: str) -> None:
     with pg.connect(fresh_db) as conn:  # the schema as version 006 left it, with rows
         roles.ensure_probe_roles(conn)
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-        for mig in schema.migrations():
-            if mig.version < 7:
-                conn.execute(mig.sql.encode())
-                conn.execute("INSERT INTO vigil_monitor.schema_version (version, name) "
-                             "VALUES (%s, %s)", (mig.version, mig.name))
+        schema.apply_migrations(conn, up_to=6)
         conn.execute("SELECT vigil_monitor.record_phi_access('public.\"Deal\"', 'read', 5, 1)")
         conn.execute("INSERT INTO vigil_monitor.audit_write_metrics (duration, table_name, "
                      "operation) VALUES ('2 ms', 'public.\"Deal\"', 'INSERT')")

@@ -19,10 +19,19 @@ from vigil.schema.contract import (
     PROBE_RLS_ROLE,
     SCHEMA,
 )
-from vigil.schema.installer import Status, grant_app, grant_exporter, install, migrations, status
+from vigil.schema.installer import (
+    Status,
+    apply_migrations,
+    grant_app,
+    grant_exporter,
+    install,
+    migrations,
+    status,
+)
 from vigil.schema.roles import grants_script
 
 __all__ = [
     "CONTRACT", "DEFAULT_EXPORTER_ROLE", "PROBE_BYPASS_ROLE", "PROBE_RLS_ROLE", "SCHEMA", "Status",
-    "grant_app", "grant_exporter", "grants_script", "install", "migrations", "status",
+    "apply_migrations", "grant_app", "grant_exporter", "grants_script", "install", "migrations",
+    "status",
 ]

@@ -6,6 +6,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -59,6 +60,22 @@ def _applied(conn: Conn) -> set[int]:
     return {int(str(r[0])) for r in rows}
 
 
+def apply_migrations(conn: psycopg.Connection[Any], up_to: int | None = None) -> list[int]:
+    """Apply the pending migrations (only those <= ``up_to``, to build an older schema for an
+    upgrade test) on ``conn`` and record each; returns the versions applied."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+    done = _applied(conn)
+    applied: list[int] = []
+    for mig in migrations():
+        if mig.version in done or (up_to is not None and mig.version > up_to):
+            continue
+        conn.execute(mig.sql.encode())
+        conn.execute("INSERT INTO vigil_monitor.schema_version (version, name) "
+                     "VALUES (%s, %s)", (mig.version, mig.name))
+        applied.append(mig.version)
+    return applied
+
+
 def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list[int]:
     """Apply pending migrations, refresh probe grants and grant the exporter role.
 
@@ -73,15 +90,7 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
-                conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-                done = _applied(conn)
-                for mig in migrations():
-                    if mig.version in done:
-                        continue
-                    conn.execute(mig.sql.encode())
-                    conn.execute("INSERT INTO vigil_monitor.schema_version (version, name) "
-                                 "VALUES (%s, %s)", (mig.version, mig.name))
-                    applied_now.append(mig.version)
+                applied_now = apply_migrations(conn)
                 conn.execute("SELECT vigil_monitor.refresh_probe_grants()")
         except psycopg.errors.InsufficientPrivilege:
             raise VigilError("installing vigil_monitor needs a superuser DSN "

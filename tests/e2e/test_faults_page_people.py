@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from rules.live import Live
 
 from vigil import pg, promtools
 from vigil.stack import http, procs
@@ -87,29 +88,19 @@ def short_matrix(dest: Path, sink_url: str) -> tuple[Path, dict[str, Any]]:
 
 
 @dataclasses.dataclass
-class E2E:
-    prom: promtools.ManagedProcess
-    am: promtools.ManagedProcess
-    ports: Ports
-    token: str
-    demo_admin_dsn: str
-    matrix: dict[str, Any]
-    records: list[procs.ProcessRecord]
-    logs: Path
+class E2E(Live):
+    """The rules suite's live stack (router API, explain) plus Alertmanager and the sink."""
 
-    @property
-    def router(self) -> str:
-        return f"http://127.0.0.1:{self.ports.router}"
+    am: promtools.ManagedProcess
+    matrix: dict[str, Any]
+    logs: Path
 
     @property
     def sink(self) -> str:
         return f"http://127.0.0.1:{self.ports.sink}"
 
     def api(self, path: str, body: Any = None) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if body is None:
-            return http.get_json(f"{self.router}{path}", headers=headers, timeout=5)
-        return http.post_json(f"{self.router}{path}", body, headers=headers)
+        return self.router_api(path, body)
 
     def pages(self, alert_id: int) -> list[dict[str, Any]]:
         pages = http.get_json(f"{self.sink}/api/pages")["pages"]
@@ -118,15 +109,6 @@ class E2E:
     def firing(self) -> list[str]:
         return sorted(a["labels"]["alertname"] for a in promtools.alerts(self.prom.url)
                       if a.get("state") == "firing")
-
-    def explain(self) -> str:
-        active = [(a["labels"].get("alertname"), a.get("state"))
-                  for a in promtools.alerts(self.prom.url)]
-        out = [f"prometheus alerts: {active}"]
-        for rec in self.records:
-            out.append(f"--- {rec.name} log tail:\n" + "\n".join(
-                Path(rec.log_path).read_text(errors="replace").splitlines()[-15:]))
-        return "\n".join(out)
 
 
 def _spawn(name: str, argv: list[str], logs: Path, env: dict[str, str]) -> procs.ProcessRecord:
@@ -227,7 +209,8 @@ def e2e(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2
              lambda: str(promtools.alerts(prom.url)))
         prom_config([am.address])
         promtools.reload(prom)
-        stack = E2E(prom, am, ports, token, demo.admin_dsn, matrix, records, logs)
+        stack = E2E(prom=prom, ports=ports, token=token, demo_admin_dsn=demo.admin_dsn,
+                    records=records, am=am, matrix=matrix, logs=logs)
         for rec, url in ((records[0], f"{stack.sink}/-/ready"),
                          (records[1], f"{stack.router}/-/ready"),
                          (records[2], f"http://127.0.0.1:{ports.exporter}/-/ready")):

@@ -8,6 +8,8 @@ SCHEMA = "vigil_monitor"
 PROBE_RLS_ROLE = "vigil_probe_rls"
 PROBE_BYPASS_ROLE = "vigil_probe_bypass"
 DEFAULT_EXPORTER_ROLE = "vigil_exporter"
+# Runs `vigil db maintain`: may execute the maintenance functions and nothing else.
+DEFAULT_MAINTAINER_ROLE = "vigil_maintainer"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ CONTRACT: tuple[ContractObject, ...] = (
     _rel("unused_indexes", "view",
          "schema_name table_name index_name index_size_bytes idx_scan is_unique"),
     _fn("settled_horizon", "", "settled_horizon"),
+    _fn("maintenance_status", "",
+        "last_run_age_seconds rollup_lag_seconds rows_trimmed_total last_error"),
 )
 
 # Functions the monitoring role may execute (read side); everything else stays private.
@@ -64,6 +68,10 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "monitor_encryption_performance(bigint, integer, bigint, bigint, bigint)",
     "settled_horizon()",
     "unusual_access_patterns()",
+    "unusual_access_patterns_at(timestamptz)",
+    "access_bucket(timestamptz)",
+    "encryption_failed_total()",
+    "maintenance_status()",
     "security_access_metrics()",
     "security_encryption_metrics()",
     "security_encryption_status()",
@@ -76,7 +84,15 @@ READ_FUNCTIONS: tuple[str, ...] = (
 READ_TABLES: tuple[str, ...] = (
     "schema_version", "settings", "rls_probe_queries", "phi_columns", "audit_log",
     "audit_write_metrics", "phi_access_patterns", "access_log", "encryption_ops",
-    "encryption_keys", "reencryption_jobs", "unused_indexes",
+    "encryption_keys", "reencryption_jobs", "unused_indexes", "rollup_state", "access_rollup",
+    "maintenance_state",
+)
+# SECURITY DEFINER maintenance entry points (`vigil db maintain`), for the maintainer role only.
+MAINTAIN_FUNCTIONS: tuple[str, ...] = (
+    "maintain_rollup(text, integer)",
+    "maintain_trim(text, integer)",
+    "maintain_record_run(text)",
+    "maintenance_status()",
 )
 # SECURITY DEFINER entry points for the application role.
 APP_FUNCTIONS: tuple[str, ...] = (

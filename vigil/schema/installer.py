@@ -14,7 +14,12 @@ from vigil import pg
 from vigil.errors import VigilError
 from vigil.logs import fields
 from vigil.schema import roles
-from vigil.schema.contract import CONTRACT, DEFAULT_EXPORTER_ROLE, SCHEMA
+from vigil.schema.contract import (
+    CONTRACT,
+    DEFAULT_EXPORTER_ROLE,
+    DEFAULT_MAINTAINER_ROLE,
+    SCHEMA,
+)
 
 log = logging.getLogger("vigil.schema")
 _FILE = re.compile(r"^(\d{3})_(\w+)\.sql$")
@@ -76,8 +81,10 @@ def apply_migrations(conn: psycopg.Connection[Any], up_to: int | None = None) ->
     return applied
 
 
-def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list[int]:
-    """Apply pending migrations, refresh probe grants and grant the exporter role.
+def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
+            maintainer_role: str | None = DEFAULT_MAINTAINER_ROLE) -> list[int]:
+    """Apply pending migrations, refresh probe grants, grant the exporter role and the
+    maintenance role (``vigil db maintain``).
 
     Returns the versions applied now (empty when already up to date). Safe to re-run and to run
     concurrently against different databases of one cluster.
@@ -86,6 +93,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list
         roles.ensure_probe_roles(conn)
         if exporter_role:
             roles.ensure_role(conn, exporter_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
+        if maintainer_role:
+            roles.ensure_role(conn, maintainer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
         applied_now: list[int] = []
         try:
             with conn.transaction():
@@ -97,6 +106,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list
                              "(it creates BYPASSRLS probe roles)") from None
         if exporter_role:
             roles.apply_monitor_grants(conn, exporter_role)
+        if maintainer_role:
+            roles.apply_maintainer_grants(conn, maintainer_role)
     log.info("vigil_monitor installed", extra=fields(applied=applied_now))
     return applied_now
 

@@ -33,6 +33,9 @@ def register(db_sub: Any) -> None:
                    help="seconds between passes (default %(default)s)")
     p.add_argument("--batch", type=int, default=10_000,
                    help="rows per rollup/delete transaction (default %(default)s)")
+    p.add_argument("--retry-max", type=float, default=60.0,
+                   help="longest wait between reconnect attempts while the database is "
+                        "down, in seconds (default %(default)s)")
     p.set_defaults(func=_maintain)
 
 
@@ -71,7 +74,9 @@ def _maintain(args: argparse.Namespace) -> int:
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        worker.serve(dsn, interval=args.interval, batch=args.batch, stop=stop)
+        worker.serve(dsn, interval=args.interval, batch=args.batch, stop=stop,
+                     backoff=worker.Backoff(initial=min(1.0, args.retry_max),
+                                            maximum=args.retry_max))
     finally:
         for s, h in old.items():
             signal.signal(s, h)

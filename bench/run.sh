@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run both benchmarks (figures in docs/benchmarks.md). Installs what they need on top of the
+# Run the benchmarks (figures in docs/benchmarks.md). Installs what they need on top of the
 # project's own set-up: wrk (the load generator) and Debian's prometheus-postgres-exporter
 # (the exporter vigil is measured against). Arguments go to the exporter benchmark.
 set -euo pipefail
@@ -9,3 +9,5 @@ echo "== exporter (vigil vs postgres_exporter, wrk -t2 -c4) =="
 .venv/bin/python bench/exporter_bench.py "$@"
 echo "== router (ingest, and firing with 10,000 open alerts) =="
 .venv/bin/python bench/router_ingest.py
+echo "== collector cost (DB time per built-in collector run at 1e5/1e6/1e7 rows of history) =="
+.venv/bin/python bench/collector_cost.py

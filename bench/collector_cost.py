@@ -36,32 +36,41 @@ from exporter.config import build_config
 from exporter.metrics import Mark
 from vigil import pg, schema
 
+RECENT_BASE = 2_000_000_000  # ids of the recent day's rows (the CASE above tests s > 1e9)
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)
-SPAN = 30 * 86400  # history spread over 30 days (seconds)
-# %(lo)s..%(hi)s: the ids of this step's rows; timestamps scattered over SPAN, some recent.
+# Rows %(lo)s..%(hi)s of a step. History rows are scattered over 25 h .. 30 days ago; the last
+# day holds a fixed RECENT rows (loaded once, ids above any history step), so the work a
+# collector must do on recent data (the 5-minute window, the 24 h baseline) is the same at every
+# size and the figures show the cost of history alone.
+SPAN = 29 * 86400 - 3600
+RECENT = 100_000
+TS = (f"now() - CASE WHEN s > 1e9 THEN ((s * 7919) %% 86400) * interval '1 s' "
+      f"ELSE interval '25 h' + ((s * 7919) %% {SPAN}) * interval '1 s' END")
 LOAD = {
     "access_log": f"""INSERT INTO vigil_monitor.access_log (ts, tenant_id, actor_id, resource,
-        action, success) SELECT now() - ((s * 7919) %% {SPAN}) * interval '1 s',
+        action, success) SELECT {TS},
         't' || s %% 10, 'actor-' || s %% 1000, 'public.patients', 'read', s %% 50 <> 0
         FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) s""",
     "phi_access_patterns": f"""INSERT INTO vigil_monitor.phi_access_patterns (accessed_at,
         table_name, tenant_id, actor_id, operation, duration_ms, row_count, schema_name,
-        relname) SELECT now() - ((s * 7919) %% {SPAN}) * interval '1 s',
+        relname) SELECT {TS},
         'public.t' || s %% 20, 't' || s %% 10, 'actor-' || s %% 1000, 'read', s %% 97, 1,
         'public', 't' || s %% 20 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) s""",
     "encryption_ops": f"""INSERT INTO vigil_monitor.encryption_ops (ts, operation, key_id,
-        duration_ms, success) SELECT now() - ((s * 7919) %% {SPAN}) * interval '1 s',
+        duration_ms, success) SELECT {TS},
         CASE WHEN s %% 2 = 0 THEN 'encrypt' ELSE 'decrypt' END, 'k1', s %% 13, s %% 1000 <> 0
         FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) s""",
     "audit_write_metrics": f"""INSERT INTO vigil_monitor.audit_write_metrics ("timestamp",
         duration, table_name, operation, schema_name, relname)
-        SELECT now() - ((s * 7919) %% {SPAN}) * interval '1 s', (s %% 7) * interval '1 ms',
+        SELECT {TS}, (s %% 7) * interval '1 ms',
         'public.t' || s %% 20, 'INSERT', 'public', 't' || s %% 20
         FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) s""",
-    "audit_log": """INSERT INTO vigil_monitor.audit_log (id, logged_at, tenant_id, actor_id,
+    "audit_log": f"""INSERT INTO vigil_monitor.audit_log (id, logged_at, tenant_id, actor_id,
         table_name, operation, row_pk, changed_columns, prev_hash, row_hash)
-        SELECT s, now() - (%(hi)s - s) * interval '10 ms', 't' || s %% 10, 'actor-' || s %% 1000,
-        'public.t' || s %% 20, 'INSERT', s::text, '{id}', 'x', 'x'
+        SELECT s, now() - CASE WHEN s > 1e9 THEN (s %% 86400) * interval '1 s'
+                               ELSE interval '25 h' + (s %% {SPAN}) * interval '1 s' END,
+        't' || s %% 10, 'actor-' || s %% 1000,
+        'public.t' || s %% 20, 'INSERT', s::text, '{{id}}', 'x', 'x'
         FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) s""",
 }
 NEW_ROWS = """
@@ -78,9 +87,11 @@ SELECT '1 ms', 'public.t1', 'INSERT', 'public', 't1' FROM generate_series(1, 100
 def load(dsn: str, have: int, size: int) -> float:
     t0 = time.perf_counter()
     with pg.connect(dsn) as conn:
+        conn.execute("SET maintenance_work_mem = '256MB'")
         for stmt in LOAD.values():
             conn.execute(stmt, {"lo": have + 1, "hi": size})
-        conn.execute("SELECT setval('vigil_monitor.audit_log_id_seq', %s)", (size,))
+        conn.execute("SELECT setval('vigil_monitor.audit_log_id_seq', %s)",
+                     (max(size, RECENT_BASE + RECENT),))
         conn.execute("ANALYZE vigil_monitor.access_log, vigil_monitor.audit_log, "
                      "vigil_monitor.phi_access_patterns, vigil_monitor.encryption_ops, "
                      "vigil_monitor.audit_write_metrics")
@@ -152,6 +163,7 @@ def main() -> int:
     results: dict[int, dict[str, float]] = {}
     try:
         schema.install(dsn)
+        load(dsn, RECENT_BASE, RECENT_BASE + RECENT)
         have = 0
         for size in sizes:
             t_load = load(dsn, have, size)

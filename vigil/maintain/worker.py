@@ -17,7 +17,7 @@ import psycopg
 
 from vigil import pg
 from vigil.errors import DatabaseUnavailable
-from vigil.logs import fields
+from vigil.logs import StateLog, fields
 
 log = logging.getLogger("vigil.maintain")
 
@@ -102,6 +102,7 @@ def serve(dsn: str, *, interval: float, batch: int, stop: threading.Event,
     """Run passes every ``interval`` seconds until ``stop`` is set; survive DB outages by
     reconnecting with exponential backoff."""
     backoff = backoff or Backoff()
+    states = StateLog(log)  # one line per outage, not one per retry
     conn: Conn | None = None
     try:
         while not stop.is_set():
@@ -111,13 +112,14 @@ def serve(dsn: str, *, interval: float, batch: int, stop: threading.Event,
                     conn = _connect(dsn)
                 stats = run_once(conn, batch=batch)
                 backoff.reset()
-                log.info("maintenance pass done",
+                states.update("database", "ok", "database reachable again", logging.INFO)
+                log.debug("maintenance pass done",
                          extra=fields(rolled=sum(stats.rolled.values()),
                                       trimmed=sum(stats.trimmed.values())))
             except (DatabaseUnavailable, psycopg.OperationalError) as exc:
                 wait = backoff.next()
-                log.warning("database unavailable, retrying",
-                            extra=fields(error=error_class(exc), retry_in_seconds=wait))
+                states.update("database", "down", "database unavailable, retrying with backoff",
+                              error=error_class(exc))
                 if conn is not None:
                     conn.close()
                 conn = None

@@ -92,3 +92,12 @@ def test_rollup_rule_matches_the_raw_scan(monitored_db: str, maintainer_dsn: str
         worker.run_once(conn)
     assert one(db, "SELECT count(*) FROM vigil_monitor.access_rollup")[0] > 0
     assert _rows(db, ROLLUP, now) == expected
+    # The baseline's whole minutes come from the rollup alone: without their raw rows the
+    # answer is the same (a raw-scan rule would lose them).
+    with pg.connect(db) as conn:
+        gone = conn.execute(
+            "DELETE FROM vigil_monitor.access_log WHERE ts >= vigil_monitor.access_bucket("
+            "%(now)s - interval '24 h') + interval '60 s' AND ts < vigil_monitor.access_bucket("
+            "%(now)s - interval '300 s')", {"now": now}).rowcount
+    assert gone > 0
+    assert _rows(db, ROLLUP, now) == expected

@@ -91,7 +91,8 @@ async def test_maintenance_status_and_a_maintainer_that_never_ran(
 async def test_an_older_schema_is_a_missing_object_error_per_collector(
         fresh_db: str, make_config: MakeConfig, started: Start) -> None:
     """Schema 008 installed, 009 not: maintenance fails alone, audit_pipeline still works."""
-    standins.install(fresh_db, maintenance=False)
+    standins.install(fresh_db, functions=("audit_buffer_status", "audit_sealer_status",
+                                          "audit_chain_status"))
     exp = await started(make_config(fresh_db, builtins=BOTH))
     assert not await run(exp, "maintenance")
     assert await run(exp, "audit_pipeline")

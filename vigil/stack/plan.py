@@ -269,6 +269,17 @@ def module_missing(module: str, what: str) -> str | None:
     return None if found else f"{what} is not built yet (no module {module})"
 
 
+def sealer_argv(dsn: str, key_file: Path, checkpoint_file: Path) -> tuple[str, ...]:
+    """``vigil audit seal`` as the stack (and the live test stack) runs it (issue #16)."""
+    return vigil_cmd("audit", "seal", "--dsn", dsn, "--key-file", str(key_file),
+                     "--checkpoint-file", str(checkpoint_file))
+
+
+def maintainer_argv(dsn: str) -> tuple[str, ...]:
+    """``vigil db maintain``, long-lived (issue #16)."""
+    return vigil_cmd("db", "maintain", "--dsn", dsn)
+
+
 def command_missing(words: tuple[str, ...], what: str) -> str | None:
     """None if ``vigil <words...>`` exists in this checkout's CLI, else why not.
 

@@ -45,8 +45,10 @@ from vigil.stack.plan import (
     ensure_token,
     exporter_dsn,
     file_missing,
+    maintainer_argv,
     module_missing,
     router_dsn,
+    sealer_argv,
     vigil_cmd,
 )
 
@@ -217,12 +219,11 @@ class Stack:
         lay, dsn = self.layout, demo_dsn(self.admin)
         if prepare:
             ensure_audit_key(lay)
-        sealer = Service("sealer", "audit sealer (vigil audit seal)", vigil_cmd(
-            "audit", "seal", "--dsn", dsn, "--key-file", str(lay.audit_key_file),
-            "--checkpoint-file", str(lay.audit_checkpoint_file)), None, None,
-            missing=command_missing(("audit", "seal"), "the audit sealer"))
+        sealer = Service("sealer", "audit sealer (vigil audit seal)",
+                         sealer_argv(dsn, lay.audit_key_file, lay.audit_checkpoint_file),
+                         None, None, missing=command_missing(("audit", "seal"), "the audit sealer"))
         maintainer = Service("maintainer", "rollups + retention (vigil db maintain)",
-                             vigil_cmd("db", "maintain", "--dsn", dsn), None, None,
+                             maintainer_argv(dsn), None, None,
                              missing=command_missing(("db", "maintain"), "the maintainer"))
         return sealer, maintainer
 

@@ -103,7 +103,7 @@ def live_stack(admin_dsn: str, work: Path, *, rule_files: Sequence[Path],
             records.append(rec)
             return rec
 
-        _audit_pipeline(demo.admin_dsn, work, spawn)
+        audit_pipeline(demo.admin_dsn, work, spawn)
 
         targets = {"vigil-exporter": [f"127.0.0.1:{ports.exporter}"]}
         if with_router:
@@ -149,7 +149,7 @@ def live_stack(admin_dsn: str, work: Path, *, rule_files: Sequence[Path],
         pg.drop_database(admin_dsn, router_db)
 
 
-def _audit_pipeline(dsn: str, work: Path,
+def audit_pipeline(dsn: str, work: Path,
                     spawn: Callable[[str, list[str]], procs.ProcessRecord]) -> None:
     """Issue #16: run the sealer and maintainer when this checkout has them, so the
     audit_pipeline/maintenance metrics have sealer series; where the schema lacks the status

@@ -4,7 +4,8 @@
 ``pg_createcluster``, starts it with ``pg_ctlcluster --skip-systemctl-redirect`` and drops it
 on exit, also after a failure or SIGTERM. The main cluster (5432) is never touched: every
 command names the throwaway cluster. The superuser gets a random password (TCP login on
-127.0.0.1 only), kept in a temporary file and never printed.
+127.0.0.1 only), kept in a temporary file and never printed. Needs root (Debian's cluster tools
+and the postgres user's files).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,16 +33,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _root(cmd: list[str]) -> list[str]:
-    return cmd if os.geteuid() == 0 else ["sudo", "-n", *cmd]
-
-
 def ensure_apt_package(package: str, probe: Path) -> None:
     """Install a Debian package if ``probe`` (a file it ships) is missing."""
     if probe.exists():
         return
     print(f"installing {package} (apt-get)", flush=True)
-    subprocess.run(_root(["apt-get", "install", "-y", "-q", package]), check=True,
+    subprocess.run(["apt-get", "install", "-y", "-q", package], check=True,
                    stdout=subprocess.DEVNULL)
 
 
@@ -52,6 +50,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def throwaway_cluster(*, preload: str = "", settings: dict[str, str] | None = None
                       ) -> Iterator[str]:
     """Yield the superuser DSN (database ``postgres``) of a new, running cluster."""
+    if os.geteuid() != 0:  # pg_createcluster, apt-get and the password file need root
+        raise SystemExit("run this benchmark as root: it creates a throwaway cluster")
     name = f"vigil_bench_{uuid.uuid4().hex[:8]}"
     port = free_port()
     password = secrets.token_urlsafe(24)
@@ -67,27 +67,24 @@ def throwaway_cluster(*, preload: str = "", settings: dict[str, str] | None = No
         os.chown(pwfile, pg_user.pw_uid, pg_user.pw_gid)
         pwfile.chmod(0o600)
         created = False
+        conf_dir = Path(f"/etc/postgresql/{VERSION}/{name}")
+        ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", VERSION, name]
         try:
-            cmd = ["pg_createcluster", VERSION, name, "-p", str(port), "--",
-                   "--auth-local=peer", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
             created = True  # a half-made cluster is dropped too
-            subprocess.run(_root(cmd), check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["pg_createcluster", VERSION, name, "-p", str(port), "--",
+                            "--auth-local=peer", "--auth-host=scram-sha-256",
+                            f"--pwfile={pwfile}"], check=True, stdout=subprocess.DEVNULL)
             # Settings go to the cluster's own conf.d (Debian includes it), quoted properly.
-            conf = "".join(f"{k} = '{v}'\n" for k, v in opts.items())
-            subprocess.run(_root(["tee", f"/etc/postgresql/{VERSION}/{name}/conf.d/bench.conf"]),
-                           input=conf, text=True, check=True, stdout=subprocess.DEVNULL)
-            subprocess.run(_root(["pg_ctlcluster", "--skip-systemctl-redirect", VERSION, name,
-                                  "start"]), check=True)
+            (conf_dir / "conf.d" / "bench.conf").write_text(
+                "".join(f"{k} = '{v}'\n" for k, v in opts.items()))
+            subprocess.run([*ctl, "start"], check=True)
             yield f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
         finally:
             if created:
-                subprocess.run(_root(["pg_ctlcluster", "--skip-systemctl-redirect", VERSION,
-                                      name, "stop", "-m", "fast"]), check=False,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                subprocess.run(_root(["pg_dropcluster", "--stop", VERSION, name]),
-                               check=False, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-                # pg_dropcluster leaves the emptied conf.d behind (it holds our bench.conf)
-                subprocess.run(_root(["rm", "-rf", f"/etc/postgresql/{VERSION}/{name}"]),
-                               check=False)
+                for cmd in ([*ctl, "stop", "-m", "fast"],
+                            ["pg_dropcluster", "--stop", VERSION, name]):
+                    subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+                # pg_dropcluster leaves the emptied conf.d behind (it held our bench.conf)
+                shutil.rmtree(conf_dir, ignore_errors=True)
             signal.signal(signal.SIGTERM, previous)

@@ -19,7 +19,7 @@ def seal_for_demo(dsn: str, timeout: float = 15.0) -> int:
                 return sealer.seal_pending(conn, key)
             finally:
                 sealer.unlock(conn)
-        row = conn.execute("SELECT vigil_monitor.settled_horizon()").fetchone()
+        row = conn.execute("SELECT vigil_monitor.audit_settled_horizon()").fetchone()
         horizon = int(str(row[0])) if row else 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,10 +1,11 @@
 """``vigil audit seal``: move settled buffer rows into the keyed chain, in batches.
 
 Order: (txid, buffer id) of rows whose transaction is below the settled horizon
-(vigil_monitor.settled_horizon(), as in 006). A transaction that is still open holds the
-horizon back, so a row it writes later can never sort before one already sealed: the chain's
-order is the buffer's (txid, id) order, which the verifier can check. Each batch is one
-transaction: INSERT into audit_log (next gap-free ids) + DELETE of exactly those buffer rows.
+(vigil_monitor.audit_settled_horizon(): 006's watermark, held back only by this database's
+open transactions). An open transaction holds the horizon back, so a row it writes later can
+never sort before one already sealed: the chain's order is the buffer's (txid, id) order.
+Each batch is one transaction: INSERT into audit_log (next gap-free ids) + DELETE of exactly
+those buffer rows.
 One sealer at a time holds a session advisory lock; the primary key on audit_log.id is the last
 line of defence against a fork. The checkpoint line is written after the commit (a line for an
 uncommitted head would look like a tail rewrite).
@@ -28,7 +29,7 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 _PENDING = ("SELECT id, txid, logged_at, tenant_id, actor_id, table_name, operation, row_pk, "
             "changed_columns FROM vigil_monitor.audit_buffer "
-            "WHERE txid < vigil_monitor.settled_horizon() ORDER BY txid, id LIMIT %s")
+            "WHERE txid < vigil_monitor.audit_settled_horizon() ORDER BY txid, id LIMIT %s")
 _INSERT = ("INSERT INTO vigil_monitor.audit_log (id, logged_at, tenant_id, actor_id, table_name, "
            "operation, row_pk, changed_columns, prev_hash, row_hash, hash_alg, txid, buffer_id, "
            "sealed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "

@@ -84,11 +84,13 @@ def verify(conn: Conn, key: bytes, cps: list[Checkpoint], *, start: int = 0,
     """Verify rows with id > start (start 0: the whole chain from genesis)."""
     res = Result(start=start)
     prev_hash, expect = chain.GENESIS, start + 1
+    seen_keyed = False  # legacy rows never follow a keyed row
     if start > 0:
         anchor = _row_at(conn, start)
         if anchor is None:
             return verify(conn, key, cps, start=0, progress=progress)
         prev_hash = anchor.row_hash
+        seen_keyed = anchor.hash_alg == chain.KEYED
     keyed_from = min((c.keyed_from for c in cps), default=None)
     total = _head(conn)
     pending: tuple[chain.ChainRow, str] | None = None  # a bad row waiting for its successor
@@ -102,7 +104,10 @@ def verify(conn: Conn, key: bytes, cps: list[Checkpoint], *, start: int = 0,
         if row.id != expect:
             res.findings.append(Finding(expect, "removed",
                                         f"rows {expect}..{row.id - 1} are missing"))
-        if keyed_from is not None and row.id >= keyed_from and row.hash_alg != chain.KEYED:
+        if row.hash_alg == chain.KEYED:
+            seen_keyed = True
+        if (seen_keyed or (keyed_from is not None and row.id >= keyed_from)) \
+                and row.hash_alg != chain.KEYED:
             res.findings.append(Finding(row.id, "rewritten", f"row {row.id} is no longer keyed "
                                         f"(downgraded to {row.hash_alg}): the tail was "
                                         "recomputed without the key"))

@@ -98,7 +98,7 @@ SEALER_TABLE_GRANTS: tuple[tuple[str, str], ...] = (
     ("audit_sealer_state", "SELECT, INSERT, UPDATE"),
     ("audit_verify_state", "SELECT, INSERT, UPDATE"),
 )
-SEALER_FUNCTIONS: tuple[str, ...] = ("settled_horizon()",)
+SEALER_FUNCTIONS: tuple[str, ...] = ("audit_settled_horizon()",)
 # SECURITY DEFINER entry points for the application role.
 APP_FUNCTIONS: tuple[str, ...] = (
     "record_access(text, text, boolean, text)",

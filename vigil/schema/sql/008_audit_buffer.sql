@@ -4,7 +4,7 @@
 -- held until commit, so every audited write in the database waited for every other one. Now:
 --   * the trigger appends one row to audit_buffer and returns (no lock past its own insert);
 --   * a sealer outside the database (`vigil audit seal`, role vigil_sealer) moves rows of
---     settled transactions into audit_log in (txid, id) order, giving each the next gap-free
+--     settled transactions (audit_settled_horizon()) into audit_log in (txid, id) order, giving each the next gap-free
 --     id and an HMAC-SHA256 row_hash with a key the database never holds;
 --   * verification runs outside the database with the key (`vigil audit verify`); the sealer
 --     records its incremental result in audit_verify_state, which the read functions below
@@ -82,6 +82,30 @@ DO $$ BEGIN
         ALTER TABLE vigil_monitor.audit_log ENABLE ALWAYS TRIGGER audit_log_tripwire;
     END IF;
 END $$;
+
+-- The sealer's horizon: every buffered row with a lower txid is final and visible to a
+-- snapshot taken afterwards. Like settled_horizon() of 006, but only transactions of THIS
+-- database hold it back (no other database can write this buffer), so a long transaction
+-- elsewhere on the cluster does not stall sealing. The statement's snapshot S is taken before
+-- the backend list D is read: a transaction of this database that was running at S is either
+-- in D, or finished before D was read (so before the sealer's next statement); anything that
+-- got its id after S is at or above S's xmax. SECURITY DEFINER: reading other sessions'
+-- backend_xid needs pg_read_all_stats, which the sealer role must not have (query text).
+CREATE OR REPLACE FUNCTION vigil_monitor.audit_settled_horizon() RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH s AS (SELECT pg_current_snapshot() AS snap),
+    mine AS (
+        SELECT a.backend_xid::text::bigint AS x FROM pg_stat_activity a
+        WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL
+        UNION ALL
+        SELECT p.transaction::text::bigint FROM pg_prepared_xacts p
+        WHERE p.database = current_database()
+    )
+    SELECT least(pg_snapshot_xmax(s.snap)::text::bigint,
+                 (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) x
+                  WHERE x::text::bigint % 4294967296 IN (SELECT mine.x FROM mine)))
+    FROM s
+$$;
 
 -- The audit trigger: one INSERT into the buffer, no lock held past it. INSERT and DELETE list
 -- every column from the catalog; only UPDATE compares values (names recorded, never values).
@@ -266,7 +290,7 @@ RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_te
     RETURNING id
 $$;
 
-REVOKE ALL ON FUNCTION vigil_monitor.guard_audit_buffer(), vigil_monitor.audit_tamper_tripwire(),
+REVOKE ALL ON FUNCTION vigil_monitor.guard_audit_buffer(), vigil_monitor.audit_settled_horizon(), vigil_monitor.audit_tamper_tripwire(),
     vigil_monitor.audit_trigger(), vigil_monitor.audit_buffer_status(),
     vigil_monitor.audit_sealer_status(), vigil_monitor.audit_tripwire_issues(),
     vigil_monitor.audit_chain_status(), vigil_monitor.security_audit_metrics(),

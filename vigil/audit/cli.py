@@ -1,4 +1,4 @@
-"""``vigil audit seal|verify|buffer-status|async-health``."""
+"""``vigil audit seal|verify|export|buffer-status|async-health``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from vigil import pg
-from vigil.audit import checkpoints, keys, verify
+from vigil.audit import checkpoints, export, keys, verify
 from vigil.audit.service import Sealer, SealerConfig
 
 
@@ -36,8 +37,18 @@ def register(subparsers: Any) -> None:
                        description="Exit 0 when the chain is intact, 1 when a row is bad.")
     _common(p)
     p.add_argument("--full", action="store_true", help="re-check every row (progress on stderr)")
+    p.add_argument("--offline", type=Path, default=None, metavar="DIR",
+                   help="verify an exported segment (vigil audit export) instead of the database")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_verify)
+
+    p = sub.add_parser("export", help="write sealed rows logged before DATE, their checkpoints "
+                       "and a signed manifest to DIR (for archiving; verify with --offline)")
+    _common(p)
+    p.add_argument("--before", required=True, type=_date, help="ISO date or timestamp")
+    p.add_argument("--out", required=True, type=Path, help="folder to write")
+    p.add_argument("--from-seq", type=int, default=1, help="first seq (default 1)")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("buffer-status", help="rows waiting to be sealed, oldest age, size")
     _dsn(p)
@@ -80,8 +91,27 @@ def _seal(args: argparse.Namespace) -> int:
     return Sealer(cfg, stop).run(once=args.once)
 
 
+def _date(text: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date: {text!r}") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _export(args: argparse.Namespace) -> int:
+    key = keys.load_or_demo(args.key_file)
+    with pg.connect(_conn_dsn(args), application_name="vigil-audit-export") as conn:
+        m = export.export(conn, key, checkpoints.read(args.checkpoint_file), before=args.before,
+                          out=args.out, from_seq=args.from_seq)
+    print(f"exported seq {m['from_seq']}..{m['to_seq']} ({m['rows']} rows) to {args.out}")
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     key = keys.load_or_demo(args.key_file)
+    if args.offline is not None:
+        return _report(export.verify_offline(key, args.offline), args.json)
 
     def progress(done: int, total: int) -> None:
         print(f"verified {done} of {total} rows", file=sys.stderr, flush=True)
@@ -89,7 +119,11 @@ def _verify(args: argparse.Namespace) -> int:
     with pg.connect(_conn_dsn(args), application_name="vigil-audit-verify") as conn:
         res = verify.run(conn, key, checkpoints.read(args.checkpoint_file), full=args.full,
                          progress=progress if args.full else None)
-    if args.json:
+    return _report(res, args.json)
+
+
+def _report(res: verify.Result, as_json: bool) -> int:
+    if as_json:
         print(json.dumps({"ok": res.ok, "checked": res.checked, "from_seq": res.start + 1,
                           "head_seq": res.head_seq,
                           "findings": [f.__dict__ for f in res.findings]}, indent=2))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import psycopg
 
@@ -60,42 +61,58 @@ class Result:
         return self.head_seq if self.ok else max(0, min(f.seq for f in self.findings) - 1)
 
 
-def _rows(conn: Conn, after: int) -> Iterator[chain.ChainRow]:
-    last = after
-    while True:
-        page = conn.execute(f"SELECT {chain.ROW_COLUMNS} FROM vigil_monitor.audit_log "
-                            "WHERE id > %s ORDER BY id LIMIT %s", (last, PAGE)).fetchall()
-        for r in page:
-            row = chain.ChainRow.from_db(r)
-            last = row.id
-            yield row
-        if len(page) < PAGE:
-            return
+class Source(Protocol):
+    """Where the rows come from: the database, or an exported segment (vigil.audit.export)."""
+
+    def rows(self, after: int) -> Iterator[chain.ChainRow]: ...
+    def row_at(self, seq: int) -> chain.ChainRow | None: ...
+    def head(self) -> int: ...
 
 
-def _row_at(conn: Conn, seq: int) -> chain.ChainRow | None:
-    r = conn.execute(f"SELECT {chain.ROW_COLUMNS} FROM vigil_monitor.audit_log WHERE id = %s",
-                     (seq,)).fetchone()
-    return chain.ChainRow.from_db(r) if r else None
+class DbSource:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def rows(self, after: int) -> Iterator[chain.ChainRow]:
+        last = after
+        while True:
+            page = self.conn.execute(f"SELECT {chain.ROW_COLUMNS} FROM vigil_monitor.audit_log "
+                                     "WHERE id > %s ORDER BY id LIMIT %s", (last, PAGE)).fetchall()
+            for r in page:
+                row = chain.ChainRow.from_db(r)
+                last = row.id
+                yield row
+            if len(page) < PAGE:
+                return
+
+    def row_at(self, seq: int) -> chain.ChainRow | None:
+        r = self.conn.execute(f"SELECT {chain.ROW_COLUMNS} FROM vigil_monitor.audit_log "
+                              "WHERE id = %s", (seq,)).fetchone()
+        return chain.ChainRow.from_db(r) if r else None
+
+    def head(self) -> int:
+        row = self.conn.execute("SELECT coalesce(max(id), 0) "
+                                "FROM vigil_monitor.audit_log").fetchone()
+        return int(str(row[0])) if row else 0
 
 
-def verify(conn: Conn, key: bytes, cps: list[Checkpoint], *, start: int = 0,
+def verify(src: Source, key: bytes, cps: list[Checkpoint], *, start: int = 0,
            progress: Callable[[int, int], None] | None = None) -> Result:
     """Verify rows with id > start (start 0: the whole chain from genesis)."""
     res = Result(start=start)
     prev_hash, expect = chain.GENESIS, start + 1
     seen_keyed = False  # legacy rows never follow a keyed row
     if start > 0:
-        anchor = _row_at(conn, start)
+        anchor = src.row_at(start)
         if anchor is None:
-            return verify(conn, key, cps, start=0, progress=progress)
+            return verify(src, key, cps, start=0, progress=progress)
         prev_hash = anchor.row_hash
         seen_keyed = anchor.hash_alg == chain.KEYED
     keyed_from = min((c.keyed_from for c in cps), default=None)
-    total = _head(conn)
+    total = src.head()
     pending: tuple[chain.ChainRow, str] | None = None  # a bad row waiting for its successor
     after_bad = False
-    for row in _rows(conn, start):
+    for row in src.rows(start):
         res.checked += 1
         after_bad = pending is not None
         if pending is not None:
@@ -125,7 +142,7 @@ def verify(conn: Conn, key: bytes, cps: list[Checkpoint], *, start: int = 0,
     res.findings = _collapse_tail(res.findings, res.head_seq)
     if res.checked == 0 and start > 0:
         res.head_seq, res.head_hash = start, prev_hash
-    _against_checkpoints(conn, res, cps, start)
+    _against_checkpoints(src, res, cps, start)
     return res
 
 
@@ -160,11 +177,11 @@ def _collapse_tail(findings: list[Finding], head: int) -> list[Finding]:
     return kept
 
 
-def _against_checkpoints(conn: Conn, res: Result, cps: list[Checkpoint], start: int) -> None:
+def _against_checkpoints(src: Source, res: Result, cps: list[Checkpoint], start: int) -> None:
     if not cps:
         return
     last = max(cps, key=lambda c: c.seq)
-    head = _head(conn)
+    head = src.head()
     if head < last.seq:
         res.findings.append(Finding(head + 1, "truncated", f"the chain ends at {head} but the "
                                     f"checkpoint file saw {last.seq}: rows were removed from "
@@ -172,17 +189,12 @@ def _against_checkpoints(conn: Conn, res: Result, cps: list[Checkpoint], start: 
     for cp in cps:
         if cp.seq < start or cp.seq > head:
             continue
-        row = _row_at(conn, cp.seq)
+        row = src.row_at(cp.seq)
         if row is not None and row.row_hash != cp.hash:
             res.findings.append(Finding(cp.seq, "rewritten", f"row {cp.seq} disagrees with the "
                                         f"checkpoint of {cp.time}: the chain was rewritten at or "
                                         "before it"))
             return
-
-
-def _head(conn: Conn) -> int:
-    row = conn.execute("SELECT coalesce(max(id), 0) FROM vigil_monitor.audit_log").fetchone()
-    return int(str(row[0])) if row else 0
 
 
 # --- the state the read functions report -------------------------------------------------
@@ -231,7 +243,8 @@ def run(conn: Conn, key: bytes, cps: list[Checkpoint], *, full: bool = False,
         progress: Callable[[int, int], None] | None = None, record: bool = True) -> Result:
     """One verification pass (incremental unless ``full``), recorded in audit_verify_state."""
     changes = tup_changes(conn)
-    res = verify(conn, key, cps, start=incremental_start(conn, full), progress=progress)
+    res = verify(DbSource(conn), key, cps, start=incremental_start(conn, full),
+                 progress=progress)
     if record:
         save(conn, res, changes)
     return res

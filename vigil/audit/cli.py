@@ -50,6 +50,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--from-seq", type=int, default=1, help="first seq (default 1)")
     p.set_defaults(func=_export)
 
+    p = sub.add_parser("keygen", help="create a random HMAC key file (mode 0600) if missing")
+    p.add_argument("path", type=Path, help="key file to create (kept off the database host "
+                   "where possible; back it up: without it the chain cannot be verified)")
+    p.set_defaults(func=_keygen)
+
     p = sub.add_parser("buffer-status", help="rows waiting to be sealed, oldest age, size")
     _dsn(p)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -89,6 +94,12 @@ def _seal(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     return Sealer(cfg, stop).run(once=args.once)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    created = keys.ensure_key_file(args.path)
+    print(f"{args.path}: {'created' if created else 'exists, kept'}")
+    return 0
 
 
 def _date(text: str) -> datetime:

@@ -33,15 +33,25 @@ def load(key_file: str | Path | None = None) -> bytes:
     return key
 
 
+def ensure_key_file(path: Path) -> bool:
+    """Create a random 256-bit key (hex) at ``path`` with mode 0600 unless it exists.
+    Returns True when it was created. The key is never printed."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False  # created concurrently
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    return True
+
+
 def demo_key_file() -> Path:
     """The demo's key file, created if missing (never used unless no key is configured)."""
-    state = Path(os.environ.get("VIGIL_STATE_DIR") or ".vigil")
-    path = state / "audit.key"
-    if not path.exists():
-        state.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
+    path = Path(os.environ.get("VIGIL_STATE_DIR") or ".vigil") / "audit.key"
+    ensure_key_file(path)
     return path
 
 

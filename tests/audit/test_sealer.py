@@ -164,3 +164,29 @@ def test_application_role_cannot_change_the_buffer_or_the_chain(audited: Audited
         with pg.connect(audited.dsn) as conn:
             conn.execute(f"DROP OWNED BY {app}")
             conn.execute(f"DROP ROLE {app}")
+
+
+def test_seal_command_runs_as_the_sealer_role_and_exits_cleanly_on_sigterm(
+        audited: Audited, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    key_file = tmp_path / "key"
+    key_file.write_bytes(audited.key)
+    audited.write(3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli", "audit", "seal", "--dsn", audited.sealer_dsn,
+         "--key-file", str(key_file), "--checkpoint-file", str(audited.checkpoint_file),
+         "--interval", "0.1", "--sealer-id", "t-proc"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: _chain(audited.dsn), lambda c: len(c) == 3, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
+    assert one(audited.dsn, "SELECT active FROM vigil_monitor.audit_sealer_state "
+               "WHERE sealer_id = 't-proc'") == (False,)

@@ -190,3 +190,32 @@ def test_seal_command_runs_as_the_sealer_role_and_exits_cleanly_on_sigterm(
     assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
     assert one(audited.dsn, "SELECT active FROM vigil_monitor.audit_sealer_state "
                "WHERE sealer_id = 't-proc'") == (False,)
+
+
+def test_unique_seq_stops_a_fork_when_two_sealers_bypass_the_lock(audited: Audited) -> None:
+    from vigil.audit import sealer
+    from vigil.audit.errors import ChainForked
+    audited.write(2)
+    wait_for(lambda: one(audited.dsn, "SELECT vigil_monitor.audit_settled_horizon() > "
+                         "(SELECT max(txid) FROM vigil_monitor.audit_buffer)")[0], bool)
+    with pg.connect(audited.sealer_dsn, autocommit=False) as first:
+        first.execute("SELECT 1")  # an open transaction: seal_batch's block is a savepoint
+        assert sealer.seal_batch(first, audited.key, 10, None) == 2  # not committed yet
+        errors: list[BaseException] = []
+
+        def second() -> None:
+            with pg.connect(audited.sealer_dsn) as conn:
+                try:
+                    sealer.seal_batch(conn, audited.key, 10, None)
+                except ChainForked as exc:
+                    errors.append(exc)
+
+        t = threading.Thread(target=second)
+        t.start()
+        wait_for(lambda: one(audited.dsn, "SELECT count(*) FROM pg_stat_activity WHERE "
+                             "datname = current_database() AND wait_event_type = 'Lock'")[0],
+                 lambda n: n == 1)  # the second waits on the first's seq 1
+        first.commit()
+        t.join(10)
+    assert len(errors) == 1
+    assert [r[0] for r in _chain(audited.dsn)] == [1, 2]

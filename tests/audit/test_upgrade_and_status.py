@@ -122,3 +122,25 @@ def test_the_tripwire_reports_a_changed_row_at_once_and_clears_when_restored(
     assert one(audited.dsn, metrics) == (0, None)
     tamper(audited.dsn, "DELETE FROM vigil_monitor.audit_log WHERE id = 4")
     assert one(audited.dsn, metrics) == (1, 4)
+
+
+def test_upgrade_keeps_a_custom_monitoring_role_able_to_read_audit_metrics(
+        fresh_db: str) -> None:
+    import uuid
+
+    from psycopg import sql
+    role = f"vigil_test_mon_{uuid.uuid4().hex[:10]}"
+    with pg.connect(fresh_db) as conn:
+        schema.apply_migrations(conn, up_to=7)
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA vigil_monitor TO {0}; GRANT EXECUTE ON "
+                             "FUNCTION vigil_monitor.security_audit_metrics() TO {0}; "
+                             "GRANT SELECT ON vigil_monitor.phi_columns TO {0}")
+                     .format(sql.Identifier(role)))
+    try:
+        schema.install(fresh_db)
+        assert one(role_dsn(fresh_db, role), "SELECT integrity_issues FROM "
+                   "vigil_monitor.security_audit_metrics()") == (0,)
+    finally:
+        with pg.connect(fresh_db) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(sql.Identifier(role)))

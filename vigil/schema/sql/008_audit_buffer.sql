@@ -298,3 +298,20 @@ REVOKE ALL ON FUNCTION vigil_monitor.guard_audit_buffer(), vigil_monitor.audit_s
     vigil_monitor.append_audit(text, text, text, text, text, text[]) FROM PUBLIC;
 REVOKE ALL ON vigil_monitor.audit_buffer, vigil_monitor.audit_tamper_log,
     vigil_monitor.audit_sealer_state, vigil_monitor.audit_verify_state FROM PUBLIC;
+
+-- security_audit_metrics() now calls audit_chain_status(): every role that may run it (any
+-- monitoring role granted by `vigil db grants`, not only vigil_exporter) gets the new reads.
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT a.grantee::regrole::text AS role
+        FROM pg_proc p, aclexplode(p.proacl) a
+        WHERE p.oid = 'vigil_monitor.security_audit_metrics()'::regprocedure
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION vigil_monitor.audit_chain_status(), '
+                       'vigil_monitor.audit_buffer_status(), vigil_monitor.audit_sealer_status() '
+                       'TO %s', r.role);
+    END LOOP;
+END $$;

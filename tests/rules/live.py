@@ -156,7 +156,7 @@ def audit_pipeline(dsn: str, work: Path,
     functions (their migrations not merged yet), install test stand-ins reporting a healthy
     pipeline instead (tests/audit_standins.py)."""
     if command_missing(("audit", "seal"), "sealer") is None:
-        key = work / "audit-key"
+        key = work / "audit.key"
         key.write_text(secrets.token_hex(32) + "\n")
         key.chmod(0o600)
         spawn("sealer", list(sealer_argv(dsn, key, work / "audit-checkpoint")))

@@ -8,7 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vigil.stack.plan import Layout, Ports, command_missing, demo_dsn, ensure_audit_key
+from vigil.stack.plan import (
+    Layout,
+    Ports,
+    command_missing,
+    demo_dsn,
+    ensure_audit_key,
+    sealer_dsn,
+)
 from vigil.stack.runner import ORDER, Options, Stack
 
 
@@ -28,8 +35,9 @@ def test_sealer_and_maintainer_are_parts_with_their_own_log_started_before_the_w
     sealer, maintainer = parts["sealer"], parts["maintainer"]
     key, dsn = stack.layout.audit_key_file, demo_dsn(stack.admin)
     assert "vigil_demo" in dsn
+    # the sealer logs in as its own least-privileged role, never as the superuser
     assert sealer.argv[-8:] == (
-        "audit", "seal", "--dsn", dsn,
+        "audit", "seal", "--dsn", sealer_dsn(stack.admin),
         "--key-file", str(key), "--checkpoint-file", str(stack.layout.audit_checkpoint_file))
     assert maintainer.argv[-4:] == ("db", "maintain", "--dsn", dsn)
     assert stack.layout.log("sealer") != stack.layout.log("maintainer")

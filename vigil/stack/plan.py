@@ -79,7 +79,9 @@ class Layout:
 
     @property
     def audit_key_file(self) -> Path:
-        return self.state / "audit-key"
+        # The name vigil.audit.keys.demo_key_file() falls back to, so `vigil demo inject
+        # audit-tamper` and `vigil audit verify` find the stack's key without flags.
+        return self.state / "audit.key"
 
     @property
     def audit_checkpoint_file(self) -> Path:
@@ -150,7 +152,9 @@ def ensure_audit_key(layout: Layout) -> Path:
     """The sealer's HMAC key (256 random bits, hex): made once, kept in the state folder
     (mode 0600), handed to ``vigil audit seal --key-file`` by path, never on a command line.
     Losing it means the chain sealed so far can no longer be verified: back it up."""
-    _ensure_secret(layout.audit_key_file, lambda: secrets.token_hex(32))
+    from vigil.audit.keys import ensure_key_file
+
+    ensure_key_file(layout.audit_key_file)
     return layout.audit_key_file
 
 
@@ -324,6 +328,14 @@ def exporter_dsn(admin: str | None = None) -> str | None:
     except ImportError:
         return None
     return app.info(admin or pg.admin_dsn()).exporter_dsn
+
+
+def sealer_dsn(admin: str | None = None) -> str:
+    """The sealer's own login on the demo database: it can chain the buffer, nothing more."""
+    from vigil.demo.app import role_dsn
+    from vigil.schema.contract import DEFAULT_SEALER_ROLE
+
+    return role_dsn(demo_dsn(admin), DEFAULT_SEALER_ROLE)
 
 
 def router_dsn(admin: str | None = None) -> str:

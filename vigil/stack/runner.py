@@ -49,6 +49,7 @@ from vigil.stack.plan import (
     module_missing,
     router_dsn,
     sealer_argv,
+    sealer_dsn,
     vigil_cmd,
 )
 
@@ -220,7 +221,8 @@ class Stack:
         if prepare:
             ensure_audit_key(lay)
         sealer = Service("sealer", "audit sealer (vigil audit seal)",
-                         sealer_argv(dsn, lay.audit_key_file, lay.audit_checkpoint_file),
+                         sealer_argv(sealer_dsn(self.admin), lay.audit_key_file,
+                                     lay.audit_checkpoint_file),
                          None, None, missing=command_missing(("audit", "seal"), "the audit sealer"))
         maintainer = Service("maintainer", "rollups + retention (vigil db maintain)",
                              maintainer_argv(dsn), None, None,

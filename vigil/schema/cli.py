@@ -8,7 +8,11 @@ from typing import Any
 
 from vigil import pg
 from vigil.schema import installer, roles
-from vigil.schema.contract import DEFAULT_EXPORTER_ROLE, DEFAULT_MAINTAINER_ROLE
+from vigil.schema.contract import (
+    DEFAULT_EXPORTER_ROLE,
+    DEFAULT_MAINTAINER_ROLE,
+    DEFAULT_SEALER_ROLE,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -19,6 +23,8 @@ def register(subparsers: Any) -> None:
     _dsn_arg(p)
     p.add_argument("--exporter-role", default=DEFAULT_EXPORTER_ROLE,
                    help="monitoring role to create and grant (default %(default)s)")
+    p.add_argument("--sealer-role", default=DEFAULT_SEALER_ROLE,
+                   help="audit sealer role to create and grant (default %(default)s)")
     p.add_argument("--maintainer-role", default=DEFAULT_MAINTAINER_ROLE,
                    help="role `vigil db maintain` runs as, created and granted only the "
                         "maintenance functions (default %(default)s)")
@@ -54,6 +60,7 @@ def _dsn(args: argparse.Namespace) -> str:
 
 def _install(args: argparse.Namespace) -> int:
     applied = installer.install(_dsn(args), exporter_role=args.exporter_role,
+                                sealer_role=args.sealer_role,
                                 maintainer_role=args.maintainer_role)
     st = installer.status(_dsn(args))
     if applied:

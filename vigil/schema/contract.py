@@ -10,6 +10,7 @@ PROBE_BYPASS_ROLE = "vigil_probe_bypass"
 DEFAULT_EXPORTER_ROLE = "vigil_exporter"
 # Runs `vigil db maintain`: may execute the maintenance functions and nothing else.
 DEFAULT_MAINTAINER_ROLE = "vigil_maintainer"
+DEFAULT_SEALER_ROLE = "vigil_sealer"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ CONTRACT: tuple[ContractObject, ...] = (
     _rel("unused_indexes", "view",
          "schema_name table_name index_name index_size_bytes idx_scan is_unique"),
     _fn("settled_horizon", "", "settled_horizon"),
+    _fn("audit_buffer_status", "", "rows_waiting oldest_waiting_seconds size_bytes"),
+    _fn("audit_sealer_status", "",
+        "sealer_id alive heartbeat_age_seconds seal_lag_seconds rows_sealed_total "
+        "rows_per_second last_error"),
+    _fn("audit_chain_status", "",
+        "head_seq verified_through_seq verified_age_seconds integrity_issues first_broken_seq"),
     _fn("maintenance_status", "",
         "last_run_age_seconds rollup_lag_seconds rows_trimmed_total last_error"),
 )
@@ -78,6 +85,10 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "security_audit_metrics()",
     "verify_audit_chain(bigint)",
     "audit_integrity_issues()",
+    "audit_buffer_status()",
+    "audit_sealer_status()",
+    "audit_chain_status()",
+    "audit_tripwire_issues()",
     "audit_row_hash(bigint, timestamptz, text, text, text, text, text, text[], text)",
 )
 # Tables without PHI (identifiers and timings only) that the read functions scan.
@@ -94,6 +105,16 @@ MAINTAIN_FUNCTIONS: tuple[str, ...] = (
     "maintain_record_run(text)",
     "maintenance_status()",
 )
+# What the sealer (`vigil audit seal`) needs, and nothing else: read and delete sealed buffer
+# rows, append to the chain, keep its heartbeat and the verifier's verdict.
+SEALER_TABLE_GRANTS: tuple[tuple[str, str], ...] = (
+    ("audit_buffer", "SELECT, DELETE"),
+    ("audit_log", "SELECT, INSERT"),
+    ("audit_tamper_log", "SELECT"),
+    ("audit_sealer_state", "SELECT, INSERT, UPDATE"),
+    ("audit_verify_state", "SELECT, INSERT, UPDATE"),
+)
+SEALER_FUNCTIONS: tuple[str, ...] = ("audit_settled_horizon()",)
 # SECURITY DEFINER entry points for the application role.
 APP_FUNCTIONS: tuple[str, ...] = (
     "record_access(text, text, boolean, text)",

@@ -18,6 +18,7 @@ from vigil.schema.contract import (
     CONTRACT,
     DEFAULT_EXPORTER_ROLE,
     DEFAULT_MAINTAINER_ROLE,
+    DEFAULT_SEALER_ROLE,
     SCHEMA,
 )
 
@@ -82,9 +83,11 @@ def apply_migrations(conn: psycopg.Connection[Any], up_to: int | None = None) ->
 
 
 def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
+            sealer_role: str | None = DEFAULT_SEALER_ROLE,
             maintainer_role: str | None = DEFAULT_MAINTAINER_ROLE) -> list[int]:
-    """Apply pending migrations, refresh probe grants, grant the exporter role and the
-    maintenance role (``vigil db maintain``).
+    """Apply pending migrations, refresh probe grants, grant the exporter role, the audit
+    sealer role (``vigil audit seal`` logs in as it) and the maintenance role
+    (``vigil db maintain``).
 
     Returns the versions applied now (empty when already up to date). Safe to re-run and to run
     concurrently against different databases of one cluster.
@@ -93,6 +96,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
         roles.ensure_probe_roles(conn)
         if exporter_role:
             roles.ensure_role(conn, exporter_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
+        if sealer_role:
+            roles.ensure_role(conn, sealer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
         if maintainer_role:
             roles.ensure_role(conn, maintainer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
         applied_now: list[int] = []
@@ -106,6 +111,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
                              "(it creates BYPASSRLS probe roles)") from None
         if exporter_role:
             roles.apply_monitor_grants(conn, exporter_role)
+        if sealer_role:
+            roles.apply_sealer_grants(conn, sealer_role)
         if maintainer_role:
             roles.apply_maintainer_grants(conn, maintainer_role)
     log.info("vigil_monitor installed", extra=fields(applied=applied_now))

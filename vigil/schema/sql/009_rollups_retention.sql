@@ -177,14 +177,14 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     SET last_run_at = clock_timestamp(), last_error = left(p_error, 64) WHERE id = 1
 $$;
 
--- last_run_age_seconds counts from the install of this file until the first run, so a worker
--- that never started looks like one that stopped then. rollup_lag_seconds: age of the oldest
--- access row not yet rolled up (first in (txid, id) order, via the index), 0 when none.
+-- last_run_age_seconds is NULL until the first run (the exporter shows +Inf: never ran).
+-- rollup_lag_seconds: age of the oldest access row not yet rolled up (first in (txid, id)
+-- order, via the index), 0 when none.
 CREATE OR REPLACE FUNCTION vigil_monitor.maintenance_status()
 RETURNS TABLE (last_run_age_seconds float8, rollup_lag_seconds float8,
                rows_trimmed_total bigint, last_error text)
 LANGUAGE sql STABLE AS $$
-    SELECT extract(epoch FROM clock_timestamp() - coalesce(m.last_run_at, m.created_at))::float8,
+    SELECT extract(epoch FROM clock_timestamp() - m.last_run_at)::float8,
            coalesce((SELECT greatest(extract(epoch FROM clock_timestamp() - a.ts), 0)::float8
                      FROM vigil_monitor.access_log a
                      WHERE (a.txid, a.id) > (s.after_txid, s.after_id)

@@ -32,9 +32,10 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if request.app[EXPORTER].started:
+    failing = request.app[EXPORTER].not_ready()
+    if not failing:
         return web.Response(text="Ready.\n")
-    return web.Response(status=503, text="Not ready.\n")
+    return web.Response(status=503, text="Not ready: " + ", ".join(failing) + "\n")
 
 
 async def index(request: web.Request) -> web.Response:

@@ -13,9 +13,10 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from exporter.auth import BasicAuth
 from exporter.config import ExporterConfig, parse_listen_address
 from exporter.scheduler import Exporter
-from exporter.webconfig import BasicAuth, WebConfig, headers_middleware, ssl_context
+from exporter.webconfig import WebConfig, headers_middleware, ssl_context
 
 EXPORTER = web.AppKey("exporter", Exporter)
 CONFIG = web.AppKey("config", ExporterConfig)

@@ -161,7 +161,12 @@ def builtin_specs(cfg: ExporterConfig) -> list[CollectorSpec]:
             continue
         interval, timeout, lock_timeout = DEFAULTS[name]
         specs.append(CollectorSpec(
-            name=name, interval=s.interval or interval, timeout=s.timeout or timeout,
-            lock_timeout=s.lock_timeout or lock_timeout, queries=_queries(name, cfg),
+            name=name, interval=_or(s.interval, interval), timeout=_or(s.timeout, timeout),
+            lock_timeout=_or(s.lock_timeout, lock_timeout), queries=_queries(name, cfg),
             builtin=True))
     return specs
+
+
+def _or(value: float | None, default: float) -> float:
+    """The setting, or the default when left out (0 is rejected by the config check)."""
+    return default if value is None else value

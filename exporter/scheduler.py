@@ -22,7 +22,7 @@ from exporter.collectors.builtin import builtin_specs
 from exporter.collectors.run import collect, horizon, start_mark
 from exporter.collectors.spec import CollectorSpec, QuerySpec, custom_spec
 from exporter.config import ExporterConfig, Target
-from exporter.db import TargetDB, classify, quiet_pool_logs
+from exporter.db import ProbeFailed, TargetDB, classify, quiet_pool_logs
 from exporter.exposition import Renderer
 from exporter.metrics import HistSeries, Labels, Mark, RunResult, Store, TargetStore
 from exporter.state import StateFile
@@ -275,7 +275,9 @@ class Exporter:
             return
         else:
             self.states.update(key, reason, "collector failed", target=name,
-                               collector=spec.name, sqlstate=sqlstate, error=type(exc).__name__)
+                               collector=spec.name, sqlstate=sqlstate,
+                               error=exc.reason if isinstance(exc, ProbeFailed)
+                               else type(exc).__name__)
         reached = reason in ("missing_object", "query", "row_limit", "probe") or (
             reason == "timeout" and not isinstance(exc, HungTarget))
         if isinstance(exc, psycopg.OperationalError) and not reached:

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
-from exporter.db import AConn, RowLimitExceeded
+from exporter.db import AConn, ProbeFailed, RowLimitExceeded
 from exporter.metrics import HistSeries, Labels, Mark, RunResult
 
 MAX_BATCHES = 10  # watermark batches per run; the rest waits for the next run
@@ -130,6 +130,8 @@ async def collect(conn: AConn, spec: CollectorSpec, watermarks: dict[str, Mark],
     for q in spec.queries:
         if q.watermark is None:
             for row in await _rows(conn, q.sql, None, q.max_rows):
+                if q.error_column and row.get(q.error_column) is not None:
+                    raise ProbeFailed(str(row[q.error_column]))
                 for m in q.metrics:
                     if m.type == "histogram":  # every row of every run is an observation
                         c.observe(m, row)

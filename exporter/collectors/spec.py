@@ -38,6 +38,10 @@ class QuerySpec:
     settled: bool = False
     # Custom queries without a watermark: more rows than this fail the run (reason row_limit).
     max_rows: int | None = None
+    # A column that is NULL when the row was measured and otherwise says why not: such a row
+    # fails the run (reason probe), so the last good values stay instead of a series
+    # vanishing as if healthy.
+    error_column: str | None = None
 
     @property
     def watermark(self) -> str | None:

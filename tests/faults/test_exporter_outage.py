@@ -24,8 +24,8 @@ from exporter_helpers import parse, value, wait_for
 
 INTERVAL = 1.0
 POOL_TIMEOUT = 0.5
-RECONNECT_TIMEOUT = 3.0
-SHORT, LONG = 2.0, 8.0  # below and above RECONNECT_TIMEOUT (the #15 runs: 60-120 s in prod)
+RECONNECT_TIMEOUT = 12.0
+SHORT, LONG = 10.0, 20.0  # below and above RECONNECT_TIMEOUT (the #15 runs: 60-120 s in prod)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import bcrypt
 import yaml
 from exporter_bench import ROOT, free_port
 
+from exporter.config import BUILTIN_COLLECTORS
 from vigil import pg
 
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)
@@ -80,7 +81,7 @@ def main() -> int:
         (Path(tmp) / "web.yml").write_text(yaml.safe_dump(
             {"basic_auth_users": {"prometheus": hashed}}))
         off = {n: {"enabled": False} for n in
-               ("rls", "encryption", "audit", "phi", "security", "indexes")}
+               BUILTIN_COLLECTORS}
         (Path(tmp) / "exporter.yml").write_text(yaml.safe_dump({
             "targets": [{"name": "bench", "dsn": ADMIN}], "state_dir": tmp,
             "collectors": off, "scheduler": {"start_jitter": "0s"}}))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run both benchmarks (figures in docs/benchmarks.md). Installs what they need on top of the
+# Run the benchmarks (figures in docs/benchmarks.md). Installs what they need on top of the
 # project's own set-up: wrk (the load generator) and Debian's prometheus-postgres-exporter
-# (the exporter vigil is measured against). Arguments go to the exporter benchmark.
+# (the exporter vigil is measured against); the audit benchmark installs
+# postgresql-15-pgaudit itself if missing. Arguments go to the exporter benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL_EXTRA_APT="wrk prometheus-postgres-exporter" bash scripts/bootstrap.sh
@@ -9,3 +10,5 @@ echo "== exporter (vigil vs postgres_exporter, wrk -t2 -c4) =="
 .venv/bin/python bench/exporter_bench.py "$@"
 echo "== router (ingest, and firing with 10,000 open alerts) =="
 .venv/bin/python bench/router_ingest.py
+echo "== audited write throughput (#16: plain vs vigil audit vs pgaudit, pgbench 8/32 clients) =="
+.venv/bin/python bench/audit_throughput.py

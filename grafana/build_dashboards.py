@@ -25,6 +25,11 @@ RLS_THRESHOLD = 0.05
 PHI_THRESHOLD = 0.1
 AUDIT_THRESHOLD = 0.01
 ENCRYPTION_THRESHOLD = 0.1
+# The audit pipeline's policy constants (prometheus/rules/policy.yml), also checked by the tests.
+SEAL_LAG_THRESHOLD = 300.0       # vigil:policy:audit_seal_lag_max_seconds
+BUFFER_AGE_THRESHOLD = 900.0     # vigil:policy:audit_buffer_oldest_max_seconds
+MAINTENANCE_AGE_THRESHOLD = 3600.0  # vigil:policy:maintenance_max_age_seconds
+ROLLUP_LAG_THRESHOLD = 7200.0    # vigil:policy:rollup_lag_max_seconds
 # The Alert Levels table's response times, in seconds.
 SLA = {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}
 
@@ -224,8 +229,9 @@ def encryption_phi() -> dict[str, Any]:
 
 def audit() -> dict[str, Any]:
     m = "vigil_audit_write_duration_seconds"
-    return dashboard("vigil-audit", "vigil / Audit", "Audit write time, coverage, gaps and "
-                     "hash-chain integrity (runbook: Audit Performance).", [
+    return dashboard("vigil-audit", "vigil / Audit", "Audit write time, coverage, gaps, "
+                     "hash-chain integrity (runbook: Audit Performance) and the #16 pipeline: "
+                     "buffer, sealers, chain verification, maintenance.", [
         panel("Audit write p95 over 5m by table (< 10ms)", [q(
             f"target_table:vigil_audit_write_duration_seconds:p95_rate5m{{{TT}}}",
             "{{target}} {{schema}}.{{table}}")], unit="s", threshold=AUDIT_THRESHOLD, w=12),
@@ -244,7 +250,55 @@ def audit() -> dict[str, Any]:
         panel("First broken audit row id", [q(f"vigil_audit_first_broken_row_id{{{T}}}",
                                               "{{target}}")],
               kind="stat", w=6, description="0 when the chain verifies."),
+        *audit_pipeline_panels(),
     ], table_metric=f"{m}_count")
+
+
+def audit_pipeline_panels() -> list[Panel]:
+    """Issue #16: the buffer the trigger appends to, the sealers chaining it, the verifier,
+    and `vigil db maintain` (collectors audit_pipeline and maintenance)."""
+    return [
+        row("Audit pipeline: buffer, sealer, chain (issue #16)"),
+        panel("Audit rows waiting to be sealed", [q(f"vigil_audit_buffer_rows{{{T}}}",
+                                                    "{{target}}")], w=8,
+              description="vigil_audit_buffer_rows: written by the trigger, not yet chained."),
+        panel("Oldest unsealed audit row (< 15m)", [q(
+            f"vigil_audit_buffer_oldest_age_seconds{{{T}}}", "{{target}}")],
+              unit="s", threshold=BUFFER_AGE_THRESHOLD, w=8,
+              description="alert VigilAuditBufferStale; 0 when the buffer is empty"),
+        panel("Sealers alive", [q(f"vigil_audit_sealers_alive{{{T}}}", "{{target}}")],
+              kind="stat", threshold=1, threshold_below=True, w=8,
+              options={"colorMode": "background", "textMode": "value_and_name"},
+              description="alert VigilAuditSealerDown at 0"),
+        panel("Seal lag per sealer (< 5m)", [q(
+            f"vigil_audit_seal_lag_seconds{{{T}}} and vigil_audit_sealer_up{{{T}}} == 1",
+            "{{target}} {{sealer}}")], unit="s", threshold=SEAL_LAG_THRESHOLD, w=8,
+              description="alive sealers only; alert VigilAuditSealLagHigh"),
+        panel("Rows sealed per second", [q(
+            f"sum by (target, sealer) (rate(vigil_audit_sealed_rows_total{{{T}}}"
+            f"[$__rate_interval]))", "{{target}} {{sealer}}")], unit="ops", w=8),
+        panel("Sealer up", [q(f"vigil_audit_sealer_up{{{T}}}", "{{target}} {{sealer}}")],
+              kind="stat", threshold=1, threshold_below=True, w=8,
+              options={"colorMode": "background", "textMode": "value_and_name"}),
+        panel("Chain head and verified-through sequence", [
+            q(f"vigil_audit_chain_head_seq{{{T}}}", "head {{target}}"),
+            q(f"vigil_audit_chain_verified_through_seq{{{T}}}", "verified {{target}}")], w=12,
+              description="The gap between the lines is sealed but not yet re-verified."),
+        panel("Since the chain was last verified", [q(
+            f"vigil_audit_chain_verified_age_seconds{{{T}}}", "{{target}}")], unit="s", w=12),
+        row("Maintenance: rollups and retention (vigil db maintain)"),
+        panel("Since the last maintenance run (< 1h)", [q(
+            f"vigil_maintenance_last_run_age_seconds{{{T}}}", "{{target}}")],
+              unit="s", threshold=MAINTENANCE_AGE_THRESHOLD, w=8,
+              description="alert VigilMaintenanceNotRunning; +Inf when it never ran"),
+        panel("Access rollup lag (< 2h)", [q(
+            f"vigil_maintenance_rollup_lag_seconds{{{T}}}", "{{target}}")],
+              unit="s", threshold=ROLLUP_LAG_THRESHOLD, w=8,
+              description="alert VigilRollupLagHigh"),
+        panel("Rows trimmed by retention per second", [q(
+            f"sum by (target) (rate(vigil_maintenance_trimmed_rows_total{{{T}}}"
+            f"[$__rate_interval]))", "{{target}}")], unit="ops", w=8),
+    ]
 
 
 def security() -> dict[str, Any]:

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vigil.schema.cli",      # vigil db install|status|grants|verify
     "vigil.demo.cli",        # vigil demo setup|load|inject|heal
     "vigil.checks.cli",      # vigil check (daily health), security, system/data verify
+    "vigil.audit.cli",       # vigil audit seal|verify|buffer-status|async-health
     "exporter.cli",          # vigil exporter
     "router.cli",            # vigil router [migrate]
     "router.client_cli",     # vigil alert ..., vigil incident ...

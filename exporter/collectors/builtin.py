@@ -1,4 +1,4 @@
-"""The six built-in collectors, written as plain CollectorSpecs over the vigil_monitor schema.
+"""The built-in collectors, written as plain CollectorSpecs over the vigil_monitor schema.
 
 Every object read here is listed in docs/CONTRACTS.md and installed by ``vigil db install``.
 """
@@ -12,6 +12,7 @@ S = "vigil_monitor"
 AUDIT_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1.0)
 SLOW_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1.0, 2.5, 5.0)
 REENCRYPTION_STATES = ("idle", "in_progress", "stalled", "complete")
+ERROR_CLASS = "^[A-Za-z0-9_.]{1,64}$"  # an exception class name or a SQLSTATE
 # The settled watermark (collectors/run.py): rows of finished transactions only, in
 # (writing transaction, id) order, served by the (txid, id) indexes.
 SETTLED = ("(txid, id) > (%(after_txid)s, %(after_id)s) AND txid < %(horizon)s "
@@ -29,6 +30,8 @@ DEFAULTS: dict[str, tuple[float, float, float]] = {
     "phi": (15.0, 5.0, 1.0),
     "security": (60.0, 10.0, 1.0),    # includes the audit hash-chain check
     "indexes": (300.0, 5.0, 1.0),
+    "audit_pipeline": (15.0, 5.0, 1.0),   # buffer, sealers, chain: O(1) status functions
+    "maintenance": (60.0, 5.0, 1.0),      # rollups/retention run minutes apart
 }
 
 
@@ -151,7 +154,99 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                             labels=("schema", "table", "index"),
                             max_series=cfg.limits.unused_index_info_max_series),)),
         )
+    if name == "audit_pipeline":
+        return _audit_pipeline(cap)
+    if name == "maintenance":
+        return _maintenance()
     raise KeyError(name)
+
+
+def _audit_pipeline(cap: int) -> tuple[QuerySpec, ...]:
+    """Schema 008 (issue #16): the audit buffer, the sealers that chain it, the verifier."""
+    # One row per sealer that ever ran: alive ones first, so the cap drops the long-dead.
+    sealers = f"FROM {S}.audit_sealer_status() ORDER BY alive DESC, heartbeat_age_seconds"
+    return (
+        QuerySpec(
+            f"SELECT rows_waiting, oldest_waiting_seconds, size_bytes "
+            f"FROM {S}.audit_buffer_status()",
+            (MetricSpec("vigil_audit_buffer_rows", "gauge",
+                        "Audit rows written but not yet sealed into the chain, from "
+                        "vigil_monitor.audit_buffer_status().", value="rows_waiting"),
+             MetricSpec("vigil_audit_buffer_oldest_age_seconds", "gauge",
+                        "Age of the oldest unsealed audit row (0: buffer empty), from "
+                        "vigil_monitor.audit_buffer_status().", value="oldest_waiting_seconds"),
+             MetricSpec("vigil_audit_buffer_size_bytes", "gauge",
+                        "On-disk size of the audit buffer, from "
+                        "vigil_monitor.audit_buffer_status().", value="size_bytes"))),
+        # Always one row, also with no sealer at all: "no sealer alive" needs a 0, not absence.
+        QuerySpec(
+            f"SELECT count(*) FILTER (WHERE alive) AS value FROM {S}.audit_sealer_status()",
+            (MetricSpec("vigil_audit_sealers_alive", "gauge",
+                        "Sealers with a fresh heartbeat, from "
+                        "vigil_monitor.audit_sealer_status()."),)),
+        QuerySpec(
+            f"SELECT sealer_id AS sealer, alive::int AS up, heartbeat_age_seconds, "
+            f"seal_lag_seconds, rows_sealed_total {sealers}",
+            (MetricSpec("vigil_audit_sealer_up", "gauge",
+                        "1 if the sealer's heartbeat is fresh, 0 if not, from "
+                        "vigil_monitor.audit_sealer_status().", value="up",
+                        labels=("sealer",), max_series=cap),
+             MetricSpec("vigil_audit_sealer_heartbeat_age_seconds", "gauge",
+                        "Seconds since the sealer's last heartbeat, from "
+                        "vigil_monitor.audit_sealer_status().", value="heartbeat_age_seconds",
+                        labels=("sealer",), max_series=cap),
+             MetricSpec("vigil_audit_seal_lag_seconds", "gauge",
+                        "How far behind the buffer the sealer's chain is, from "
+                        "vigil_monitor.audit_sealer_status().", value="seal_lag_seconds",
+                        labels=("sealer",), max_series=cap),
+             MetricSpec("vigil_audit_sealed_rows_total", "counter",
+                        "Audit rows the sealer has chained, from "
+                        "vigil_monitor.audit_sealer_status().", value="rows_sealed_total",
+                        labels=("sealer",), max_series=cap))),
+        # last_error is an error class or SQLSTATE by contract; anything else (a message that
+        # could hold values) is exported as "other", so the label stays bounded and clean.
+        QuerySpec(
+            f"SELECT sealer_id AS sealer, CASE WHEN last_error ~ '{ERROR_CLASS}' "
+            f"THEN last_error ELSE 'other' END AS error, 1 AS value "
+            f"FROM (SELECT * {sealers}) s WHERE last_error IS NOT NULL AND last_error <> ''",
+            (MetricSpec("vigil_audit_sealer_last_error_info", "gauge",
+                        "The error class (or SQLSTATE) of the sealer's last failure, from "
+                        "vigil_monitor.audit_sealer_status(); absent when it has none.",
+                        labels=("sealer", "error"), max_series=cap),)),
+        QuerySpec(
+            f"SELECT head_seq, verified_through_seq, verified_age_seconds "
+            f"FROM {S}.audit_chain_status()",
+            (MetricSpec("vigil_audit_chain_head_seq", "gauge",
+                        "Sequence number of the last sealed audit row, from "
+                        "vigil_monitor.audit_chain_status().", value="head_seq"),
+             MetricSpec("vigil_audit_chain_verified_through_seq", "gauge",
+                        "The chain verifies up to this sequence number, from "
+                        "vigil_monitor.audit_chain_status().", value="verified_through_seq"),
+             MetricSpec("vigil_audit_chain_verified_age_seconds", "gauge",
+                        "Seconds since the chain was last verified, from "
+                        "vigil_monitor.audit_chain_status().", value="verified_age_seconds"))),
+    )
+
+
+def _maintenance() -> tuple[QuerySpec, ...]:
+    """Schema 009 (issue #16): ``vigil db maintain``'s rollups and retention."""
+    # A maintainer that never ran is infinitely late (+Inf), so the alert fires on a fresh
+    # install without one instead of the series being absent.
+    return (QuerySpec(
+        f"SELECT coalesce(m.last_run_age_seconds, 'Infinity') AS last_run_age_seconds, "
+        f"coalesce(m.rollup_lag_seconds, 'Infinity') AS rollup_lag_seconds, "
+        f"coalesce(m.rows_trimmed_total, 0) AS rows_trimmed_total "
+        f"FROM (SELECT 1) AS one LEFT JOIN {S}.maintenance_status() AS m ON true",
+        (MetricSpec("vigil_maintenance_last_run_age_seconds", "gauge",
+                    "Seconds since `vigil db maintain` last finished a run (+Inf: never), "
+                    "from vigil_monitor.maintenance_status().", value="last_run_age_seconds"),
+         MetricSpec("vigil_maintenance_rollup_lag_seconds", "gauge",
+                    "How far the access rollups are behind the raw rows (+Inf: never "
+                    "rolled up), from vigil_monitor.maintenance_status().",
+                    value="rollup_lag_seconds"),
+         MetricSpec("vigil_maintenance_trimmed_rows_total", "counter",
+                    "Rows removed by retention, from vigil_monitor.maintenance_status().",
+                    value="rows_trimmed_total"))),)
 
 
 def builtin_specs(cfg: ExporterConfig) -> list[CollectorSpec]:

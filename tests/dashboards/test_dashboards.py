@@ -120,6 +120,30 @@ def test_overview_draws_the_three_runbook_thresholds_the_alerts_fire_on() -> Non
     assert _red_line(enc, "Encryption p95") == _alert_threshold("VigilEncryptionSlow") == 0.1
 
 
+def _policy(name: str) -> float:
+    for _, _, rule in promtools.iter_rules(RULES_DIR):
+        if rule.get("record") == name:
+            m = re.fullmatch(r"vector\(([0-9.]+)\)", rule["expr"].strip())
+            assert m, f"{name}: not a constant"
+            return float(m.group(1))
+    raise AssertionError(f"no policy {name}")
+
+
+def test_audit_dashboard_draws_the_audit_pipeline_policies_the_alerts_fire_on() -> None:
+    audit = _load(GRAFANA / "dashboards" / "vigil-audit.json")
+    for title, policy in (
+            ("Oldest unsealed audit row", "vigil:policy:audit_buffer_oldest_max_seconds"),
+            ("Seal lag per sealer", "vigil:policy:audit_seal_lag_max_seconds"),
+            ("Since the last maintenance run", "vigil:policy:maintenance_max_age_seconds"),
+            ("Access rollup lag", "vigil:policy:rollup_lag_max_seconds")):
+        assert _red_line(audit, title) == _policy(policy), title
+    exprs = {t["expr"] for p in _panels(audit) for t in p.get("targets", [])}
+    for metric in ("vigil_audit_buffer_rows", "vigil_audit_sealers_alive",
+                   "vigil_audit_sealed_rows_total", "vigil_audit_chain_verified_through_seq",
+                   "vigil_maintenance_rollup_lag_seconds"):
+        assert any(metric in e for e in exprs), metric
+
+
 def test_router_dashboard_draws_each_levels_response_time() -> None:
     router = _load(GRAFANA / "dashboards" / "vigil-router.json")
     for sev, minutes in (("P1", 15), ("P2", 60), ("P3", 240), ("P4", 1440)):

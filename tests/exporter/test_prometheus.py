@@ -28,7 +28,8 @@ def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
         "state_dir": str(tmp_path / "state"),
         "scheduler": {"start_jitter": 0},
         "collectors": {n: {"interval": "1s"} for n in
-                       ("rls", "encryption", "audit", "phi", "security", "indexes")},
+                       ("rls", "encryption", "audit", "phi", "security", "indexes",
+                        "audit_pipeline", "maintenance")},
         "custom_collectors": [{"name": "app", "interval": "1s", "queries": [{
             "sql": "SELECT 'x' AS kind, 0.02 AS value",
             "metrics": [{"name": "app_example_seconds", "type": "histogram", "help": "e",
@@ -80,7 +81,8 @@ def test_prometheus_scrapes_and_promtool_finds_no_problems(exporter_proc: str,
         promtools.wait_for(lambda: promtools.query(prom.url, 'vigil_up{target="db1"} == 1'),
                            timeout=30, interval=0.2, describe="vigil_up scraped")
         got = promtools.query(prom.url, 'vigil_collector_errors_total{reason="missing_object"}')
-        assert {r["metric"]["collector"] for r in got} >= {"rls", "audit", "security"}
+        assert {r["metric"]["collector"] for r in got} >= {"rls", "audit", "security",
+                                                          "audit_pipeline", "maintenance"}
         assert promtools.query(prom.url, 'app_example_seconds_bucket{le="0.1"} > 0')
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 from exporter_helpers import exposition, run, value
 
-from exporter.config import build_config
+from exporter.config import BUILTIN_COLLECTORS, build_config
 from exporter.scheduler import Exporter
 from vigil import demo, pg
 
@@ -18,8 +18,7 @@ async def test_a_locked_rls_table_fails_the_run_and_keeps_its_series(
     cfg = build_config({"targets": [{"name": "demo", "dsn": demo_db.exporter_dsn}],
                         "state_dir": str(tmp_path), "scheduler": {"start_jitter": 0},
                         "collectors": {n: {"enabled": n == "rls"} for n in
-                                       ("rls", "encryption", "audit", "phi", "security",
-                                        "indexes")}})
+                                       BUILTIN_COLLECTORS}})
     exp = Exporter(cfg)
     await exp.start(schedule=False)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from exporter.config import ExporterConfig, build_config
+from exporter.config import BUILTIN_COLLECTORS, ExporterConfig, build_config
 from exporter.db import connect_reason
 from exporter.scheduler import Exporter
 from faults.proxy import FaultProxy
@@ -44,7 +44,7 @@ def _cfg(dsn: str, tmp_path: Path) -> ExporterConfig:
                      "pool": {"timeout": 0.5, "connect_timeout": 2, "reconnect_timeout": 2}}],
         "state_dir": str(tmp_path / "state"),
         "collectors": {n: {"enabled": False} for n in
-                       ("rls", "encryption", "audit", "phi", "security", "indexes")}})
+                       BUILTIN_COLLECTORS}})
 
 
 def _reasons(exp: Exporter) -> dict[str, float | None]:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporter.config import build_config
+from exporter.config import BUILTIN_COLLECTORS, build_config
 from exporter.web import EXPORTER, create_app
 from faults.proxy import FaultProxy
 
@@ -39,9 +39,7 @@ async def live(fresh_db: str, tmp_path: Path) -> AsyncIterator[tuple[TestClient,
                 "reconnect_timeout": RECONNECT_TIMEOUT}}],
             "state_dir": str(tmp_path / "state"),
             "scheduler": {"start_jitter": 0},
-            "collectors": {"rls": {"enabled": False}, "encryption": {"enabled": False},
-                           "audit": {"enabled": False}, "phi": {"enabled": False},
-                           "security": {"enabled": False}, "indexes": {"enabled": False}},
+            "collectors": {n: {"enabled": False} for n in BUILTIN_COLLECTORS},
             "custom_collectors": [{"name": "app_one", "interval": INTERVAL, "timeout": 1,
                                    "queries": [{"sql": "SELECT 1 AS value", "metrics": [
                                        {"name": "app_one", "type": "gauge", "help": "one"}]}]}],

@@ -171,3 +171,46 @@ def test_without_the_floor_the_same_overlay_flaps(tmp_path: Path) -> None:
     result = promtools.promtool("test", "rules", str(path))
     assert result.returncode != 0
     assert "VigilEncryptionFailures" in result.stdout + result.stderr
+
+
+def test_overlay_times_the_audit_pipeline_alerts_and_takes_their_policies(
+        tmp_path: Path) -> None:
+    """Issue #16: the sealer/buffer alerts fire within seconds in the overlay, and a test can
+    lower the buffer-age policy (900 s) the way it lowers the key-age one."""
+    rules = promtools.compressed_rules(
+        RULES_DIR, tmp_path / "rules", for_="5s", window="30s",
+        policy={"vigil:policy:audit_buffer_oldest_max_seconds": 10})
+    series = 'job="vigil-exporter",target="db1"'
+    test = {
+        "rule_files": [str(p) for p in rules],
+        "evaluation_interval": "1s",
+        "tests": [{
+            "interval": "1s",
+            "input_series": [
+                {"series": f"vigil_audit_sealers_alive{{{series}}}", "values": "1 0x20"},
+                {"series": f"vigil_audit_buffer_oldest_age_seconds{{{series}}}",
+                 "values": "0 11+1x20"}],
+            "alert_rule_test": [
+                {"eval_time": f"{t}s", "alertname": name,
+                 "exp_alerts": [] if t == 3 else [{
+                     "exp_labels": {"job": "vigil-exporter", "target": "db1",
+                                    "severity": "P2", "kind": "security"},
+                     "exp_annotations": _annotations(name, value)}]}
+                for name, value in (("VigilAuditSealerDown", "0"),
+                                    ("VigilAuditBufferStale", "18s")) for t in (3, 8)],
+        }],
+    }
+    path = tmp_path / "audit_pipeline_overlay_test.yml"
+    path.write_text(yaml.safe_dump(test))
+    result = promtools.promtool("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _annotations(alert: str, value: str) -> dict[str, str]:
+    """The alert's annotations rendered for target db1 and the given $value text."""
+    for _, _, rule in promtools.iter_rules(RULES_DIR):
+        if rule.get("alert") == alert:
+            return {k: re.sub(r"\{\{ \$value[^}]*\}\}", value, " ".join(str(v).split()))
+                    .replace("{{ $labels.target }}", "db1")
+                    for k, v in rule["annotations"].items()}
+    raise AssertionError(f"{alert} is gone")

@@ -7,6 +7,7 @@ import pytest
 from pghelpers import one, query
 
 from vigil import demo, pg, schema
+from vigil.audit.demo import seal_for_demo
 from vigil.schema import cli as schema_cli
 
 FINGERPRINT = """
@@ -98,6 +99,7 @@ def test_exporter_reads_every_contract_object_but_never_a_phi_column(
 
 def test_audit_log_refuses_update_delete_and_truncate(demo_db: demo.DemoInfo) -> None:
     demo.run_load(demo_db, duration=0.5, rate=20)
+    assert seal_for_demo(demo_db.admin_dsn) > 0  # the chain is written by the sealer
     for stmt in ("UPDATE vigil_monitor.audit_log SET actor_id = 'x'",
                  "DELETE FROM vigil_monitor.audit_log",
                  "TRUNCATE vigil_monitor.audit_log"):
@@ -111,8 +113,12 @@ def test_audit_log_refuses_update_delete_and_truncate(demo_db: demo.DemoInfo) ->
 
 def test_audit_rows_hold_no_phi_values(demo_db: demo.DemoInfo) -> None:
     demo.run_load(demo_db, duration=0.5, rate=20)
-    rows = query(demo_db.admin_dsn, "SELECT to_jsonb(a)::text FROM vigil_monitor.audit_log a")
-    assert rows
+    buffered = query(demo_db.admin_dsn,
+                     "SELECT to_jsonb(b)::text FROM vigil_monitor.audit_buffer b")
+    seal_for_demo(demo_db.admin_dsn)
+    rows = buffered + query(demo_db.admin_dsn,
+                            "SELECT to_jsonb(a)::text FROM vigil_monitor.audit_log a")
+    assert buffered and len(rows) > len(buffered)
     text = " ".join(r[0] for r in rows)
     for value in ("Ada Example", "asthma", "example.invalid", "555-01"):
         assert value not in text

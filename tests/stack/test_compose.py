@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 
 EXPECTED_SERVICES = {"postgres", "setup", "workload", "exporter", "router", "sink",
-                     "prometheus", "alertmanager", "grafana"}
+                     "sealer", "maintainer", "prometheus", "alertmanager", "grafana"}
 # part -> published port: the same defaults as the native stack (docs/CONTRACTS.md).
 EXPECTED_PORTS = {18090, 18091, 18092, 9090, 9093, 3000}
 
@@ -79,7 +81,7 @@ def test_the_native_configs_are_mounted_not_copied(compose: dict[str, Any]) -> N
     assert mounts["prometheus"]["./prometheus/rules"] == "/etc/prometheus/rules"
     assert (mounts["alertmanager"]["./prometheus/alertmanager.yml"]
             == "/etc/alertmanager/alertmanager.yml")
-    for name in ("exporter", "router", "workload", "setup", "sink"):
+    for name in ("exporter", "router", "workload", "setup", "sink", "sealer", "maintainer"):
         assert mounts[name]["./config"] == "/app/config", name
     assert mounts["grafana"]["./grafana/provisioning"] == "/etc/grafana/provisioning"
     # No second copy of a config anywhere in the repository's compose tree.
@@ -148,3 +150,39 @@ def test_grafana_is_provisioned_with_the_dashboards(compose: dict[str, Any]) -> 
         (ROOT / "grafana" / "provisioning" / "datasources" / "vigil.yml").read_text())
     # The pod's 127.0.0.1 is Prometheus's, as in the native stack.
     assert datasources["datasources"][0]["url"] == "http://127.0.0.1:9090"
+
+
+def test_sealer_and_maintainer_run_on_the_demo_database_after_setup(
+        compose: dict[str, Any]) -> None:
+    """Issue #16. Their commands are built on other branches: the flags are checked against
+    the CLI once `vigil audit seal` / `vigil db maintain` exist."""
+    from vigil.stack.plan import command_missing
+
+    services = compose["services"]
+    for name, words in (("sealer", ("audit", "seal")), ("maintainer", ("db", "maintain"))):
+        svc = services[name]
+        assert svc["build"] == "." and svc["restart"] == "unless-stopped"
+        assert tuple(svc["command"][:2]) == words, name
+        assert svc["depends_on"] == {"setup": {"condition": "service_completed_successfully"}}
+        dsn = svc["command"][svc["command"].index("--dsn") + 1]
+        assert dsn.endswith("/vigil_demo"), name
+        if command_missing(words, name) is None:
+            help_text = subprocess.run([sys.executable, "-m", "vigil.cli", *words, "--help"],
+                                       capture_output=True, text=True, check=True).stdout
+            for flag in (c for c in svc["command"] if c.startswith("--")):
+                assert flag in help_text, f"{name}: vigil {' '.join(words)} has no {flag}"
+
+
+def test_the_sealer_reads_its_key_from_a_secret_and_keeps_its_checkpoint(
+        compose: dict[str, Any]) -> None:
+    sealer = compose["services"]["sealer"]
+    command = sealer["command"]
+    assert sealer["secrets"] == ["audit_key"]
+    assert command[command.index("--key-file") + 1] == "/run/secrets/audit_key"
+    assert compose["secrets"]["audit_key"] == {"environment": "VIGIL_AUDIT_KEY"}
+    assert "VIGIL_AUDIT_KEY" not in str(sealer.get("environment", {}))  # file, not env
+    checkpoint = command[command.index("--checkpoint-file") + 1]
+    volumes = dict(v.split(":")[:2] for v in sealer["volumes"])
+    assert volumes["sealerstate"] == str(Path(checkpoint).parent)
+    assert "sealerstate" in compose["volumes"]
+    assert "install -d -o vigil" in (ROOT / "Dockerfile").read_text()  # writable by the user

@@ -10,6 +10,7 @@ import json
 import secrets
 
 from vigil import pg
+from vigil.audit.demo import seal_for_demo
 from vigil.demo.app import FAST_PGP_OPTIONS, add_key
 from vigil.demo.load import Conn, cross_tenant_attempt, reencrypt, victims
 from vigil.errors import VigilError
@@ -89,14 +90,17 @@ def _inject_slow_audit(conn: Conn) -> dict[str, object]:
     conn.execute(f"""
         CREATE OR REPLACE FUNCTION public.vigil_fault_slow_audit_sink() RETURNS trigger
         LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep({SLOW_AUDIT_SECONDS}); RETURN NEW; END $$""")
-    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_log")
-    conn.execute("CREATE TRIGGER vigil_fault_slow_audit BEFORE INSERT ON vigil_monitor.audit_log "
-                 "FOR EACH ROW EXECUTE FUNCTION public.vigil_fault_slow_audit_sink()")
+    # The audit trigger's own write is the buffer insert (the chain is sealed later, outside).
+    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_buffer")
+    conn.execute("CREATE TRIGGER vigil_fault_slow_audit BEFORE INSERT ON "
+                 "vigil_monitor.audit_buffer FOR EACH ROW "
+                 "EXECUTE FUNCTION public.vigil_fault_slow_audit_sink()")
     _save(conn, "slow-audit", {})
     return {"trigger": "vigil_fault_slow_audit"}
 
 
 def _heal_slow_audit(conn: Conn) -> bool:
+    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_buffer")
     conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_log")
     conn.execute("DROP FUNCTION IF EXISTS public.vigil_fault_slow_audit_sink()")
     return _pop(conn, "slow-audit") is not None
@@ -152,6 +156,7 @@ def _heal_failed_access(conn: Conn) -> bool:
 
 
 def _inject_audit_tamper(conn: Conn) -> dict[str, object]:
+    seal_for_demo(conn.info.dsn)
     row = conn.execute("SELECT id, actor_id FROM vigil_monitor.audit_log "
                        "ORDER BY id DESC OFFSET 1 LIMIT 1").fetchone()
     if row is None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from vigil import pg
 from vigil.schema import installer, roles
-from vigil.schema.contract import DEFAULT_EXPORTER_ROLE
+from vigil.schema.contract import DEFAULT_EXPORTER_ROLE, DEFAULT_SEALER_ROLE
 
 
 def register(subparsers: Any) -> None:
@@ -19,6 +19,8 @@ def register(subparsers: Any) -> None:
     _dsn_arg(p)
     p.add_argument("--exporter-role", default=DEFAULT_EXPORTER_ROLE,
                    help="monitoring role to create and grant (default %(default)s)")
+    p.add_argument("--sealer-role", default=DEFAULT_SEALER_ROLE,
+                   help="audit sealer role to create and grant (default %(default)s)")
     p.set_defaults(func=_install)
 
     p = sub.add_parser("status", help="installed version and missing contract objects",
@@ -46,7 +48,8 @@ def _dsn(args: argparse.Namespace) -> str:
 
 
 def _install(args: argparse.Namespace) -> int:
-    applied = installer.install(_dsn(args), exporter_role=args.exporter_role)
+    applied = installer.install(_dsn(args), exporter_role=args.exporter_role,
+                                sealer_role=args.sealer_role)
     st = installer.status(_dsn(args))
     if applied:
         print(f"vigil_monitor: applied {', '.join(map(str, applied))}; "

@@ -8,6 +8,7 @@ SCHEMA = "vigil_monitor"
 PROBE_RLS_ROLE = "vigil_probe_rls"
 PROBE_BYPASS_ROLE = "vigil_probe_bypass"
 DEFAULT_EXPORTER_ROLE = "vigil_exporter"
+DEFAULT_SEALER_ROLE = "vigil_sealer"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,12 @@ CONTRACT: tuple[ContractObject, ...] = (
     _rel("unused_indexes", "view",
          "schema_name table_name index_name index_size_bytes idx_scan is_unique"),
     _fn("settled_horizon", "", "settled_horizon"),
+    _fn("audit_buffer_status", "", "rows_waiting oldest_waiting_seconds size_bytes"),
+    _fn("audit_sealer_status", "",
+        "sealer_id alive heartbeat_age_seconds seal_lag_seconds rows_sealed_total "
+        "rows_per_second last_error"),
+    _fn("audit_chain_status", "",
+        "head_seq verified_through_seq verified_age_seconds integrity_issues first_broken_seq"),
 )
 
 # Functions the monitoring role may execute (read side); everything else stays private.
@@ -70,6 +77,10 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "security_audit_metrics()",
     "verify_audit_chain(bigint)",
     "audit_integrity_issues()",
+    "audit_buffer_status()",
+    "audit_sealer_status()",
+    "audit_chain_status()",
+    "audit_tripwire_issues()",
     "audit_row_hash(bigint, timestamptz, text, text, text, text, text, text[], text)",
 )
 # Tables without PHI (identifiers and timings only) that the read functions scan.
@@ -78,6 +89,16 @@ READ_TABLES: tuple[str, ...] = (
     "audit_write_metrics", "phi_access_patterns", "access_log", "encryption_ops",
     "encryption_keys", "reencryption_jobs", "unused_indexes",
 )
+# What the sealer (`vigil audit seal`) needs, and nothing else: read and delete sealed buffer
+# rows, append to the chain, keep its heartbeat and the verifier's verdict.
+SEALER_TABLE_GRANTS: tuple[tuple[str, str], ...] = (
+    ("audit_buffer", "SELECT, DELETE"),
+    ("audit_log", "SELECT, INSERT"),
+    ("audit_tamper_log", "SELECT"),
+    ("audit_sealer_state", "SELECT, INSERT, UPDATE"),
+    ("audit_verify_state", "SELECT, INSERT, UPDATE"),
+)
+SEALER_FUNCTIONS: tuple[str, ...] = ("audit_settled_horizon()",)
 # SECURITY DEFINER entry points for the application role.
 APP_FUNCTIONS: tuple[str, ...] = (
     "record_access(text, text, boolean, text)",

@@ -14,7 +14,7 @@ from vigil import pg
 from vigil.errors import VigilError
 from vigil.logs import fields
 from vigil.schema import roles
-from vigil.schema.contract import CONTRACT, DEFAULT_EXPORTER_ROLE, SCHEMA
+from vigil.schema.contract import CONTRACT, DEFAULT_EXPORTER_ROLE, DEFAULT_SEALER_ROLE, SCHEMA
 
 log = logging.getLogger("vigil.schema")
 _FILE = re.compile(r"^(\d{3})_(\w+)\.sql$")
@@ -76,8 +76,10 @@ def apply_migrations(conn: psycopg.Connection[Any], up_to: int | None = None) ->
     return applied
 
 
-def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list[int]:
-    """Apply pending migrations, refresh probe grants and grant the exporter role.
+def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
+            sealer_role: str | None = DEFAULT_SEALER_ROLE) -> list[int]:
+    """Apply pending migrations, refresh probe grants, grant the exporter role and the audit
+    sealer role (``vigil audit seal`` logs in as it).
 
     Returns the versions applied now (empty when already up to date). Safe to re-run and to run
     concurrently against different databases of one cluster.
@@ -86,6 +88,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list
         roles.ensure_probe_roles(conn)
         if exporter_role:
             roles.ensure_role(conn, exporter_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
+        if sealer_role:
+            roles.ensure_role(conn, sealer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
         applied_now: list[int] = []
         try:
             with conn.transaction():
@@ -97,6 +101,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE) -> list
                              "(it creates BYPASSRLS probe roles)") from None
         if exporter_role:
             roles.apply_monitor_grants(conn, exporter_role)
+        if sealer_role:
+            roles.apply_sealer_grants(conn, sealer_role)
     log.info("vigil_monitor installed", extra=fields(applied=applied_now))
     return applied_now
 

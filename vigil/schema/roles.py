@@ -19,6 +19,8 @@ from vigil.schema.contract import (
     READ_FUNCTIONS,
     READ_TABLES,
     SCHEMA,
+    SEALER_FUNCTIONS,
+    SEALER_TABLE_GRANTS,
 )
 
 _RACES = (errors.DuplicateObject, errors.UniqueViolation, errors.InternalError_,
@@ -111,4 +113,25 @@ def apply_monitor_grants(conn: psycopg.Connection[tuple[object, ...]], role: str
 def apply_app_grants(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
     with conn.transaction():
         for stmt in app_grants(role):
+            conn.execute(stmt)
+
+
+def sealer_grants(role: str) -> list[sql.Composed]:
+    """The audit sealer's grants: no UPDATE anywhere, DELETE only on the buffer (and a trigger
+    there refuses rows that are not sealed yet)."""
+    ident = sql.Identifier(role)
+    schema = sql.Identifier(SCHEMA)
+    stmts: list[sql.Composed] = [sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, ident)]
+    for table, privs in SEALER_TABLE_GRANTS:
+        stmts.append(sql.SQL("GRANT " + privs + " ON {}.{} TO {}").format(
+            schema, sql.Identifier(table), ident))
+    for fn in SEALER_FUNCTIONS:
+        stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.").format(schema)
+                     + sql.SQL(fn) + sql.SQL(" TO {}").format(ident))
+    return stmts
+
+
+def apply_sealer_grants(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
+    with conn.transaction():
+        for stmt in sealer_grants(role):
             conn.execute(stmt)

@@ -35,15 +35,21 @@ from vigil.stack.plan import (
     Service,
     Task,
     binary_missing,
+    command_missing,
+    demo_dsn,
     derive_alertmanager,
     derive_generic,
     derive_prometheus,
     derive_router,
+    ensure_audit_key,
     ensure_token,
     exporter_dsn,
     file_missing,
+    maintainer_argv,
     module_missing,
     router_dsn,
+    sealer_argv,
+    sealer_dsn,
     vigil_cmd,
 )
 
@@ -52,7 +58,9 @@ log = logging.getLogger("vigil.stack")
 Say = Callable[[str], None]
 
 # Start order; stop order is the reverse.
-ORDER: tuple[str, ...] = ("sink", "router", "exporter", "workload", "alertmanager", "prometheus")
+# The sealer and maintainer start before the workload, so its audit rows never wait long.
+ORDER: tuple[str, ...] = ("sink", "router", "exporter", "sealer", "maintainer", "workload",
+                          "alertmanager", "prometheus")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +171,8 @@ class Stack:
                            missing=module_missing("vigil.demo.cli",
                                                   "the demo workload (vigil demo load)"))
 
+        sealer, maintainer = self._audit_parts(prepare=prepare)
+
         am_src = root / "prometheus" / "alertmanager.yml"
         am_missing = (binary_missing(ALERTMANAGER_BIN, "prometheus-alertmanager")
                       or file_missing(am_src, "the Alertmanager config"))
@@ -195,12 +205,29 @@ class Stack:
             f"http://127.0.0.1:{ports.prometheus}/-/ready",
             f"http://127.0.0.1:{ports.prometheus}/", missing=prom_missing)
 
-        parts = {s.name: s for s in (sink, router, exporter, workload, alertmanager, prometheus)}
+        parts = {s.name: s for s in (sink, router, exporter, sealer, maintainer, workload,
+                                     alertmanager, prometheus)}
         if not self.options.with_workload:
             parts.pop("workload")
         if self.options.only is not None:
             parts = {n: s for n, s in parts.items() if n in self.options.only}
         return parts
+
+    def _audit_parts(self, *, prepare: bool) -> tuple[Service, Service]:
+        """Issue #16: `vigil audit seal` chains the demo database's audit buffer with the
+        stack's key file; `vigil db maintain` keeps its rollups and retention. Healthy means
+        running (like the workload); the exporter's audit_pipeline metrics say how well."""
+        lay, dsn = self.layout, demo_dsn(self.admin)
+        if prepare:
+            ensure_audit_key(lay)
+        sealer = Service("sealer", "audit sealer (vigil audit seal)",
+                         sealer_argv(sealer_dsn(self.admin), lay.audit_key_file,
+                                     lay.audit_checkpoint_file),
+                         None, None, missing=command_missing(("audit", "seal"), "the audit sealer"))
+        maintainer = Service("maintainer", "rollups + retention (vigil db maintain)",
+                             maintainer_argv(dsn), None, None,
+                             missing=command_missing(("db", "maintain"), "the maintainer"))
+        return sealer, maintainer
 
     # ---------------------------------------------------------------- up
 

@@ -38,8 +38,10 @@ def _iso(column: str) -> str:
 # (locked, skipping rows another replica holds), mark them fired, write one outbox row
 # per target and the timeline rows, flag SLA breaches. The payloads are built here,
 # in SQL, so a batch of thousands costs the router one round trip and no Python loop.
-# Steps of alerts no longer open are skipped (ack/resolve cancel them already); notices
-# always go out; an SLA check counts only if the alert is still open.
+# Steps of acked alerts are skipped (ack cancels them already); a resolved alert's steps
+# still pending are those that fell due while it was open (the resolve cancelled the rest,
+# docs/router.md#resolve-rule) and fire; notices always go out; a 'resolve' row writes the
+# resolve notices after the pages it waited for; an SLA check counts only if still open.
 _FIRE = f"""
 WITH due AS (
     SELECT id FROM vigil_router.steps
@@ -53,7 +55,7 @@ WITH due AS (
     RETURNING s.id, s.alert_id, s.kind, s.step_no, s.targets, s.due_at
 ), f AS (
     SELECT f.id, f.alert_id, f.kind, f.step_no, f.targets, f.due_at, a.severity,
-           f.kind = 'notice' OR (f.kind = 'step' AND a.status = 'open') AS notify,
+           f.kind = 'notice' OR (f.kind = 'step' AND a.status <> 'acked') AS notify,
            f.kind = 'sla' AND a.status = 'open' AS breach,
            {_iso("f.due_at")} AS due_iso,
            CASE WHEN f.kind = 'step' THEN 'step' ELSE 'notice' END || f.step_no AS step_name,
@@ -71,15 +73,31 @@ WITH due AS (
            CASE WHEN f.kind = 'step' THEN 'escalation' ELSE 'notice' END AS nkind
     FROM f CROSS JOIN LATERAL unnest(f.targets) WITH ORDINALITY AS t(target, ord)
     WHERE f.notify
+), rn AS (   -- resolve rows: everyone notified, including by the pages fired right now
+    SELECT f.alert_id, f.due_at, f.id, f.summary, t.target,
+           %(channels)s::jsonb ->> t.target AS channel,
+           'vigil-a' || f.alert_id || '-resolved-' || t.target AS key
+    FROM f CROSS JOIN LATERAL (
+        SELECT o.target FROM vigil_router.outbox o
+        WHERE o.alert_id = f.alert_id AND o.kind IN ('escalation', 'notice')
+        UNION
+        SELECT n.target FROM n WHERE n.alert_id = f.alert_id) t
+    WHERE f.kind = 'resolve'
 ), outbox AS (
     INSERT INTO vigil_router.outbox (idempotency_key, alert_id, kind, target, channel,
                                      payload, next_attempt_at, created_at)
-    SELECT key, alert_id, nkind, target, channel,
-           jsonb_build_object('idempotency_key', key, 'kind', nkind, 'target', target,
-                              'channel', channel, 'step', step_no, 'due_at', due_iso,
-                              'alert', summary),
-           %(now)s, %(now)s
-    FROM n ORDER BY due_at, id, ord
+    SELECT key, alert_id, nkind, target, channel, payload, %(now)s, %(now)s FROM (
+        SELECT 0 AS grp, due_at, id, ord, key, alert_id, nkind, target, channel,
+               jsonb_build_object('idempotency_key', key, 'kind', nkind, 'target', target,
+                                  'channel', channel, 'step', step_no, 'due_at', due_iso,
+                                  'alert', summary) AS payload
+        FROM n
+        UNION ALL
+        SELECT 1, due_at, id, 0::bigint, key, alert_id, 'resolved', target, channel,
+               jsonb_build_object('idempotency_key', key, 'kind', 'resolved', 'target', target,
+                                  'channel', channel, 'alert', summary)
+        FROM rn
+    ) x ORDER BY due_at, id, grp, ord, target
     ON CONFLICT (idempotency_key) DO NOTHING
 ), events AS (
     INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail)

@@ -26,7 +26,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from router import store
-from router.matrix import Matrix
+from router.matrix import Matrix, Planned
 
 
 class PayloadError(ValueError):
@@ -224,7 +224,11 @@ steps AS (
     SELECT r.id, p.kind, p.step_no, %(now)s + make_interval(secs => p.delay), p.targets
     FROM res r JOIN (VALUES {plans}) AS p(level, n, kind, step_no, delay, targets)
       ON p.level = r.sev
-    WHERE r.outcome = 'new' AND r.firing
+    WHERE r.outcome = 'new' AND (
+        (r.firing AND p.kind <> 'resolve')
+        -- first seen resolved: never open here, so no step fell due while it was open,
+        -- but the notices go out whatever happens, and then the resolve notice
+        OR (NOT r.firing AND p.kind IN ('notice', 'resolve')))
     ORDER BY r.ord, p.n
 )
 SELECT ord, id, outcome FROM res ORDER BY ord
@@ -244,8 +248,18 @@ def ingest_sql(matrix: Matrix) -> str:
     plans = ", ".join(
         f"({_literal(lv)}, {n}, {_literal(p.kind)}, {p.step_no}, {float(p.delay)!r}::float8, "
         f"ARRAY[{', '.join(_literal(t) for t in p.targets)}]::text[])"
-        for lv in esc.levels for n, p in enumerate(matrix.plan(lv)))
+        for lv in esc.levels for n, p in enumerate(_with_resolve(matrix, lv)))
     return _INGEST.format(levels=levels, plans=plans)
+
+
+def _with_resolve(matrix: Matrix, level: str) -> list[Planned]:
+    """The level's plan, plus the 'resolve' row an alert first seen resolved gets after its
+    notices (when the level notifies on resolve): the engine writes the resolve notices."""
+    plan = matrix.plan(level)
+    notices = [p.delay for p in plan if p.kind == "notice"]
+    if notices and matrix.notify_on_resolve(level):
+        plan.append(Planned("resolve", 0, max(notices), ()))
+    return plan
 
 
 def _rounds(alerts: list[AlertIn]) -> list[list[AlertIn]]:
@@ -266,7 +280,7 @@ def _rounds(alerts: list[AlertIn]) -> list[list[AlertIn]]:
 
 async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertIn],
                        body: str, now: datetime, *, store_raw: bool,
-                       res: IngestResult) -> list[int]:
+                       res: IngestResult) -> list[tuple[int, datetime | None]]:
     """One statement: raw body, upserts, timeline rows, plans. Returns alerts to resolve."""
     rows = []
     sevs = []
@@ -290,7 +304,7 @@ async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[
             res.resolved += a.status != "firing"
         elif outcome == "resolve":
             res.resolved += 1
-            to_resolve.append(alert_id)
+            to_resolve.append((alert_id, a.ends_at))
         else:
             res.duplicates += 1
     return to_resolve
@@ -312,10 +326,10 @@ async def ingest(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertI
                            store_raw=store_raw, res=res)
         return res
     async with conn.transaction():
-        to_resolve: list[int] = []
+        to_resolve: list[tuple[int, datetime | None]] = []
         for i, r in enumerate(rounds or [[]]):
             to_resolve += await _store_round(conn, matrix, r, text, now,
                                              store_raw=store_raw and i == 0, res=res)
-        for alert_id in to_resolve:
-            await store.resolve(conn, matrix, alert_id, now, "alertmanager")
+        for alert_id, ended_at in to_resolve:
+            await store.resolve(conn, matrix, alert_id, now, "alertmanager", ended_at=ended_at)
     return res

@@ -40,15 +40,22 @@ log = logging.getLogger("vigil.router")
 # Candidates are the earliest due rows of targets with room left (a target already at its
 # bound in this process is skipped, so a hung target's backlog never crowds the scan);
 # each target gets at most its remaining room; the rows are then locked, skipping any
-# another replica holds, and leased in the same statement.
+# another replica holds, and leased in the same statement. A resolve notice is not a
+# candidate while a page or notice written before it to the same target is undelivered: the
+# target hears "resolved" after the page, never before (docs/router.md#resolve-rule).
 _CLAIM = """
 WITH cand AS (
     SELECT id, target,
            row_number() OVER (PARTITION BY target ORDER BY next_attempt_at, id) AS rn
-    FROM (SELECT id, target, next_attempt_at FROM vigil_router.outbox
+    FROM (SELECT id, target, next_attempt_at FROM vigil_router.outbox q
           WHERE state = 'pending' AND next_attempt_at <= %(now)s
             AND (lease_until IS NULL OR lease_until <= %(now)s)
             AND target <> ALL(%(full)s::text[])
+            -- a resolve notice waits for the pages to its target written before it
+            AND (kind <> 'resolved' OR NOT EXISTS (
+                SELECT 1 FROM vigil_router.outbox p
+                WHERE p.alert_id = q.alert_id AND p.target = q.target
+                  AND p.state = 'pending' AND p.id < q.id))
           ORDER BY next_attempt_at, id
           LIMIT %(scan)s) s
 )

@@ -6,7 +6,9 @@ replicas can't claim the same row, a crash before commit leaves it pending
 for the next tick (anyone's), and a crash after commit leaves it fired with
 its notifications safe in the outbox: each step fires exactly once. The
 database is the only timer: a restarted router finds overdue rows and fires
-them at once. apscheduler merely calls ``tick`` every ``tick_interval``.
+them at once. The app's engine loop merely calls ``tick`` every ``tick_interval``; each
+statement is bounded client-side (``op_timeout``), so a frozen connection fails the tick
+instead of hanging it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from router.health import bounded
 from router.matrix import Matrix
 from router.metrics import Metrics
 from vigil.clock import Clock
@@ -212,13 +215,15 @@ def human_duration(seconds: float) -> str:
 
 class Engine:
     def __init__(self, pool: AsyncConnectionPool[Any], matrix: Matrix, clock: Clock,
-                 metrics: Metrics, *, batch_size: int = 1000, public_url: str = "") -> None:
+                 metrics: Metrics, *, batch_size: int = 1000, public_url: str = "",
+                 op_timeout: float = 12.0) -> None:
         self.pool = pool
         self.matrix = matrix
         self.clock = clock
         self.metrics = metrics
         self.batch_size = batch_size
         self.public_url = public_url
+        self.op_timeout = op_timeout   # client-side bound per statement (router/health.py)
         esc = matrix.esc
         self._channels = json.dumps({t: target.channel for t, target in esc.targets.items()})
         self._response_times = json.dumps({lv: matrix.response_time(lv) for lv in esc.levels})
@@ -245,13 +250,10 @@ class Engine:
         """Resolve every open or acked alert not seen for its level's ``stale_after``."""
         total = 0
         while True:
-            now = self.clock.now()
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(_STALE, {
-                    "now": now, "limit": self.batch_size, "levels": self._stale_levels,
-                    "human": self._stale_human, "channels": self._channels,
-                    "public_url": self.public_url})
-                rows = await cur.fetchall()
+            rows = await bounded(self._run(_STALE, {
+                "now": self.clock.now(), "limit": self.batch_size,
+                "levels": self._stale_levels, "human": self._stale_human,
+                "channels": self._channels, "public_url": self.public_url}), self.op_timeout)
             n = 0
             for sev, count in rows:
                 n += count
@@ -261,6 +263,12 @@ class Engine:
             total += n
             if n < self.batch_size:
                 return total
+
+    async def _run(self, statement: str, params: dict[str, Any]) -> list[Any]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(statement, params)
+            rows: list[Any] = await cur.fetchall()
+            return rows
 
     async def _fire_all(self) -> int:
         total = 0
@@ -273,12 +281,10 @@ class Engine:
     async def _batch(self) -> int:
         """Fire up to ``batch_size`` due rows in one statement (one transaction, one round
         trip, whatever the batch size); returns how many rows were claimed."""
-        now = self.clock.now()
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_FIRE, {
-                "now": now, "limit": self.batch_size, "public_url": self.public_url,
-                "channels": self._channels, "response_times": self._response_times})
-            rows = await cur.fetchall()
+        rows = await bounded(self._run(_FIRE, {
+            "now": self.clock.now(), "limit": self.batch_size, "public_url": self.public_url,
+            "channels": self._channels, "response_times": self._response_times}),
+            self.op_timeout)
         total = 0
         for kind, sev, step_no, notify, breach, count in rows:
             total += count

@@ -23,7 +23,7 @@ from router import api, auth
 from router.channels import build as build_channels
 from router.config import Config, Database
 from router.engine import Engine
-from router.health import Health, bounded
+from router.health import Health, bounded, quiet_driver_logs
 from router.http import DB_ERRORS, STORAGE_ERRORS, check_query, error, needs_json, unavailable
 from router.keys import CHANNELS, CLOCK, CONFIG, ENGINE, HEALTH, MATRIX, METRICS, POOL, SENDER
 from router.matrix import Matrix
@@ -79,6 +79,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
     """Build the app. ``background=False`` leaves the engine and outbox to the caller
     (tests call ``app[ENGINE].tick()`` and ``app[SENDER].pump()`` on a ManualClock)."""
     auth.protect_access_log()
+    quiet_driver_logs()
     app = web.Application(middlewares=[guard],
                           client_max_size=config.router.webhook.max_body_bytes)
     app[CONFIG] = config

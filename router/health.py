@@ -91,3 +91,23 @@ class Health:
         """Workers without a success for longer than ``stall_after``."""
         now = self.monotonic()
         return sorted(w for w, at in self.last_ok.items() if now - at > self.stall_after)
+
+
+class _DemoteToDebug(logging.Filter):
+    """psycopg and its pool warn per failed connect, per discarded connection and per
+    abandoned query: during an outage that is a line every second or so, all saying what
+    ``Health`` says once. Demoted to DEBUG (still there for whoever asks for it); errors
+    pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_driver_logs() -> None:
+    for name in ("psycopg", "psycopg.pool"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DemoteToDebug) for f in logger.filters):
+            logger.addFilter(_DemoteToDebug())

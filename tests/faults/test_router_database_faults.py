@@ -30,7 +30,7 @@ from router.migrate import migrate
 
 # The router suite's helpers (real sink, payload builders, config writer) live next to it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "router"))
-from router_helpers import (  # noqa: E402
+from router_helpers import (
     AUTH,
     Sink,
     am_alert,
@@ -164,18 +164,14 @@ async def test_a_database_fault_loses_and_doubles_no_page_and_heals_by_itself(
     # Recovery by itself: ready again, and Alertmanager's retry of the refused alert lands.
     await until(lambda: _is(live.ready(), 200), 30, f"/-/ready 200 after {mode} healed")
     await until(lambda: _is(live.post(during), 200), 15, "the retried alert stored")
-    wanted = {("security-team", "escalation"), ("team-lead", "escalation"),   # Before
-              ("security-team", "escalation"), ("cto", "escalation"),        # During
-              ("legal", "notice")}
     await until(lambda: len(sink.received) >= 5, 30, "every page delivered")
     got = sorted((r.target, r.kind) for r in sink.received)
-    assert got == sorted([("security-team", "escalation"), ("team-lead", "escalation"),
-                          ("security-team", "escalation"), ("cto", "escalation"),
+    assert got == sorted([("security-team", "escalation"), ("team-lead", "escalation"),  # Before
+                          ("security-team", "escalation"), ("cto", "escalation"),  # During
                           ("legal", "notice")]), got
-    assert {(t, k) for t, k in got} == wanted
     assert all(n == 1 for n in sink.keys().values()), sink.keys()   # none doubled
     # The team-lead step of "Before" fell due during the fault and went out after it.
-    assert "vigil-a1-step2-team-lead" in sink.keys()
+    assert sink.keys()["vigil-a1-step2-team-lead"] == 1
 
     # Quiet: one warning on entering the outage, one line on leaving it.
     router_lines = [r for r in caplog.records if r.name.startswith("vigil.router")]

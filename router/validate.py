@@ -54,9 +54,10 @@ def text_problem(value: str) -> str | None:
 def check_tree(doc: Any, field: str) -> None:
     """Walk ``doc`` (iteratively: depth is what is being checked) and raise PayloadError
     for the first string PostgreSQL can't store or nesting deeper than MAX_DEPTH."""
-    stack: list[tuple[Any, str, int]] = [(doc, field, 0)]
+    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
     while stack:
-        value, where, depth = stack.pop()
+        value, path, depth = stack.pop()
+        where = path or field
         if isinstance(value, str):
             problem = text_problem(value)
             if problem:
@@ -69,8 +70,8 @@ def check_tree(doc: Any, field: str) -> None:
                     problem = text_problem(key)
                     if problem:
                         raise PayloadError(where, f"a key {problem}")
-                    stack.append((item, f"{where}.{key}" if _plain(key) else where,
-                                  depth + 1))
+                    name = (f"{path}.{key}" if path else key) if _plain(key) else path
+                    stack.append((item, name, depth + 1))
             else:
                 stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
 

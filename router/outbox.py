@@ -217,15 +217,16 @@ class Sender:
             return 0
         ids, leases = list(self.leased), [self.leased[i] for i in self.leased]
         self.leased.clear()
+        async def work() -> int:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "UPDATE vigil_router.outbox o SET lease_until = NULL, "
+                    "attempts = greatest(o.attempts - 1, 0) FROM unnest(%s::bigint[], "
+                    "%s::timestamptz[]) AS l(id, lease) WHERE o.id = l.id "
+                    "AND o.state = 'pending' AND o.lease_until = l.lease", (ids, leases))
+                return int(cur.rowcount)
         try:
-            async with asyncio.timeout(min(self.op_timeout, 5.0)):
-                async with self.pool.connection() as conn:
-                    cur = await conn.execute(
-                        "UPDATE vigil_router.outbox o SET lease_until = NULL, "
-                        "attempts = greatest(o.attempts - 1, 0) FROM unnest(%s::bigint[], "
-                        "%s::timestamptz[]) AS l(id, lease) WHERE o.id = l.id "
-                        "AND o.state = 'pending' AND o.lease_until = l.lease", (ids, leases))
-                    return int(cur.rowcount)
+            return await bounded(work(), min(self.op_timeout, 5.0))
         except Exception as exc:
             # The leases expire by themselves: only the retry is later.
             log.warning("could not release delivery leases on stop",

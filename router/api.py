@@ -20,6 +20,7 @@ from router.config import LEVELS
 from router.health import bounded
 from router.http import DB_ERRORS, error, json_body, path_int, reply, unavailable
 from router.keys import CLOCK, CONFIG, HEALTH, MATRIX, METRICS, POOL
+from vigil.logs import fields
 
 log = logging.getLogger("vigil.router")
 MAX_WINDOW = 366 * 86400   # related alerts: a year either side at most
@@ -46,12 +47,16 @@ async def _alertmanager(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return error(413, f"body larger than {limit} bytes")
     try:
-        alerts = ingest.parse_payload(body)
+        parsed = ingest.parse_payload(body)
     except ingest.PayloadError as exc:
         return error(400, str(exc), exc.field)
     app = request.app
-    async with app[POOL].connection() as conn:
-        res = await ingest.ingest(conn, app[MATRIX], alerts, body, app[CLOCK].now())
+    alerts = parsed.alerts
+    if alerts or not parsed.refused:
+        async with app[POOL].connection() as conn:
+            res = await ingest.ingest(conn, app[MATRIX], alerts, parsed.body, app[CLOCK].now())
+    else:
+        res = ingest.IngestResult()
     m = app[METRICS]
     for sev in res.severities:
         m.received.labels(sev).inc()
@@ -59,6 +64,16 @@ async def _alertmanager(request: web.Request) -> web.Response:
         m.duplicates.inc(res.duplicates)
     if res.fallbacks:
         m.fallbacks.inc(res.fallbacks)
+    if parsed.refused:
+        # The rest of the group is stored (a P1 beside a bad alert still pages); the 400 is
+        # final for Alertmanager, which logs it: field names only, never values.
+        first = parsed.refused[0]
+        log.warning("webhook alerts refused", extra=fields(
+            refused=len(parsed.refused), field=first.field, stored=len(alerts)))
+        return reply({"error": str(first), "field": first.field,
+                      "refused": [e.field for e in parsed.refused], "stored": len(alerts),
+                      "new": res.new, "duplicates": res.duplicates, "resolved": res.resolved},
+                     400)
     return reply({"status": "stored", "alerts": len(alerts), "new": res.new,
                   "duplicates": res.duplicates, "resolved": res.resolved})
 

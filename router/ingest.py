@@ -1,10 +1,6 @@
 """Alertmanager webhook (version 4) → alerts, durably, in one transaction per request.
 
-Shape (alertmanager notify/webhook/webhook.go ``Message`` embedding template.Data):
-``{version, groupKey, truncatedAlerts, receiver, status, alerts[], groupLabels,
-commonLabels, commonAnnotations, externalURL}``; each alert has ``status, labels,
-annotations, startsAt, endsAt, generatorURL, fingerprint``. Unknown fields are
-ignored so newer Alertmanagers keep working.
+The body is parsed and checked in ``router.payload``.
 
 Identity is (fingerprint, startsAt): a repeat is a no-op counted on the timeline,
 ``resolved`` resolves, a new startsAt opens a new alert. An alert the engine resolved as
@@ -18,101 +14,17 @@ the engine and the outbox pick the new rows up.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from router import store
 from router.matrix import Matrix, Planned
-from router.validate import PayloadError, loads
+from router.payload import AlertIn, Parsed, PayloadError, parse_payload
 
-__all__ = ["AlertIn", "IngestResult", "PayloadError", "ingest", "parse_payload"]
-
-
-@dataclasses.dataclass(frozen=True)
-class AlertIn:
-    index: int                   # position in the body's ``alerts`` list
-    status: str
-    fingerprint: str
-    starts_at: datetime
-    ends_at: datetime | None
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    generator_url: str
-
-
-def parse_time(value: Any, field: str) -> datetime:
-    if not isinstance(value, str) or not value:
-        raise PayloadError(field, "expected an RFC 3339 timestamp string")
-    try:
-        # Go sends nanoseconds: Python >= 3.11 truncates fractions past 6 digits itself.
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise PayloadError(field, "invalid RFC 3339 timestamp") from None
-    if when.tzinfo is None:
-        raise PayloadError(field, "timestamp needs a time zone (Z or +hh:mm)")
-    try:
-        return when.astimezone(UTC)
-    except (OverflowError, ValueError):   # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise PayloadError(field, "timestamp out of range") from None
-
-
-def _str_map(value: Any, field: str, required: bool) -> dict[str, str]:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise PayloadError(field, "expected an object of string values")
-    for v in value.values():
-        if not isinstance(v, str):
-            raise PayloadError(field, "expected string values")   # names no label: data
-    return value
-
-
-def fallback_fingerprint(labels: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def parse_payload(body: bytes) -> list[AlertIn]:
-    """Validate a webhook body in one pass; raise PayloadError naming the first bad field.
-
-    The body must be UTF-8 (as Alertmanager sends it): the ingest statement reads the
-    labels and annotations from the very same text."""
-    doc = loads(body)   # strict JSON, and nothing PostgreSQL can't store (router/validate.py)
-    if not isinstance(doc, dict):
-        raise PayloadError("body", "expected a JSON object")
-    version = doc.get("version")
-    if version != "4":
-        raise PayloadError("version", "expected \"4\" (Alertmanager webhook v4)")
-    alerts = doc.get("alerts")
-    if not isinstance(alerts, list):
-        raise PayloadError("alerts", "expected a list")
-    out = []
-    for i, a in enumerate(alerts):
-        where = f"alerts[{i}]"
-        if not isinstance(a, dict):
-            raise PayloadError(where, "expected an object")
-        status = a.get("status")
-        if status not in ("firing", "resolved"):
-            raise PayloadError(f"{where}.status", "expected firing or resolved")
-        labels = _str_map(a.get("labels"), f"{where}.labels", True)
-        annotations = _str_map(a.get("annotations"), f"{where}.annotations", False)
-        starts_at = parse_time(a.get("startsAt"), f"{where}.startsAt")
-        ends_raw = a.get("endsAt")
-        ends_at = parse_time(ends_raw, f"{where}.endsAt") if ends_raw else None
-        if ends_at is not None and ends_at.year < 1970:
-            ends_at = None  # Go's zero time: not set
-        fp = a.get("fingerprint")
-        if fp is not None and (not isinstance(fp, str) or not fp):
-            raise PayloadError(f"{where}.fingerprint", "expected a non-empty string")
-        gen = a.get("generatorURL") or ""
-        if not isinstance(gen, str):
-            raise PayloadError(f"{where}.generatorURL", "expected a string")
-        out.append(AlertIn(i, status, fp or fallback_fingerprint(labels), starts_at, ends_at,
-                           labels, annotations, gen))
-    return out
+__all__ = ["AlertIn", "IngestResult", "Parsed", "PayloadError", "ingest", "parse_payload"]
 
 
 @dataclasses.dataclass

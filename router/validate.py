@@ -29,15 +29,24 @@ class PayloadError(ValueError):
         super().__init__(f"{field}: {problem}")
 
 
+class _BadNumber:
+    """Stands in for NaN, Infinity or a number beyond a double while parsing, so the walk
+    can say which field held it (the webhook refuses that alert, not the whole group)."""
+
+    def __repr__(self) -> str:
+        return "<bad number>"
+
+
+BAD_NUMBER = _BadNumber()
+
+
 def _constant(name: str) -> Any:
-    raise PayloadError("body", "NaN and Infinity are not JSON numbers")
+    return BAD_NUMBER
 
 
-def _float(text: str) -> float:
+def _float(text: str) -> Any:
     value = float(text)
-    if not math.isfinite(value):
-        raise PayloadError("body", "a number is out of range")
-    return value
+    return value if math.isfinite(value) else BAD_NUMBER
 
 
 def text_problem(value: str) -> str | None:
@@ -51,29 +60,44 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def check_tree(doc: Any, field: str) -> None:
-    """Walk ``doc`` (iteratively: depth is what is being checked) and raise PayloadError
-    for the first string PostgreSQL can't store or nesting deeper than MAX_DEPTH."""
+def problem_in(doc: Any, field: str) -> PayloadError | None:
+    """Walk ``doc`` (iteratively: depth is what is being checked) and return a PayloadError
+    for the first string PostgreSQL can't store, bad number, or nesting deeper than
+    MAX_DEPTH; None if there is none."""
     stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
     while stack:
         value, path, depth = stack.pop()
-        where = path or field
+        where = _join(field, path)
         if isinstance(value, str):
             problem = text_problem(value)
             if problem:
-                raise PayloadError(where, f"a value {problem}")
+                return PayloadError(where, f"a value {problem}")
+        elif value is BAD_NUMBER:
+            return PayloadError(where, "NaN, Infinity or a number beyond a double")
         elif isinstance(value, Mapping | list):
             if depth >= MAX_DEPTH:
-                raise PayloadError(where, f"nested deeper than {MAX_DEPTH} levels")
+                return PayloadError(where, f"nested deeper than {MAX_DEPTH} levels")
             if isinstance(value, Mapping):
                 for key, item in value.items():
                     problem = text_problem(key)
                     if problem:
-                        raise PayloadError(where, f"a key {problem}")
+                        return PayloadError(where, f"a key {problem}")
                     name = (f"{path}.{key}" if path else key) if _plain(key) else path
                     stack.append((item, name, depth + 1))
             else:
-                stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+                stack.extend((item, f"{path}[{i}]" if path else f"[{i}]", depth + 1)
+                             for i, item in enumerate(value))
+    return None
+
+
+def _join(field: str, path: str) -> str:
+    """``alerts[3]`` + ``labels`` -> ``alerts[3].labels``; the whole body is not named:
+    ``body`` + ``alerts[0].labels`` -> ``alerts[0].labels``."""
+    if not path:
+        return field
+    if path.startswith("["):
+        return field + path
+    return path if field == "body" else f"{field}.{path}"
 
 
 def _plain(key: str) -> bool:
@@ -89,22 +113,27 @@ _PROTOCOL_KEYS = frozenset({
     "created_by", "alert_ids"})
 
 
-def loads(body: bytes, field: str = "body") -> Any:
-    """Parse a JSON request body strictly (UTF-8, no NaN/Infinity, finite numbers) and
-    check every string and the nesting; raise PayloadError naming the field."""
+def parse(body: bytes, field: str = "body") -> Any:
+    """Parse a JSON request body: strict UTF-8 and JSON syntax, else PayloadError. NaN,
+    Infinity and numbers beyond a double parse as BAD_NUMBER, for ``problem_in`` to place."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise PayloadError(field, "not valid UTF-8") from None
     try:
-        doc = json.loads(text, parse_constant=_constant, parse_float=_float)
+        return json.loads(text, parse_constant=_constant, parse_float=_float)
     except RecursionError:
         raise PayloadError(field, f"nested deeper than {MAX_DEPTH} levels") from None
-    except PayloadError:
-        raise
     except ValueError:
         raise PayloadError(field, "not valid JSON") from None
-    check_tree(doc, field)
+
+
+def loads(body: bytes, field: str = "body") -> Any:
+    """``parse``, then refuse the whole body if anything in it can't be stored."""
+    doc = parse(body, field)
+    problem = problem_in(doc, field)
+    if problem:
+        raise problem
     return doc
 
 

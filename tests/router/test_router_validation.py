@@ -23,45 +23,67 @@ def _alert_with(**fields: Any) -> dict[str, Any]:
 
 BAD_WEBHOOKS = [
     ("nul in a label value", _body(am_alert("Bad", "P1", patient_name=f"{CANARY}\u0000")),
-     "alerts[0].labels"),
+     "alerts[0].labels", 0),
     ("nul in a label name", _body(am_alert("Bad", "P1", **{f"{CANARY}\u0000": "x"})),
-     "alerts[0].labels"),
+     "alerts[0].labels", 0),
     ("nul in an annotation", _body(_alert_with(annotations={"summary": f"{CANARY}\u0000"})),
-     "alerts[0].annotations"),
-    ("nul in an unknown field", _body(am_alert("Bad", "P1"), extra=f"{CANARY}\u0000"), "body"),
+     "alerts[0].annotations", 0),
+    ("nul in an unknown field", _body(am_alert("Bad", "P1"), extra=f"{CANARY}\u0000"), "body", 1),
     ("lone surrogate", json.dumps(am_payload(am_alert("Bad", "P1", patient_name="X")))
-     .replace('"X"', f'"{CANARY}\\ud800"').encode(), "alerts[0].labels"),
-    ("NaN", _body(am_alert("Bad", "P1")).replace(b'"truncatedAlerts": 0',
-                                                  b'"truncatedAlerts": NaN'), "body"),
-    ("Infinity", _body(am_alert("Bad", "P1")).replace(b'"truncatedAlerts": 0',
-                                                       b'"truncatedAlerts": -Infinity'), "body"),
+     .replace('"X"', f'"{CANARY}\\ud800"').encode(), "alerts[0].labels", 0),
+    ("NaN", _body(am_alert("Bad", "P1")).replace(
+        b'"truncatedAlerts": 0', b'"truncatedAlerts": NaN'), "truncatedAlerts", 1),
+    ("Infinity", _body(am_alert("Bad", "P1")).replace(
+        b'"truncatedAlerts": 0', b'"truncatedAlerts": -Infinity'), "truncatedAlerts", 1),
+    ("NaN inside an alert", _body(_alert_with(score=float("nan"))), "alerts[0]", 0),
     ("number beyond a float", _body(am_alert("Bad", "P1")).replace(
-        b'"truncatedAlerts": 0', b'"truncatedAlerts": 1e400'), "body"),
+        b'"truncatedAlerts": 0', b'"truncatedAlerts": 1e400'), "truncatedAlerts", 1),
     ("50,000-deep array", _body(am_alert("Bad", "P1")).replace(
-        b'"truncatedAlerts": 0', b'"truncatedAlerts": ' + b"[" * 50000 + b"]" * 50000), "body"),
+        b'"truncatedAlerts": 0', b'"truncatedAlerts": ' + b"[" * 50000 + b"]" * 50000), "body", 0),
     ("64-deep object", _body(am_alert("Bad", "P1")).replace(
         b'"truncatedAlerts": 0', b'"truncatedAlerts": ' + b'{"a":' * 64 + b"1" + b"}" * 64),
-     "truncatedAlerts"),
+     "truncatedAlerts", 1),
     ("startsAt before year 1 in UTC", _body(_alert_with(startsAt="0001-01-01T00:00:00+01:00")),
-     "alerts[0].startsAt"),
+     "alerts[0].startsAt", 0),
     ("endsAt beyond year 9999 in UTC", _body(
-        _alert_with(status="resolved", endsAt="9999-12-31T23:59:59-01:00")), "alerts[0].endsAt"),
+        _alert_with(status="resolved", endsAt="9999-12-31T23:59:59-01:00")), "alerts[0].endsAt", 0),
     ("not UTF-8", _body(am_alert("Bad", "P1", patient_name="X")).replace(b'"X"', b'"\xff"'),
-     "body"),
+     "body", 0),
 ]
 
 
-@pytest.mark.parametrize(("body", "field"), [(b, f) for _, b, f in BAD_WEBHOOKS],
-                         ids=[n for n, _, _ in BAD_WEBHOOKS])
+@pytest.mark.parametrize(("body", "field", "stored"), [c[1:] for c in BAD_WEBHOOKS],
+                         ids=[c[0] for c in BAD_WEBHOOKS])
 async def test_unstorable_webhook_content_is_a_400_naming_the_field(
-        router: Router, body: bytes, field: str) -> None:
+        router: Router, body: bytes, field: str, stored: int) -> None:
     resp = await router.client.post("/api/v1/alertmanager", data=body,
                                     headers={**AUTH, "Content-Type": "application/json"})
     text = await resp.text()
     assert resp.status == 400, text
     assert json.loads(text)["field"] == field
     assert CANARY not in text and "patient_name" not in text
-    assert router.sql("SELECT count(*) FROM vigil_router.alerts") == [(0,)]
+    # A bad field Alertmanager's alert doesn't need is left out; the alert is still stored.
+    assert router.sql("SELECT count(*) FROM vigil_router.alerts") == [(stored,)]
+
+
+async def test_one_bad_alert_does_not_poison_its_group(router: Router) -> None:
+    bad = am_alert("Poison", "P3", patient_name=f"{CANARY}\u0000")
+    good = am_alert("Breach", "P1")
+    resp = await router.client.post(
+        "/api/v1/alertmanager", data=json.dumps(am_payload(bad, good)).encode(),
+        headers={**AUTH, "Content-Type": "application/json"})
+    answer = await resp.json()
+    # 400 (final: Alertmanager logs it, doesn't retry the group), but the P1 is stored.
+    assert resp.status == 400
+    assert answer["field"] == "alerts[0].labels" and answer["refused"] == ["alerts[0].labels"]
+    assert answer["stored"] == 1 and answer["new"] == 1
+    assert CANARY not in json.dumps(answer)
+    assert router.sql("SELECT alertname, labels FROM vigil_router.alerts") == [
+        ("Breach", good["labels"])]
+    raw = router.sql("SELECT body FROM vigil_router.raw_payloads")[0][0]
+    assert CANARY not in raw and "Breach" in raw
+    await router.run()
+    assert router.sink.targets("escalation") == ["security-team"]
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain",

@@ -2,7 +2,8 @@
 
 A request must never earn a 500 for its content: Alertmanager retries a 5xx forever, and
 the whole group (a P1 in it too) is never stored. So everything the database would reject
-is caught here, with one walk over the parsed document: NUL characters (``\\u0000``, which
+is caught here, with one walk over the parsed document (or over one alert of it: see
+``router.payload``): NUL characters (``\\u0000``, which
 neither ``text`` nor ``jsonb`` accepts), lone surrogates (not UTF-8), NaN and Infinity and
 numbers beyond a float (not JSON, or not storable), absurd nesting, and, in the callers,
 timestamps out of range and booleans where an integer is due (``True`` is an ``int`` in

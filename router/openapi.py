@@ -52,6 +52,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "created_at": _TIME, "created_by": {"type": "string"}, "responded_at": _NULL_TIME,
         "responded_by": _NULL_STR,
         "alert_ids": {"type": "array", "items": {"type": "integer"}}}},
+    "Refused": {"type": "object", "required": ["error", "field"], "description":
+                "An Error; when single alerts or fields were refused (names only), the rest of "
+                "the group was stored: refused, stored and the counts say so",
+                "properties": {
+        "error": {"type": "string"}, "field": {"type": "string"},
+        "refused": {"type": "array", "items": {"type": "string"}},
+        "stored": {"type": "integer"}, "new": {"type": "integer"},
+        "duplicates": {"type": "integer"}, "resolved": {"type": "integer"}}},
     "Stored": {"type": "object", "required": ["status", "alerts", "new", "duplicates",
                                               "resolved"], "properties": {
         "status": {"type": "string", "enum": ["stored"]}, "alerts": {"type": "integer"},
@@ -105,14 +113,15 @@ def _response(code: int, schema: dict[str, Any] | None) -> dict[str, Any]:
 
 def _op(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
         body: dict[str, Any] | None = None, codes: tuple[int, ...] = (),
-        ok_code: int = 200) -> dict[str, Any]:
+        ok_code: int = 200, bad: dict[str, Any] | None = None) -> dict[str, Any]:
     statuses = {ok_code, 400, 401, 503, *codes}
     if body is not None:
-        statuses.add(415)
+        statuses |= {413, 415}   # any body over the size limit is refused, not only webhooks
     if params and any(p["in"] == "path" for p in params):
         statuses.add(404)
     op: dict[str, Any] = {"summary": summary, "responses": {
-        str(c): _response(c, ok if c == ok_code else None) for c in sorted(statuses)}}
+        str(c): _response(c, ok if c == ok_code else bad if c == 400 else None)
+        for c in sorted(statuses)}}
     if params:
         op["parameters"] = params
     if body is not None:
@@ -159,7 +168,7 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/v1/alertmanager": {"post": _op(
                 "Ingest an Alertmanager webhook (durable before 2xx)", _ref("Stored"),
-                body=_WEBHOOK, codes=(413,))},
+                body=_WEBHOOK, bad=_ref("Refused"))},
             "/api/v1/alerts": {"get": _op("List alerts", _list("alerts", "Alert"), params=[
                 _q("status", "open, acked, resolved or unresolved"),
                 _q("severity", "P1..P4"), _q("label", "name=value (repeatable)"),

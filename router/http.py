@@ -62,7 +62,13 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     refused any other content type with 415)."""
     if not request.can_read_body:
         return {}
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.client_max_size, actual_size=request.content_length or 0,
+            text=json.dumps({"error": "body too large", "field": "body"}),
+            content_type="application/json") from None
     if not raw.strip():
         return {}
     try:

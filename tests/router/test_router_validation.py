@@ -141,3 +141,11 @@ async def test_unstorable_paths_and_queries_are_4xx_not_500(router: Router, path
     text = await resp.text()
     assert resp.status == status, text
     assert CANARY not in text
+
+
+async def test_an_oversized_api_body_is_a_json_413(router: Router) -> None:
+    big = json.dumps({"who": "x" * (2 * 1024 * 1024)}).encode()
+    resp = await router.client.post("/api/v1/alerts/1/ack", data=big,
+                                    headers={**AUTH, "Content-Type": "application/json"})
+    assert resp.status == 413
+    assert (await resp.json())["field"] == "body"

@@ -12,20 +12,23 @@ tick. The timeouts are configured short so this suite stays well under three min
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 
 from faults.proxy import FaultProxy
 from router.app import create_app
 from router.config import load_config
+from router.keys import ENGINE, SENDER
 from router.migrate import migrate
 
 # The router suite's helpers (real sink, payload builders, config writer) live next to it.
@@ -97,8 +100,9 @@ async def sink() -> AsyncIterator[Sink]:
 class Live:
     """A router with its engine and sender running on the real clock, behind the proxy."""
 
-    def __init__(self, base: str, session: ClientSession, direct_dsn: str) -> None:
-        self.base, self.session, self.direct_dsn = base, session, direct_dsn
+    def __init__(self, base: str, session: ClientSession, direct_dsn: str,
+                 app: web.Application) -> None:
+        self.base, self.session, self.direct_dsn, self.app = base, session, direct_dsn, app
 
     async def post(self, *alerts: dict[str, Any]) -> int:
         async with self.session.post(f"{self.base}/api/v1/alertmanager",
@@ -116,23 +120,30 @@ class Live:
         return row is not None and row[0] == "sent"
 
 
-@pytest.fixture
-async def live(proxied: tuple[str, FaultProxy], fresh_db: str, sink: Sink,
-               tmp_path: Path) -> AsyncIterator[Live]:
-    dsn, _ = proxied
+@contextlib.asynccontextmanager
+async def _serve(dsn: str, direct_dsn: str, sink: Sink, tmp_path: Path,
+                 **engine: str) -> AsyncIterator[Live]:
     esc = tmp_path / "escalation.yml"
     esc.write_text(ESCALATION)
     path = write_router_yml(tmp_path, dsn, escalation=esc, database=DATABASE,
-                            engine={"tick_interval": "200ms", "stall_after": "2s"},
+                            engine={"tick_interval": "200ms", "stall_after": "2s", **engine},
                             outbox={"poll_interval": "200ms", "backoff_initial": "500ms",
                                     "backoff_max": "2s", "max_attempts": 20})
     config = load_config(path, env={"VIGIL_SINK_URL": sink.url})
-    runner, base = await serve_local(create_app(config))
+    app = create_app(config)
+    runner, base = await serve_local(app)
     try:
         async with ClientSession() as session:
-            yield Live(base, session, fresh_db)
+            yield Live(base, session, direct_dsn, app)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def live(proxied: tuple[str, FaultProxy], fresh_db: str, sink: Sink,
+               tmp_path: Path) -> AsyncIterator[Live]:
+    async with _serve(proxied[0], fresh_db, sink, tmp_path) as router:
+        yield router
 
 
 @pytest.mark.parametrize("mode", ["refuse", "pause", "freeze"])
@@ -187,3 +198,33 @@ async def _is(status: Any, want: int) -> bool:
         return bool(await status == want)
     except Exception:
         return False
+
+
+async def test_a_resolve_retried_through_an_outage_keeps_the_page_due_during_it(
+        proxied: tuple[str, FaultProxy], fresh_db: str, sink: Sink, tmp_path: Path) -> None:
+    """Finding #15.1 exactly: the alert is stored, the database is refused before the next
+    engine tick, the team-lead step falls due during the fault and the alert ends after
+    that; Alertmanager's resolve (503 until the database returns) is processed before the
+    overdue step fires. The engine is held back (an hour between ticks) so the resolve
+    surely wins, then ticked by hand: the page still goes out, once, and nothing else."""
+    dsn, proxy = proxied
+    async with _serve(dsn, fresh_db, sink, tmp_path, tick_interval="1h",
+                      stall_after="2h") as live:
+        await until(lambda: _is(live.ready(), 200), 10, "router ready")
+        await asyncio.sleep(0.5)   # the engine's first tick (at start) is behind us
+        firing = am_alert("Race", "P2", fingerprint="fp-race")
+        assert await live.post(firing) == 200
+        proxy.refuse()
+        await asyncio.sleep(4.0)   # the fault; step 1 (0 s) and team-lead (3 s) fall due
+        ended = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        resolved = {**am_alert("Race", "P2", fingerprint="fp-race", status="resolved"),
+                    "endsAt": ended}
+        assert await live.post(resolved) == 503
+        proxy.heal()
+        await until(lambda: _is(live.post(resolved), 200), 15, "the retried resolve stored")
+        await live.app[ENGINE].tick()   # the overdue steps, after the resolve
+        live.app[SENDER].wake()
+        await until(lambda: len(sink.received) >= 2, 15, "the pages due during the fault")
+        assert sorted(sink.keys()) == ["vigil-a1-step1-security-team",
+                                       "vigil-a1-step2-team-lead"]
+        assert all(n == 1 for n in sink.keys().values()), sink.keys()

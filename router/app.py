@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import psycopg
 from aiohttp import web
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from router import api, auth
@@ -99,15 +100,9 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
 @asynccontextmanager
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     db = app[CONFIG].router.database
-    statement_ms = int(db.statement_timeout * 1000)
-
-    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute(f"SET statement_timeout = {statement_ms}")
-        await conn.execute("SET idle_in_transaction_session_timeout = 60000")
-
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         str(db.dsn), min_size=db.pool_min, max_size=db.pool_max, open=False,
-        timeout=db.pool_timeout, configure=configure, name="vigil-router",
+        timeout=db.pool_timeout, name="vigil-router",
         reconnect_timeout=db.reconnect_timeout, kwargs=conninfo_bounds(db))
     try:
         await pool.open(wait=True, timeout=db.connect_timeout + db.pool_timeout)
@@ -127,7 +122,17 @@ def conninfo_bounds(db: Database) -> dict[str, Any]:
     idle connection whose peer vanished (keepalives), unacknowledged data (tcp_user_timeout,
     milliseconds)."""
     idle = max(1, int(db.keepalives_idle))
-    return {"autocommit": True, "application_name": "vigil-router",
+    # Session settings travel in the startup packet (covered by connect_timeout), not as
+    # SET statements after it, which a connection frozen right after connecting would hang.
+    # Appended to the DSN's own options (a search_path, say), which kwargs would replace.
+    mine = (f"-c statement_timeout={int(db.statement_timeout * 1000)} "
+            "-c idle_in_transaction_session_timeout=60000")
+    try:
+        theirs = str(conninfo_to_dict(str(db.dsn)).get("options") or "")
+    except psycopg.ProgrammingError:
+        theirs = ""   # an invalid DSN fails at connect, with its own message
+    options = f"{theirs} {mine}".strip()
+    return {"autocommit": True, "application_name": "vigil-router", "options": options,
             "connect_timeout": max(1, int(db.connect_timeout)),
             "keepalives": 1, "keepalives_idle": idle,
             "keepalives_interval": max(1, idle // 3), "keepalives_count": 3,

@@ -27,6 +27,8 @@ async def test_every_pooled_connection_carries_keepalives_and_tcp_user_timeout(
     assert int(params["keepalives_idle"]) >= 1 and params["keepalives_count"] == "3"
     bounds = conninfo_bounds(Database(dsn="x", tcp_user_timeout=2.5, keepalives_idle=1))
     assert bounds["tcp_user_timeout"] == 2500 and bounds["keepalives_interval"] == 1
+    keep = conninfo_bounds(Database(dsn="dbname=x options='-c search_path=app'"))
+    assert keep["options"].startswith("-c search_path=app -c statement_timeout=10000")
 
 
 async def test_bounded_abandons_work_that_ignores_cancellation_at_once() -> None:
@@ -87,3 +89,10 @@ async def test_readiness_is_503_while_the_engine_is_stalled(router: Router) -> N
     assert resp.status == 503 and "engine" in await resp.text()
     app[HEALTH].ok("engine")
     assert (await router.client.get("/-/ready")).status == 200
+
+
+async def test_session_timeouts_are_set_at_connect(router: Router) -> None:
+    async with router.client.server.app[POOL].connection() as conn:
+        cur = await conn.execute("SELECT current_setting('statement_timeout'), "
+                                 "current_setting('idle_in_transaction_session_timeout')")
+        assert await cur.fetchone() == ("10s", "1min")

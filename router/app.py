@@ -227,6 +227,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     sender = app[SENDER]
     health.watch("engine")
     health.watch("outbox")
+    app[ENGINE].on_progress = lambda: health.ok("engine")
     ticking = asyncio.create_task(_engine_loop(app, report), name="vigil-engine")
     sending = asyncio.create_task(sender.run(lambda exc: report("outbox", exc)),
                                   name="vigil-outbox")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -224,6 +225,9 @@ class Engine:
         self.batch_size = batch_size
         self.public_url = public_url
         self.op_timeout = op_timeout   # client-side bound per statement (router/health.py)
+        # Called after every committed statement: a tick working through a burst of many
+        # batches is alive, not stalled (readiness, router/health.py).
+        self.on_progress: Callable[[], None] | None = None
         esc = matrix.esc
         self._channels = json.dumps({t: target.channel for t, target in esc.targets.items()})
         self._response_times = json.dumps({lv: matrix.response_time(lv) for lv in esc.levels})
@@ -268,7 +272,9 @@ class Engine:
         async with self.pool.connection() as conn:
             cur = await conn.execute(statement, params)
             rows: list[Any] = await cur.fetchall()
-            return rows
+        if self.on_progress is not None:
+            self.on_progress()
+        return rows
 
     async def _fire_all(self) -> int:
         total = 0

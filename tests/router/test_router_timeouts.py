@@ -96,3 +96,18 @@ async def test_session_timeouts_are_set_at_connect(router: Router) -> None:
         cur = await conn.execute("SELECT current_setting('statement_timeout'), "
                                  "current_setting('idle_in_transaction_session_timeout')")
         assert await cur.fetchone() == ("10s", "1min")
+
+
+async def test_a_long_tick_reports_progress_per_batch(make_router: Any) -> None:
+    from router_helpers import am_alert, am_payload
+
+    from router.keys import ENGINE
+
+    r: Router = await make_router(engine={"batch_size": 2})
+    for i in range(5):
+        assert (await r.post(am_payload(am_alert(f"B{i}", "P4")))).status == 200
+    calls: list[int] = []
+    engine = r.client.server.app[ENGINE]
+    engine.on_progress = lambda: calls.append(1)
+    await engine.tick()
+    assert len(calls) >= 3   # 5 steps, 2 per batch: alive through the burst, not stalled

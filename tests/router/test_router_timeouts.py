@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 import pytest
-from router_helpers import Router
+from router_helpers import Router, am_alert, am_payload
 
 from router.app import conninfo_bounds
 from router.config import Database
 from router.health import DatabaseTimeout, Health, bounded
-from router.keys import HEALTH, POOL
+from router.keys import ENGINE, HEALTH, POOL
 
 
 async def test_every_pooled_connection_carries_keepalives_and_tcp_user_timeout(
@@ -99,10 +99,6 @@ async def test_session_timeouts_are_set_at_connect(router: Router) -> None:
 
 
 async def test_a_long_tick_reports_progress_per_batch(make_router: Any) -> None:
-    from router_helpers import am_alert, am_payload
-
-    from router.keys import ENGINE
-
     r: Router = await make_router(engine={"batch_size": 2})
     for i in range(5):
         assert (await r.post(am_payload(am_alert(f"B{i}", "P4")))).status == 200

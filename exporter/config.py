@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import psycopg
+
+from exporter import sqlcheck
 from vigil import config as vconfig
 from vigil.config import Dsn, Seconds
 from vigil.errors import ConfigError
@@ -112,6 +115,7 @@ class Limits:
     max_series_per_metric: int = 1000
     unused_index_info_max_series: int = 100
     watermark_batch: int = 10000   # rows read per histogram query
+    max_rows: int = 10000          # rows a custom (non-watermark) query may return per run
 
 
 @dataclass(frozen=True)
@@ -180,14 +184,21 @@ def check(cfg: ExporterConfig, source: str) -> ExporterConfig:
         errors.append(("targets", "at least one target is required"))
     names = [t.name for t in cfg.targets]
     for i, t in enumerate(cfg.targets):
+        if (why := dsn_problem(t.dsn)) is not None:
+            errors.append((f"targets[{i}].dsn", why))
         if not COLLECTOR_NAME.match(t.name.replace("-", "_")):
             errors.append((f"targets[{i}].name", "use lowercase letters, digits, - and _"))
         if names.count(t.name) > 1:
             errors.append((f"targets[{i}].name", f"duplicate target {t.name!r}"))
-    for key in cfg.collectors:
+    for key, settings in cfg.collectors.items():
         if key not in BUILTIN_COLLECTORS:
             errors.append((f"collectors.{key}", "unknown built-in collector; known: "
                                                 + ", ".join(BUILTIN_COLLECTORS)))
+        for attr in ("interval", "timeout", "lock_timeout", "max_series"):
+            v = getattr(settings, attr)
+            if v is not None and v <= 0:
+                errors.append((f"collectors.{key}.{attr}",
+                               "must be > 0 (leave it out for the default)"))
     custom_names: list[str] = []
     metric_names: set[str] = set()
     for i, c in enumerate(cfg.custom_collectors):
@@ -197,11 +208,14 @@ def check(cfg: ExporterConfig, source: str) -> ExporterConfig:
         if c.name in BUILTIN_COLLECTORS or c.name in custom_names or c.name == "ping":
             errors.append((f"{where}.name", f"collector {c.name!r} already exists"))
         custom_names.append(c.name)
-        if c.interval <= 0 or c.timeout <= 0:
-            errors.append((where, "interval and timeout must be > 0"))
+        for attr in ("interval", "timeout", "lock_timeout"):
+            if getattr(c, attr) <= 0:
+                errors.append((f"{where}.{attr}", "must be > 0"))
         if not c.queries:
             errors.append((f"{where}.queries", "at least one query is required"))
         for j, q in enumerate(c.queries):
+            if (why := sqlcheck.problem(q.sql)) is not None:
+                errors.append((f"{where}.queries[{j}].sql", why))
             for k, m in enumerate(q.metrics):
                 mwhere = f"{where}.queries[{j}].metrics[{k}]"
                 _check_metric(m, mwhere, cfg, errors)
@@ -214,8 +228,18 @@ def check(cfg: ExporterConfig, source: str) -> ExporterConfig:
         for name in t.collectors or ():
             if name not in known:
                 errors.append((f"targets[{i}].collectors", f"unknown collector {name!r}"))
-    if cfg.limits.max_series_per_metric < 1:
-        errors.append(("limits.max_series_per_metric", "must be >= 1"))
+    for attr in ("max_series_per_metric", "unused_index_info_max_series", "watermark_batch",
+                 "max_rows"):
+        if getattr(cfg.limits, attr) < 1:
+            errors.append((f"limits.{attr}", "must be >= 1"))
+    if cfg.scheduler.start_jitter < 0:
+        errors.append(("scheduler.start_jitter", "must be >= 0"))
+    path = cfg.web.telemetry_path
+    if not path.startswith("/") or path in ("/", "/-/healthy", "/-/ready"):
+        errors.append(("web.telemetry_path", "must be a path starting with '/' other than /, "
+                                             f"/-/healthy and /-/ready, got {path!r}"))
+    if (why := listen_address_problem(cfg.web.listen_address)) is not None:
+        errors.append(("web.listen_address", why))
     if errors:
         raise ConfigError(source, errors)
     return cfg
@@ -229,9 +253,28 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> Exporter
     return check(vconfig.load(ExporterConfig, path, env), str(path))
 
 
-def parse_listen_address(address: str) -> tuple[str, int]:
-    """``host:port`` or ``:port`` (all interfaces) -> (host, port)."""
-    host, sep, port = address.rpartition(":")
+def dsn_problem(dsn: str) -> str | None:
+    """Why ``dsn`` cannot be a connection string (never quoting it: it may hold a password)."""
+    if not dsn.strip():
+        return "must not be empty"
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return ("malformed connection string (use postgresql://user@host:port/db or "
+                "key=value pairs)")
+    return None
+
+
+def listen_address_problem(address: str) -> str | None:
+    _, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError("--web.listen-address", [("", f"expected host:port, got {address!r}")])
+        return f"expected host:port or :port, got {address!r}"
+    return None
+
+
+def parse_listen_address(address: str, source: str = "--web.listen-address") -> tuple[str, int]:
+    """``host:port`` or ``:port`` (all interfaces) -> (host, port)."""
+    if (why := listen_address_problem(address)) is not None:
+        raise ConfigError(source, [("", why)])
+    host, _, port = address.rpartition(":")
     return (host.strip("[]") or "0.0.0.0"), int(port)  # noqa: S104 - ":port" means all interfaces

@@ -67,7 +67,32 @@ class Renderer:
 
     def pick(self, accept: str, accept_encoding: str) -> Body:
         r = self.current
-        gz = "gzip" in accept_encoding
-        if "application/openmetrics-text" in accept:
+        enc = _weights(accept_encoding)
+        gz = enc.get("gzip", enc.get("*", 0.0)) > 0
+        types = _weights(accept)
+        om = types.get("application/openmetrics-text", 0.0)
+        text = max(types.get("text/plain", 0.0), types.get("text/*", 0.0),
+                   types.get("*/*", 0.0))
+        if om > 0 and om >= text:
             return r.om_gz if gz else r.om
         return r.text_gz if gz else r.text
+
+
+def _weights(header: str) -> dict[str, float]:
+    """``a;q=0.5, b`` -> {"a": 0.5, "b": 1.0}; the highest q per name; q=0 means "not"."""
+    out: dict[str, float] = {}
+    for item in header.split(","):
+        name, *params = (p.strip() for p in item.split(";"))
+        if not name:
+            continue
+        q = 1.0
+        for p in params:
+            key, _, val = p.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(1.0, max(0.0, float(val)))
+                except ValueError:
+                    q = 0.0
+        name = name.lower()
+        out[name] = max(q, out.get(name, 0.0))
+    return out

@@ -23,7 +23,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from exporter.collectors.spec import CollectorSpec, MetricSpec
-from exporter.db import REASONS
+from exporter.db import DOWN_REASONS, REASONS
 
 Labels = tuple[str, ...]
 
@@ -91,6 +91,7 @@ class CollectorStatus:
 class TargetStore:
     name: str
     up: float | None = None
+    down_reason: str | None = None   # one of db.DOWN_REASONS while up == 0
     samples: dict[str, dict[str, dict[Labels, float]]] = field(default_factory=dict)
     hist: dict[str, dict[Labels, HistSeries]] = field(default_factory=dict)
     watermarks: dict[str, Mark] = field(default_factory=dict)
@@ -123,10 +124,11 @@ class Store:
         self.targets[target].status.setdefault(collector, CollectorStatus())
         self._changed()
 
-    def set_up(self, target: str, up: bool) -> None:
+    def set_up(self, target: str, up: bool, reason: str | None = None) -> None:
         t = self.targets[target]
-        if t.up != float(up):
-            t.up = float(up)
+        reason = None if up else (reason or "other")
+        if t.up != float(up) or t.down_reason != reason:
+            t.up, t.down_reason = float(up), reason
             self._changed()
 
     def set_pool(self, target: str, stats: dict[str, int]) -> None:
@@ -245,6 +247,12 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("vigil_up", "1 if the exporter reached the target's PostgreSQL "
                                "on its last attempt, 0 if it could not connect or got no answer",
                                labels=["target"])
+        why = GaugeMetricFamily("vigil_down_reason",
+                                "1 for the reason vigil_up is 0: auth (credentials rejected), "
+                                "unreachable (refused/reset), timeout (no answer), rejected "
+                                "(server said no: database missing, too many clients), dsn "
+                                "(malformed), other; all 0 while up",
+                                labels=["target", "reason"])
         ok = GaugeMetricFamily("vigil_collector_success",
                                "1 if the collector's last run succeeded, 0 if it failed "
                                "(its metrics then keep the last good values)",
@@ -257,7 +265,9 @@ class StoreCollector(Collector):
                                  labels=["target", "collector"])
         errs = CounterMetricFamily("vigil_collector_errors_total",
                                    "Failed collector runs by reason: timeout, connection, "
-                                   "query or missing_object (run `vigil db install`)",
+                                   "query, missing_object (run `vigil db install`), "
+                                   "row_limit (custom query over limits.max_rows) or probe "
+                                   "(a built-in measurement could not measure)",
                                    labels=["target", "collector", "reason"])
         dropped = CounterMetricFamily("vigil_series_dropped_total",
                                       "Series (or histogram observations) dropped because the "
@@ -269,6 +279,8 @@ class StoreCollector(Collector):
         for t in targets:
             if t.up is not None:
                 up.add_metric([t.name], t.up)
+                for r in DOWN_REASONS:
+                    why.add_metric([t.name, r], float(t.down_reason == r))
             for c, st in sorted(t.status.items()):
                 if st.success is not None:
                     ok.add_metric([t.name, c], st.success)
@@ -281,7 +293,7 @@ class StoreCollector(Collector):
                 dropped.add_metric([t.name, m], n)
             for (m, reason), n in sorted(t.skipped.items()):
                 skipped.add_metric([t.name, m, reason], n)
-        yield from (up, ok, dur, last, errs, dropped, skipped)
+        yield from (up, why, ok, dur, last, errs, dropped, skipped)
         for name, key, text in POOL_GAUGES:
             g = GaugeMetricFamily(name, text + SELF_HELP, labels=["target"])
             for t in targets:

@@ -22,7 +22,7 @@ from exporter.collectors.builtin import builtin_specs
 from exporter.collectors.run import collect, horizon, start_mark
 from exporter.collectors.spec import CollectorSpec, QuerySpec, custom_spec
 from exporter.config import ExporterConfig, Target
-from exporter.db import TargetDB, classify, quiet_pool_logs
+from exporter.db import ProbeFailed, TargetDB, classify, quiet_pool_logs
 from exporter.exposition import Renderer
 from exporter.metrics import HistSeries, Labels, Mark, RunResult, Store, TargetStore
 from exporter.state import StateFile
@@ -30,6 +30,16 @@ from vigil.logs import StateLog, fields
 
 log = logging.getLogger("exporter")
 PING_TIMEOUT = 2.0
+DOWN_MESSAGES = {
+    "auth": "target rejected the exporter's credentials; vigil_up is 0 (check the DSN's user "
+            "and password, and pg_hba.conf)",
+    "dsn": "target DSN is malformed; vigil_up is 0 (fix targets[].dsn)",
+    "rejected": "target refused the connection; vigil_up is 0 (database missing or too many "
+                "connections?)",
+    "timeout": "target unreachable (no answer before the timeout); vigil_up is 0",
+    "unreachable": "target unreachable (connection refused or reset); vigil_up is 0",
+    "other": "target unreachable; vigil_up is 0",
+}
 
 
 class HungTarget(TimeoutError):
@@ -43,6 +53,7 @@ class TargetRuntime:
     specs: list[CollectorSpec]
     state: StateFile
     checked_marks: set[str] = field(default_factory=set)
+    ok_started: float = float("-inf")  # monotonic start of the latest successful run
 
 
 def specs_for(cfg: ExporterConfig, target: Target) -> list[CollectorSpec]:
@@ -105,6 +116,24 @@ class Exporter:
             self.scheduler.start()
         self.started = True
 
+    def not_ready(self, now: float | None = None) -> list[str]:
+        """Targets whose collections are not succeeding: down, or (scheduled) whose ping has
+        not succeeded within its interval plus its timeout, which a hung database shows
+        before the run's guard fires."""
+        if not self.started:
+            return ["starting"]
+        now = time.time() if now is None else now
+        out = []
+        for name, rt in self.targets.items():
+            t = self.store.targets[name]
+            ping = t.status.get("ping")
+            last = ping.last_success if ping else None
+            stale = self.scheduler is not None and (
+                last is None or now - last > rt.specs[0].interval + PING_TIMEOUT)
+            if t.up != 1.0 or stale:
+                out.append(name)
+        return out
+
     async def stop(self) -> None:
         self.started = False
         if self.scheduler is not None:
@@ -134,15 +163,24 @@ class Exporter:
         exc = task.exception() if task in done else HungTarget()
         duration = time.monotonic() - t0
         if exc is None:
+            rt.ok_started = max(rt.ok_started, t0)
             self._success(rt, spec, task.result(), duration)
         else:
-            self._failure(rt, spec, exc, duration)
+            self._failure(rt, spec, exc, duration, stale=t0 < rt.ok_started)
         self.store.set_pool(target, rt.db.stats())
         self.renderer.refresh()
         if task not in done:  # wait for the cancel here, so runs still never overlap
             task.cancel()
-            with suppress(BaseException):
-                await task
+            _, pending = await asyncio.wait({task}, timeout=0.5)
+            if pending:
+                # psycopg answers a cancel by asking the server to cancel too, and waits up
+                # to 10 s for that through the dead network; a second cancel makes it drop
+                # the connection instead. The next run uses a fresh pool regardless.
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+            if task.done():
+                with suppress(BaseException):
+                    task.result()
         return exc is None
 
     async def _collect(self, rt: TargetRuntime, spec: CollectorSpec) -> RunResult:
@@ -214,7 +252,9 @@ class Exporter:
                            target=name, collector=spec.name)
 
     def _failure(self, rt: TargetRuntime, spec: CollectorSpec, exc: BaseException,
-                 duration: float) -> None:
+                 duration: float, stale: bool = False) -> None:
+        """``stale``: a run that started later already succeeded, so this failure says
+        nothing about the target now (a run hung since before the database came back)."""
         name = rt.target.name
         reason = classify(exc)
         self.store.apply_failure(name, spec.name, reason, duration)
@@ -235,17 +275,29 @@ class Exporter:
             return
         else:
             self.states.update(key, reason, "collector failed", target=name,
-                               collector=spec.name, sqlstate=sqlstate, error=type(exc).__name__)
-        reached = reason in ("missing_object", "query") or (
+                               collector=spec.name, sqlstate=sqlstate,
+                               error=exc.reason if isinstance(exc, ProbeFailed)
+                               else type(exc).__name__)
+        reached = reason in ("missing_object", "query", "row_limit", "probe") or (
             reason == "timeout" and not isinstance(exc, HungTarget))
         if isinstance(exc, psycopg.OperationalError) and not reached:
             reached = exc.sqlstate is not None  # the server answered with an error
-        self.store.set_up(name, reached)
         if reached:
+            self.store.set_up(name, True)
             self._state(name, "up", "up", "target reachable again", logging.INFO)
-        else:
-            self._state(name, "up", "down", "target unreachable; vigil_up is 0",
-                        logging.WARNING)
+            return
+        if stale:
+            return
+        # Its connections may be black holes and its queue may hold abandoned waiters:
+        # the next run starts on a fresh pool (exporter/db.py).
+        rt.db.mark_stale()
+        down = rt.db.connect_error or (
+            "timeout" if isinstance(exc, HungTarget | PoolTimeout | TimeoutError)
+            else "unreachable" if isinstance(exc, psycopg.OperationalError) else "other")
+        self.store.set_up(name, False, down)
+        self._state(name, "up", f"down:{down}", DOWN_MESSAGES.get(down, DOWN_MESSAGES["other"]),
+                    logging.WARNING, reason=down)
 
-    def _state(self, target: str, key: str, state: str, message: str, level: int) -> None:
-        self.states.update(f"{target}/{key}", state, message, level, target=target)
+    def _state(self, target: str, key: str, state: str, message: str, level: int,
+               **extra: str) -> None:
+        self.states.update(f"{target}/{key}", state, message, level, target=target, **extra)

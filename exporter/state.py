@@ -50,8 +50,28 @@ class StateFile:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise OSError(f"cannot read exporter state {self.path}: {exc}; delete it to "
-                          "start over") from None
+            self._start_over(type(exc).__name__)
+            return None
+        try:
+            return self._parse(doc, shapes)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._start_over(type(exc).__name__)
+            return None
+
+    def _start_over(self, error: str) -> None:
+        """A corrupt or unreadable state file (a torn disk, a hand edit): keep it for a
+        post-mortem, say so once, and start as on a first start rather than not at all."""
+        kept = self.path.with_suffix(".json.corrupt")
+        try:
+            os.replace(self.path, kept)
+        except OSError:
+            kept = self.path
+        log.error("exporter state file unreadable; starting over as on a first start "
+                  "(histograms restart at 0, watermarks from watermark_start)",
+                  extra=fields(path=str(self.path), kept_as=str(kept), error=error))
+
+    def _parse(self, doc: Any, shapes: dict[str, tuple[int, int]]
+               ) -> tuple[dict[str, dict[Labels, HistSeries]], dict[str, Mark]] | None:
         version = doc.get("version")
         if version not in READABLE:
             log.warning("unknown exporter state version; starting over",

@@ -13,9 +13,10 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from exporter.auth import BasicAuth
 from exporter.config import ExporterConfig, parse_listen_address
 from exporter.scheduler import Exporter
-from exporter.webconfig import BasicAuth, WebConfig, headers_middleware, ssl_context
+from exporter.webconfig import WebConfig, headers_middleware, ssl_context
 
 EXPORTER = web.AppKey("exporter", Exporter)
 CONFIG = web.AppKey("config", ExporterConfig)
@@ -32,9 +33,11 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if request.app[EXPORTER].started:
+    failing = request.app[EXPORTER].not_ready()
+    if not failing:
         return web.Response(text="Ready.\n")
-    return web.Response(status=503, text="Not ready.\n")
+    # A count, not names: /-/ready is open even when /metrics needs credentials.
+    return web.Response(status=503, text=f"Not ready: {len(failing)} target(s) failing.\n")
 
 
 async def index(request: web.Request) -> web.Response:

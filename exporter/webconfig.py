@@ -15,15 +15,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import bcrypt
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -36,7 +33,6 @@ ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert"
 TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
 _VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
              "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
 
 
 @dataclass(frozen=True)
@@ -105,42 +101,6 @@ def ssl_context(cfg: WebConfig, base: Path) -> ssl.SSLContext | None:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class BasicAuth:
-    """Checks bcrypt hashes; a verified credential is cached (by its SHA-256) because bcrypt
-    costs milliseconds and Prometheus sends the same credentials on every scrape."""
-
-    def __init__(self, users: dict[str, Secret]) -> None:
-        self.users = {u: h.encode() for u, h in users.items()}
-        self._ok: set[bytes] = set()
-
-    def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        digest = hashlib.sha256(header.encode()).digest()
-        if digest in self._ok:
-            return True
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        hashed = self.users.get(user)
-        # Compare against a dummy hash for unknown users, so timing does not reveal them.
-        ok = bcrypt.checkpw(password.encode(), hashed or _DUMMY) and hashed is not None
-        if ok and len(self._ok) < 1024:
-            self._ok.add(digest)
-        return ok
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or self.check(request.headers.get("Authorization")):
-            return await handler(request)
-        return web.Response(status=401, text="Unauthorized\n",
-                            headers={"WWW-Authenticate": 'Basic realm="vigil-exporter"'})
-
-
-_DUMMY = bcrypt.hashpw(b"vigil-dummy", bcrypt.gensalt(rounds=4))
 
 
 def headers_middleware(headers: dict[str, str]) -> Middleware:

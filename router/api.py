@@ -17,10 +17,13 @@ from psycopg.types.json import Jsonb
 
 from router import incidents, ingest, migrate, openapi, store
 from router.config import LEVELS
+from router.health import bounded
 from router.http import DB_ERRORS, error, json_body, path_int, reply, unavailable
-from router.keys import CLOCK, CONFIG, MATRIX, METRICS, POOL
+from router.keys import CLOCK, CONFIG, HEALTH, MATRIX, METRICS, POOL
+from vigil.logs import fields
 
 log = logging.getLogger("vigil.router")
+MAX_WINDOW = 366 * 86400   # related alerts: a year either side at most
 
 
 async def alertmanager(request: web.Request) -> web.Response:
@@ -28,7 +31,7 @@ async def alertmanager(request: web.Request) -> web.Response:
     try:
         response = await _alertmanager(request)
     except DB_ERRORS:
-        log.warning("database unavailable: webhook answered 503 (Alertmanager will retry)")
+        request.app[HEALTH].db_error("webhook")   # one warning per outage, not per request
         response = unavailable()
     request.app[METRICS].webhook_latency.labels(str(response.status)).observe(
         time.perf_counter() - started)
@@ -44,12 +47,16 @@ async def _alertmanager(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return error(413, f"body larger than {limit} bytes")
     try:
-        alerts = ingest.parse_payload(body)
+        parsed = ingest.parse_payload(body)
     except ingest.PayloadError as exc:
         return error(400, str(exc), exc.field)
     app = request.app
-    async with app[POOL].connection() as conn:
-        res = await ingest.ingest(conn, app[MATRIX], alerts, body, app[CLOCK].now())
+    alerts = parsed.alerts
+    if alerts or not parsed.refused:
+        async with app[POOL].connection() as conn:
+            res = await ingest.ingest(conn, app[MATRIX], alerts, parsed.body, app[CLOCK].now())
+    else:
+        res = ingest.IngestResult()
     m = app[METRICS]
     for sev in res.severities:
         m.received.labels(sev).inc()
@@ -57,6 +64,16 @@ async def _alertmanager(request: web.Request) -> web.Response:
         m.duplicates.inc(res.duplicates)
     if res.fallbacks:
         m.fallbacks.inc(res.fallbacks)
+    if parsed.refused:
+        # The rest of the group is stored (a P1 beside a bad alert still pages); the 400 is
+        # final for Alertmanager, which logs it: field names only, never values.
+        first = parsed.refused[0]
+        log.warning("webhook alerts refused", extra=fields(
+            refused=len(parsed.refused), field=first.field, stored=len(alerts)))
+        return reply({"error": str(first), "field": first.field,
+                      "refused": [e.field for e in parsed.refused], "stored": len(alerts),
+                      "new": res.new, "duplicates": res.duplicates, "resolved": res.resolved},
+                     400)
     return reply({"status": "stored", "alerts": len(alerts), "new": res.new,
                   "duplicates": res.duplicates, "resolved": res.resolved})
 
@@ -188,7 +205,10 @@ async def related(request: web.Request) -> web.Response:
         window = float(request.query.get("window_seconds",
                                          request.app[CONFIG].router.related_window))
     except ValueError:
-        return error(400, "window_seconds: expected a number", "window_seconds")
+        window = -1.0
+    if not 0 <= window <= MAX_WINDOW:   # NaN fails both comparisons
+        return error(400, f"window_seconds: expected a number of seconds from 0 to {MAX_WINDOW}",
+                     "window_seconds")
     async with request.app[POOL].connection() as conn:
         alert = await store.get_alert(conn, alert_id)
         if alert is None:
@@ -219,12 +239,23 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    """503 when the engine or the sender has not succeeded for ``engine.stall_after`` (a
+    frozen connection hangs them while a fresh one may still work), when the database can't
+    be reached within 2 s, or when migrations are behind."""
     snap = request.app[METRICS].snapshot
-    try:
+    stalled = request.app[HEALTH].stalled()
+    if stalled:
+        snap.ready = 0
+        return web.Response(status=503, text=f"stalled: {', '.join(stalled)}\n")
+
+    async def check() -> Any:
         async with request.app[POOL].connection(timeout=2) as conn:
             cur = await conn.execute(
                 "SELECT coalesce(max(version), 0) FROM vigil_router.schema_migrations")
-            row = await cur.fetchone()
+            return await cur.fetchone()
+
+    try:
+        row = await bounded(check(), 2.0)
     except Exception:
         snap.ready = 0
         return web.Response(status=503, text="database unreachable\n")
@@ -238,23 +269,27 @@ async def ready(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     try:
-        async with request.app[POOL].connection(timeout=2) as conn:
-            cur = await conn.execute(
-                "SELECT severity, count(*) FROM vigil_router.alerts WHERE status <> 'resolved' "
-                "GROUP BY severity")
-            m.snapshot.open_alerts = {r[0]: int(r[1]) for r in await cur.fetchall()}
-            cur = await conn.execute(
-                "SELECT count(*) FILTER (WHERE state = 'pending'), "
-                "count(*) FILTER (WHERE state = 'dead') FROM vigil_router.outbox "
-                "WHERE state <> 'sent'")
-            row = await cur.fetchone()
-            if row:
-                m.snapshot.outbox_pending, m.snapshot.outbox_dead = int(row[0]), int(row[1])
-            m.snapshot.ready = 1
+        await bounded(_refresh(request, m), 2.0)
     except Exception:
         m.snapshot.ready = 0  # the gauges keep their last values; vigil_router_up says why
     return web.Response(body=generate_latest(m.registry),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _refresh(request: web.Request, m: Any) -> None:
+    async with request.app[POOL].connection(timeout=2) as conn:
+        cur = await conn.execute(
+            "SELECT severity, count(*) FROM vigil_router.alerts WHERE status <> 'resolved' "
+            "GROUP BY severity")
+        m.snapshot.open_alerts = {r[0]: int(r[1]) for r in await cur.fetchall()}
+        cur = await conn.execute(
+            "SELECT count(*) FILTER (WHERE state = 'pending'), "
+            "count(*) FILTER (WHERE state = 'dead') FROM vigil_router.outbox "
+            "WHERE state <> 'sent'")
+        row = await cur.fetchone()
+        if row:
+            m.snapshot.outbox_pending, m.snapshot.outbox_dead = int(row[0]), int(row[1])
+        m.snapshot.ready = int(not request.app[HEALTH].stalled())
 
 
 async def openapi_doc(request: web.Request) -> web.Response:

@@ -17,20 +17,22 @@ from typing import Any
 import aiohttp
 import psycopg
 from aiohttp import web
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from router import api, auth
 from router.channels import build as build_channels
-from router.config import Config
+from router.config import Config, Database
 from router.engine import Engine
-from router.http import DB_ERRORS, unavailable
-from router.keys import CHANNELS, CLOCK, CONFIG, ENGINE, MATRIX, METRICS, POOL, SENDER
+from router.health import Health, bounded, quiet_driver_logs
+from router.http import DB_ERRORS, STORAGE_ERRORS, check_query, error, needs_json, unavailable
+from router.keys import CHANNELS, CLOCK, CONFIG, ENGINE, HEALTH, MATRIX, METRICS, POOL, SENDER
 from router.matrix import Matrix
 from router.metrics import Metrics
 from router.outbox import Sender
 from vigil.clock import Clock, SystemClock
 from vigil.errors import DatabaseUnavailable
-from vigil.logs import StateLog, fields
+from vigil.logs import fields
 
 log = logging.getLogger("vigil.router")
 
@@ -45,13 +47,32 @@ async def guard(request: web.Request,
         reason = auth.check(request, cfg)
         if reason is not None:
             return auth.unauthorized(reason, cfg)
+        refused = needs_json(request) or check_query(request)
+        if refused is not None:
+            return refused
+    route = (request.match_info.route.resource.canonical
+             if request.match_info.route.resource else "?")
     try:
-        return await handler(request)
+        # Every request's database work is bounded client-side (router/health.py): a frozen
+        # connection costs a 503 after op_timeout, never a hung request.
+        return await bounded(handler(request), request.app[CONFIG].router.database.op_timeout)
+    except web.HTTPException:
+        raise
     except DB_ERRORS:
-        log.warning("database unavailable while handling a request",
-                    extra=fields(route=request.match_info.route.resource.canonical
-                                 if request.match_info.route.resource else "?"))
+        request.app[HEALTH].db_error("request", route)
         return unavailable()
+    except STORAGE_ERRORS as exc:
+        # A net under router/validate.py: PostgreSQL refused a value. The request's content
+        # is at fault (400, final), not us; log the class only: PostgreSQL's message, DETAIL
+        # and CONTEXT quote the values (PHI).
+        log.warning("request refused by PostgreSQL", extra=fields(
+            route=route, error=type(exc).__name__, sqlstate=getattr(exc, "sqlstate", "")))
+        return error(400, "body: a value can't be stored", "body")
+    except Exception as exc:
+        # Never let aiohttp log the exception: its text can carry payload values.
+        log.error("request failed", extra=fields(
+            route=route, error=type(exc).__name__, sqlstate=getattr(exc, "sqlstate", "") or ""))
+        return error(500, "internal error")
 
 
 def create_app(config: Config, clock: Clock | None = None, background: bool = True,
@@ -59,12 +80,14 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
     """Build the app. ``background=False`` leaves the engine and outbox to the caller
     (tests call ``app[ENGINE].tick()`` and ``app[SENDER].pump()`` on a ManualClock)."""
     auth.protect_access_log()
+    quiet_driver_logs()
     app = web.Application(middlewares=[guard],
                           client_max_size=config.router.webhook.max_body_bytes)
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
     app[MATRIX] = Matrix(config.escalation)
     app[METRICS] = metrics or Metrics()
+    app[HEALTH] = Health(config.router.engine.stall_after)
     app.cleanup_ctx.append(_pool)
     app.cleanup_ctx.append(_workers)
     if background:
@@ -77,17 +100,10 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
 @asynccontextmanager
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     db = app[CONFIG].router.database
-    statement_ms = int(db.statement_timeout * 1000)
-
-    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute(f"SET statement_timeout = {statement_ms}")
-        await conn.execute("SET idle_in_transaction_session_timeout = 60000")
-
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         str(db.dsn), min_size=db.pool_min, max_size=db.pool_max, open=False,
-        timeout=db.pool_timeout, configure=configure, name="vigil-router",
-        kwargs={"autocommit": True, "application_name": "vigil-router",
-                "connect_timeout": max(1, int(db.connect_timeout))})
+        timeout=db.pool_timeout, name="vigil-router",
+        reconnect_timeout=db.reconnect_timeout, kwargs=conninfo_bounds(db))
     try:
         await pool.open(wait=True, timeout=db.connect_timeout + db.pool_timeout)
     except PoolTimeout:
@@ -101,6 +117,28 @@ async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
         await pool.close()
 
 
+def conninfo_bounds(db: Database) -> dict[str, Any]:
+    """libpq parameters that bound every connection client-side: a connect that hangs, an
+    idle connection whose peer vanished (keepalives), unacknowledged data (tcp_user_timeout,
+    milliseconds)."""
+    idle = max(1, int(db.keepalives_idle))
+    # Session settings travel in the startup packet (covered by connect_timeout), not as
+    # SET statements after it, which a connection frozen right after connecting would hang.
+    # Appended to the DSN's own options (a search_path, say), which kwargs would replace.
+    mine = (f"-c statement_timeout={int(db.statement_timeout * 1000)} "
+            "-c idle_in_transaction_session_timeout=60000")
+    try:
+        theirs = str(conninfo_to_dict(str(db.dsn)).get("options") or "")
+    except psycopg.ProgrammingError:
+        theirs = ""   # an invalid DSN fails at connect, with its own message
+    options = f"{theirs} {mine}".strip()
+    return {"autocommit": True, "application_name": "vigil-router", "options": options,
+            "connect_timeout": max(1, int(db.connect_timeout)),
+            "keepalives": 1, "keepalives_idle": idle,
+            "keepalives_interval": max(1, idle // 3), "keepalives_count": 3,
+            "tcp_user_timeout": int(db.tcp_user_timeout * 1000)}
+
+
 def _pool(app: web.Application) -> Any:
     return _pool_ctx(app)
 
@@ -112,9 +150,11 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CHANNELS] = build_channels(cfg.escalation, session)
         app[ENGINE] = Engine(app[POOL], app[MATRIX], app[CLOCK], app[METRICS],
                              batch_size=cfg.router.engine.batch_size,
-                             public_url=cfg.router.public_url)
+                             public_url=cfg.router.public_url,
+                             op_timeout=cfg.router.database.op_timeout)
         app[SENDER] = Sender(app[POOL], cfg.escalation, channels=app[CHANNELS],
-                             cfg=cfg.router.outbox, clock=app[CLOCK], metrics=app[METRICS])
+                             cfg=cfg.router.outbox, clock=app[CLOCK], metrics=app[METRICS],
+                             op_timeout=cfg.router.database.op_timeout)
         try:
             yield
         finally:
@@ -139,70 +179,86 @@ async def housekeeping(app: web.Application) -> None:
     """Bounded retention of raw payloads: by age and by count."""
     ret = app[CONFIG].router.retention
     cutoff = app[CLOCK].now() - timedelta(seconds=ret.raw_payloads)
-    async with app[POOL].connection() as conn:
-        await conn.execute("DELETE FROM vigil_router.raw_payloads WHERE received_at < %s",
-                           (cutoff,))
-        await conn.execute(
-            "DELETE FROM vigil_router.raw_payloads WHERE id <= (SELECT id FROM "
-            "vigil_router.raw_payloads ORDER BY id DESC OFFSET %s LIMIT 1)",
-            (ret.max_raw_payloads,))
+    async def work() -> None:
+        async with app[POOL].connection() as conn:
+            await conn.execute("DELETE FROM vigil_router.raw_payloads WHERE received_at < %s",
+                               (cutoff,))
+            await conn.execute(
+                "DELETE FROM vigil_router.raw_payloads WHERE id <= (SELECT id FROM "
+                "vigil_router.raw_payloads ORDER BY id DESC OFFSET %s LIMIT 1)",
+                (ret.max_raw_payloads,))
+    await bounded(work(), 2 * app[CONFIG].router.database.op_timeout)
 
 
 @asynccontextmanager
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    cfg = app[CONFIG].router
-    states = StateLog(log)
+    health = app[HEALTH]
 
-    def guarded(name: str, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            try:
-                await fn()
-            except DB_ERRORS:
-                states.update(name, "db-down", "background job: database unavailable", job=name)
-                return
-            except Exception as exc:
-                _job_failed(name, exc)
-                return
-            states.update(name, "ok", "background job recovered", level=logging.INFO, job=name)
-        return run
+    def report(name: str, exc: BaseException | None) -> None:
+        """Quiet logs: an outage is one warning and one recovery line (router/health.py);
+        other failures are logged by class, never by message (it can quote values)."""
+        if exc is None:
+            health.ok(name)
+        elif isinstance(exc, DB_ERRORS):
+            health.db_error(name)
+        else:
+            _job_failed(name, exc)
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    # apscheduler only wakes things up: state is in PostgreSQL. misfire_grace_time=None
+
+    async def housekeep() -> None:
+        try:
+            await housekeeping(app)
+        except Exception as exc:
+            report("housekeeping", exc)
+
+    # apscheduler only wakes housekeeping up: state is in PostgreSQL. misfire_grace_time=None
     # (its default of 1 s silently drops a late run), coalesce, one instance at a time.
-    opts: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1,
-                            "next_run_time": datetime.now(UTC)}
-    sender = app[SENDER]
-
-    async def fire() -> None:
-        if await app[ENGINE].tick():
-            sender.wake()   # the new deliveries leave now, not at the sender's next poll
-
-    def outbox_state(exc: BaseException | None) -> None:
-        if exc is None:
-            states.update("outbox", "ok", "background job recovered", level=logging.INFO,
-                          job="outbox")
-        elif isinstance(exc, DB_ERRORS):
-            states.update("outbox", "db-down", "background job: database unavailable",
-                          job="outbox")
-        else:
-            _job_failed("outbox", exc)
-
-    scheduler.add_job(guarded("engine", fire), "interval",
-                      seconds=cfg.engine.tick_interval, id="engine", **opts)
-    scheduler.add_job(guarded("housekeeping", lambda: housekeeping(app)), "interval",
-                      seconds=300, id="housekeeping", **opts)
+    scheduler.add_job(housekeep, "interval", seconds=300, id="housekeeping",
+                      misfire_grace_time=None, coalesce=True, max_instances=1,
+                      next_run_time=datetime.now(UTC))
     scheduler.start()
-    # The sender is its own loop: it claims whenever slots free up (router/outbox.py).
-    sending = asyncio.create_task(sender.run(outbox_state), name="vigil-outbox")
+    # The engine and the sender are loops of their own: a tick or a claim never overlaps
+    # the next (nothing to skip, nothing to warn about every tick while the database is
+    # away), and each step is bounded (router/health.py), so a frozen connection costs one
+    # op_timeout, not the loop.
+    sender = app[SENDER]
+    health.watch("engine")
+    health.watch("outbox")
+    app[ENGINE].on_progress = lambda: health.ok("engine")
+    ticking = asyncio.create_task(_engine_loop(app, report), name="vigil-engine")
+    sending = asyncio.create_task(sender.run(lambda exc: report("outbox", exc)),
+                                  name="vigil-outbox")
     try:
         yield
     finally:
         scheduler.shutdown(wait=False)
-        sending.cancel()
-        with suppress(asyncio.CancelledError):
-            await sending
+        for task in (ticking, sending):
+            task.cancel()
+        for task in (ticking, sending):
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+async def _engine_loop(app: web.Application,
+                       report: Callable[[str, BaseException | None], None]) -> None:
+    """Tick every ``tick_interval`` (measured start to start), forever; never raises."""
+    interval = app[CONFIG].router.engine.tick_interval
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            if await app[ENGINE].tick():
+                app[SENDER].wake()   # the new deliveries leave now, not at the next poll
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            report("engine", exc)
+        else:
+            report("engine", None)
+        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
 
 
 def _scheduler(app: web.Application) -> Any:

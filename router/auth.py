@@ -55,18 +55,45 @@ def unauthorized(reason: str, cfg: Auth) -> web.Response:
 
 
 _QUERY = re.compile(r"(\s/[^\s?]*)\?\S*")
+_PATH = re.compile(r'((?:^|")[A-Z]+ )(/[^\s?"]*)')
+# Path segments the router's routes are made of; anything else (a mistyped id, a value pasted
+# into the URL) is hidden: a path can carry PHI as well as a query string.
+_SEGMENTS = frozenset({"", "api", "v1", "alertmanager", "alerts", "context", "ack", "resolve",
+                       "timeline", "related", "outbox", "incidents", "respond", "openapi.json",
+                       "metrics", "-", "healthy", "ready"})
+
+
+_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime"}
+
+
+def _clean(text: str) -> str:
+    line = _QUERY.sub(r"\1?<query hidden>", text)
+    return scrub(_PATH.sub(_mask_path, line))
+
+
+def _mask_path(match: re.Match[str]) -> str:
+    segments = [s if s in _SEGMENTS or s.isdigit() else "<hidden>"
+                for s in match.group(2).split("/")]
+    return match.group(1) + "/".join(segments)
 
 
 class AccessLogFilter(logging.Filter):
-    """Installed on ``aiohttp.access``: drops query strings (a misplaced token) and scrubs
-    registered secrets from access-log lines, whoever configured the handlers."""
+    """Installed on ``aiohttp.access``: drops query strings (a misplaced token, a label
+    filter's value), hides path segments that are not the routes' own words or numeric ids,
+    and scrubs registered secrets from access-log lines, whoever configured the handlers."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:
             message = str(record.msg)
-        record.msg = scrub(_QUERY.sub(r"\1?<query hidden>", message))
+        record.msg = _clean(message)
+        # aiohttp also attaches the request line as an extra (first_request_line), which a
+        # structured handler would print: cleaned the same way.
+        for key, value in list(record.__dict__.items()):
+            if key not in _RECORD_ATTRS and isinstance(value, str):
+                record.__dict__[key] = _clean(value)
         record.args = None
         return True
 

@@ -192,7 +192,15 @@ class Database:
     pool_max: int = 10
     connect_timeout: Seconds = 5.0
     pool_timeout: Seconds = 5.0          # waiting for a connection: then 503
-    statement_timeout: Seconds = 10.0
+    statement_timeout: Seconds = 10.0    # server side: a slow query
+    # Client side (router/health.py): one unit of database work (a request's queries, a
+    # tick's statement, a claim) is abandoned after op_timeout, whatever the network does.
+    op_timeout: Seconds = 12.0
+    # libpq: a peer that stops ACKing is dead after tcp_user_timeout; an idle connection is
+    # probed after keepalives_idle (then every third of it, three times).
+    tcp_user_timeout: Seconds = 10.0
+    keepalives_idle: Seconds = 10.0
+    reconnect_timeout: Seconds = 300.0   # the pool's: then it gives up a slot and retries later
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,6 +230,9 @@ class Webhook:
 class Engine:
     tick_interval: Seconds = 0.5
     batch_size: int = 1000
+    # /-/ready answers 503 once the engine or the outbox sender has not succeeded for this
+    # long (a frozen connection, an outage), not only when a fresh connection fails.
+    stall_after: Seconds = 4.0
 
 
 @dataclasses.dataclass(frozen=True)

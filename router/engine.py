@@ -6,18 +6,22 @@ replicas can't claim the same row, a crash before commit leaves it pending
 for the next tick (anyone's), and a crash after commit leaves it fired with
 its notifications safe in the outbox: each step fires exactly once. The
 database is the only timer: a restarted router finds overdue rows and fires
-them at once. apscheduler merely calls ``tick`` every ``tick_interval``.
+them at once. The app's engine loop merely calls ``tick`` every ``tick_interval``; each
+statement is bounded client-side (``op_timeout``), so a frozen connection fails the tick
+instead of hanging it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from router.health import bounded
 from router.matrix import Matrix
 from router.metrics import Metrics
 from vigil.clock import Clock
@@ -38,8 +42,10 @@ def _iso(column: str) -> str:
 # (locked, skipping rows another replica holds), mark them fired, write one outbox row
 # per target and the timeline rows, flag SLA breaches. The payloads are built here,
 # in SQL, so a batch of thousands costs the router one round trip and no Python loop.
-# Steps of alerts no longer open are skipped (ack/resolve cancel them already); notices
-# always go out; an SLA check counts only if the alert is still open.
+# Steps of acked alerts are skipped (ack cancels them already); a resolved alert's steps
+# still pending are those that fell due while it was open (the resolve cancelled the rest,
+# docs/router.md#resolve-rule) and fire; notices always go out; a 'resolve' row writes the
+# resolve notices after the pages it waited for; an SLA check counts only if still open.
 _FIRE = f"""
 WITH due AS (
     SELECT id FROM vigil_router.steps
@@ -53,7 +59,7 @@ WITH due AS (
     RETURNING s.id, s.alert_id, s.kind, s.step_no, s.targets, s.due_at
 ), f AS (
     SELECT f.id, f.alert_id, f.kind, f.step_no, f.targets, f.due_at, a.severity,
-           f.kind = 'notice' OR (f.kind = 'step' AND a.status = 'open') AS notify,
+           f.kind = 'notice' OR (f.kind = 'step' AND a.status <> 'acked') AS notify,
            f.kind = 'sla' AND a.status = 'open' AS breach,
            {_iso("f.due_at")} AS due_iso,
            CASE WHEN f.kind = 'step' THEN 'step' ELSE 'notice' END || f.step_no AS step_name,
@@ -71,15 +77,31 @@ WITH due AS (
            CASE WHEN f.kind = 'step' THEN 'escalation' ELSE 'notice' END AS nkind
     FROM f CROSS JOIN LATERAL unnest(f.targets) WITH ORDINALITY AS t(target, ord)
     WHERE f.notify
+), rn AS (   -- resolve rows: everyone notified, including by the pages fired right now
+    SELECT f.alert_id, f.due_at, f.id, f.summary, t.target,
+           %(channels)s::jsonb ->> t.target AS channel,
+           'vigil-a' || f.alert_id || '-resolved-' || t.target AS key
+    FROM f CROSS JOIN LATERAL (
+        SELECT o.target FROM vigil_router.outbox o
+        WHERE o.alert_id = f.alert_id AND o.kind IN ('escalation', 'notice')
+        UNION
+        SELECT n.target FROM n WHERE n.alert_id = f.alert_id) t
+    WHERE f.kind = 'resolve'
 ), outbox AS (
     INSERT INTO vigil_router.outbox (idempotency_key, alert_id, kind, target, channel,
                                      payload, next_attempt_at, created_at)
-    SELECT key, alert_id, nkind, target, channel,
-           jsonb_build_object('idempotency_key', key, 'kind', nkind, 'target', target,
-                              'channel', channel, 'step', step_no, 'due_at', due_iso,
-                              'alert', summary),
-           %(now)s, %(now)s
-    FROM n ORDER BY due_at, id, ord
+    SELECT key, alert_id, nkind, target, channel, payload, %(now)s, %(now)s FROM (
+        SELECT 0 AS grp, due_at, id, ord, key, alert_id, nkind, target, channel,
+               jsonb_build_object('idempotency_key', key, 'kind', nkind, 'target', target,
+                                  'channel', channel, 'step', step_no, 'due_at', due_iso,
+                                  'alert', summary) AS payload
+        FROM n
+        UNION ALL
+        SELECT 1, due_at, id, 0::bigint, key, alert_id, 'resolved', target, channel,
+               jsonb_build_object('idempotency_key', key, 'kind', 'resolved', 'target', target,
+                                  'channel', channel, 'alert', summary)
+        FROM rn
+    ) x ORDER BY due_at, id, grp, ord, target
     ON CONFLICT (idempotency_key) DO NOTHING
 ), events AS (
     INSERT INTO vigil_router.events (alert_id, at, kind, actor, detail)
@@ -194,13 +216,18 @@ def human_duration(seconds: float) -> str:
 
 class Engine:
     def __init__(self, pool: AsyncConnectionPool[Any], matrix: Matrix, clock: Clock,
-                 metrics: Metrics, *, batch_size: int = 1000, public_url: str = "") -> None:
+                 metrics: Metrics, *, batch_size: int = 1000, public_url: str = "",
+                 op_timeout: float = 12.0) -> None:
         self.pool = pool
         self.matrix = matrix
         self.clock = clock
         self.metrics = metrics
         self.batch_size = batch_size
         self.public_url = public_url
+        self.op_timeout = op_timeout   # client-side bound per statement (router/health.py)
+        # Called after every committed statement: a tick working through a burst of many
+        # batches is alive, not stalled (readiness, router/health.py).
+        self.on_progress: Callable[[], None] | None = None
         esc = matrix.esc
         self._channels = json.dumps({t: target.channel for t, target in esc.targets.items()})
         self._response_times = json.dumps({lv: matrix.response_time(lv) for lv in esc.levels})
@@ -227,13 +254,10 @@ class Engine:
         """Resolve every open or acked alert not seen for its level's ``stale_after``."""
         total = 0
         while True:
-            now = self.clock.now()
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(_STALE, {
-                    "now": now, "limit": self.batch_size, "levels": self._stale_levels,
-                    "human": self._stale_human, "channels": self._channels,
-                    "public_url": self.public_url})
-                rows = await cur.fetchall()
+            rows = await bounded(self._run(_STALE, {
+                "now": self.clock.now(), "limit": self.batch_size,
+                "levels": self._stale_levels, "human": self._stale_human,
+                "channels": self._channels, "public_url": self.public_url}), self.op_timeout)
             n = 0
             for sev, count in rows:
                 n += count
@@ -243,6 +267,14 @@ class Engine:
             total += n
             if n < self.batch_size:
                 return total
+
+    async def _run(self, statement: str, params: dict[str, Any]) -> list[Any]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(statement, params)
+            rows: list[Any] = await cur.fetchall()
+        if self.on_progress is not None:
+            self.on_progress()
+        return rows
 
     async def _fire_all(self) -> int:
         total = 0
@@ -255,12 +287,10 @@ class Engine:
     async def _batch(self) -> int:
         """Fire up to ``batch_size`` due rows in one statement (one transaction, one round
         trip, whatever the batch size); returns how many rows were claimed."""
-        now = self.clock.now()
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(_FIRE, {
-                "now": now, "limit": self.batch_size, "public_url": self.public_url,
-                "channels": self._channels, "response_times": self._response_times})
-            rows = await cur.fetchall()
+        rows = await bounded(self._run(_FIRE, {
+            "now": self.clock.now(), "limit": self.batch_size, "public_url": self.public_url,
+            "channels": self._channels, "response_times": self._response_times}),
+            self.op_timeout)
         total = 0
         for kind, sev, step_no, notify, breach, count in rows:
             total += count

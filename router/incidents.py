@@ -16,6 +16,7 @@ from router import store
 from router.config import LEVELS
 from router.http import error, json_body, path_int, reply
 from router.keys import CLOCK, CONFIG, MATRIX, POOL
+from router.validate import is_id
 
 INCIDENT_COLUMNS = ("id, type, severity, description, status, created_at, created_by, "
                     "responded_at, responded_by")
@@ -43,7 +44,7 @@ async def create(request: web.Request) -> web.Response:
     if doc["severity"] not in LEVELS:
         return error(400, "severity: use P1, P2, P3 or P4", "severity")
     alert_ids = doc.get("alert_ids") or []
-    if not isinstance(alert_ids, list) or not all(isinstance(a, int) for a in alert_ids):
+    if not isinstance(alert_ids, list) or not all(is_id(a) for a in alert_ids):
         return error(400, "alert_ids: expected a list of integers", "alert_ids")
     who = doc.get("created_by") if isinstance(doc.get("created_by"), str) else "api"
     now = request.app[CLOCK].now()

@@ -1,10 +1,6 @@
 """Alertmanager webhook (version 4) → alerts, durably, in one transaction per request.
 
-Shape (alertmanager notify/webhook/webhook.go ``Message`` embedding template.Data):
-``{version, groupKey, truncatedAlerts, receiver, status, alerts[], groupLabels,
-commonLabels, commonAnnotations, externalURL}``; each alert has ``status, labels,
-annotations, startsAt, endsAt, generatorURL, fingerprint``. Unknown fields are
-ignored so newer Alertmanagers keep working.
+The body is parsed and checked in ``router.payload``.
 
 Identity is (fingerprint, startsAt): a repeat is a no-op counted on the timeline,
 ``resolved`` resolves, a new startsAt opens a new alert. An alert the engine resolved as
@@ -18,106 +14,17 @@ the engine and the outbox pick the new rows up.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from router import store
-from router.matrix import Matrix
+from router.matrix import Matrix, Planned
+from router.payload import AlertIn, Parsed, PayloadError, parse_payload
 
-
-class PayloadError(ValueError):
-    """The body is malformed; ``field`` names where (``alerts[2].startsAt``)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {problem}")
-
-
-@dataclasses.dataclass(frozen=True)
-class AlertIn:
-    index: int                   # position in the body's ``alerts`` list
-    status: str
-    fingerprint: str
-    starts_at: datetime
-    ends_at: datetime | None
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    generator_url: str
-
-
-def parse_time(value: Any, field: str) -> datetime:
-    if not isinstance(value, str) or not value:
-        raise PayloadError(field, "expected an RFC 3339 timestamp string")
-    try:
-        # Go sends nanoseconds: Python >= 3.11 truncates fractions past 6 digits itself.
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise PayloadError(field, f"invalid RFC 3339 timestamp {value[:40]!r}") from None
-    if when.tzinfo is None:
-        raise PayloadError(field, "timestamp needs a time zone (Z or +hh:mm)")
-    return when.astimezone(UTC)
-
-
-def _str_map(value: Any, field: str, required: bool) -> dict[str, str]:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise PayloadError(field, "expected an object of string values")
-    for k, v in value.items():
-        if not isinstance(v, str):
-            raise PayloadError(f"{field}.{k}", "expected a string")
-    return value
-
-
-def fallback_fingerprint(labels: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def parse_payload(body: bytes) -> list[AlertIn]:
-    """Validate a webhook body in one pass; raise PayloadError naming the first bad field.
-
-    The body must be UTF-8 (as Alertmanager sends it): the ingest statement reads the
-    labels and annotations from the very same text."""
-    try:
-        doc = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise PayloadError("body", "not valid JSON (UTF-8)") from None
-    if not isinstance(doc, dict):
-        raise PayloadError("body", "expected a JSON object")
-    version = doc.get("version")
-    if version != "4":
-        raise PayloadError("version", f"expected \"4\" (Alertmanager webhook v4), got {version!r}")
-    alerts = doc.get("alerts")
-    if not isinstance(alerts, list):
-        raise PayloadError("alerts", "expected a list")
-    out = []
-    for i, a in enumerate(alerts):
-        where = f"alerts[{i}]"
-        if not isinstance(a, dict):
-            raise PayloadError(where, "expected an object")
-        status = a.get("status")
-        if status not in ("firing", "resolved"):
-            raise PayloadError(f"{where}.status", f"expected firing or resolved, got {status!r}")
-        labels = _str_map(a.get("labels"), f"{where}.labels", True)
-        annotations = _str_map(a.get("annotations"), f"{where}.annotations", False)
-        starts_at = parse_time(a.get("startsAt"), f"{where}.startsAt")
-        ends_raw = a.get("endsAt")
-        ends_at = parse_time(ends_raw, f"{where}.endsAt") if ends_raw else None
-        if ends_at is not None and ends_at.year < 1970:
-            ends_at = None  # Go's zero time: not set
-        fp = a.get("fingerprint")
-        if fp is not None and (not isinstance(fp, str) or not fp):
-            raise PayloadError(f"{where}.fingerprint", "expected a non-empty string")
-        gen = a.get("generatorURL") or ""
-        if not isinstance(gen, str):
-            raise PayloadError(f"{where}.generatorURL", "expected a string")
-        out.append(AlertIn(i, status, fp or fallback_fingerprint(labels), starts_at, ends_at,
-                           labels, annotations, gen))
-    return out
+__all__ = ["AlertIn", "IngestResult", "Parsed", "PayloadError", "ingest", "parse_payload"]
 
 
 @dataclasses.dataclass
@@ -224,7 +131,11 @@ steps AS (
     SELECT r.id, p.kind, p.step_no, %(now)s + make_interval(secs => p.delay), p.targets
     FROM res r JOIN (VALUES {plans}) AS p(level, n, kind, step_no, delay, targets)
       ON p.level = r.sev
-    WHERE r.outcome = 'new' AND r.firing
+    WHERE r.outcome = 'new' AND (
+        (r.firing AND p.kind <> 'resolve')
+        -- first seen resolved: never open here, so no step fell due while it was open,
+        -- but the notices go out whatever happens, and then the resolve notice
+        OR (NOT r.firing AND p.kind IN ('notice', 'resolve')))
     ORDER BY r.ord, p.n
 )
 SELECT ord, id, outcome FROM res ORDER BY ord
@@ -244,8 +155,18 @@ def ingest_sql(matrix: Matrix) -> str:
     plans = ", ".join(
         f"({_literal(lv)}, {n}, {_literal(p.kind)}, {p.step_no}, {float(p.delay)!r}::float8, "
         f"ARRAY[{', '.join(_literal(t) for t in p.targets)}]::text[])"
-        for lv in esc.levels for n, p in enumerate(matrix.plan(lv)))
+        for lv in esc.levels for n, p in enumerate(_with_resolve(matrix, lv)))
     return _INGEST.format(levels=levels, plans=plans)
+
+
+def _with_resolve(matrix: Matrix, level: str) -> list[Planned]:
+    """The level's plan, plus the 'resolve' row an alert first seen resolved gets after its
+    notices (when the level notifies on resolve): the engine writes the resolve notices."""
+    plan = matrix.plan(level)
+    notices = [p.delay for p in plan if p.kind == "notice"]
+    if notices and matrix.notify_on_resolve(level):
+        plan.append(Planned("resolve", 0, max(notices), ()))
+    return plan
 
 
 def _rounds(alerts: list[AlertIn]) -> list[list[AlertIn]]:
@@ -266,7 +187,7 @@ def _rounds(alerts: list[AlertIn]) -> list[list[AlertIn]]:
 
 async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertIn],
                        body: str, now: datetime, *, store_raw: bool,
-                       res: IngestResult) -> list[int]:
+                       res: IngestResult) -> list[tuple[int, datetime | None]]:
     """One statement: raw body, upserts, timeline rows, plans. Returns alerts to resolve."""
     rows = []
     sevs = []
@@ -290,7 +211,7 @@ async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[
             res.resolved += a.status != "firing"
         elif outcome == "resolve":
             res.resolved += 1
-            to_resolve.append(alert_id)
+            to_resolve.append((alert_id, a.ends_at))
         else:
             res.duplicates += 1
     return to_resolve
@@ -312,10 +233,10 @@ async def ingest(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[AlertI
                            store_raw=store_raw, res=res)
         return res
     async with conn.transaction():
-        to_resolve: list[int] = []
+        to_resolve: list[tuple[int, datetime | None]] = []
         for i, r in enumerate(rounds or [[]]):
             to_resolve += await _store_round(conn, matrix, r, text, now,
                                              store_raw=store_raw and i == 0, res=res)
-        for alert_id in to_resolve:
-            await store.resolve(conn, matrix, alert_id, now, "alertmanager")
+        for alert_id, ended_at in to_resolve:
+            await store.resolve(conn, matrix, alert_id, now, "alertmanager", ended_at=ended_at)
     return res

@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from router.channels import Channel
 from router.config import Config
 from router.engine import Engine
+from router.health import Health
 from router.matrix import Matrix
 from router.metrics import Metrics
 from router.outbox import Sender
@@ -22,4 +23,5 @@ METRICS = web.AppKey("metrics", Metrics)
 POOL: web.AppKey[AsyncConnectionPool[Any]] = web.AppKey("pool")
 ENGINE = web.AppKey("engine", Engine)
 SENDER = web.AppKey("sender", Sender)
+HEALTH = web.AppKey("health", Health)
 CHANNELS: web.AppKey[dict[str, Channel]] = web.AppKey("channels")

@@ -1,24 +1,130 @@
-"""The OpenAPI 3.0 document served at ``/api/v1/openapi.json``."""
+"""The OpenAPI 3.0 document served at ``/api/v1/openapi.json``.
+
+Every status an operation can answer is listed with its schema: the auth and content checks
+of the middleware (401, 415, 400 for a query value PostgreSQL can't store) apply to every
+``/api/`` operation, and 503 (database unavailable, ``Retry-After``) to every one that reads
+or writes the database. ``tests/router/test_router_openapi.py`` runs schemathesis against it
+and fails on any 5xx or undocumented status.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_JSON = {"application/json": {"schema": {"type": "object"}}}
+_NULL_STR = {"type": "string", "nullable": True}
+_TIME = {"type": "string", "format": "date-time"}
+_NULL_TIME = {**_TIME, "nullable": True}
+_LEVEL = {"type": "string", "enum": ["P1", "P2", "P3", "P4"]}
+_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string", "description": "what is wrong; never quotes a value"},
+        "field": {"type": "string", "description": "where: alerts[2].startsAt, who, body"}}},
+    "Alert": {"type": "object", "required": ["id", "fingerprint", "severity", "status"],
+              "properties": {
+        "id": {"type": "integer", "format": "int64"}, "fingerprint": {"type": "string"},
+        "starts_at": _TIME, "alertname": {"type": "string"}, "severity": _LEVEL,
+        "severity_raw": _NULL_STR, "labels": _STR_MAP, "annotations": _STR_MAP,
+        "generator_url": {"type": "string"},
+        "status": {"type": "string", "enum": ["open", "acked", "resolved"]},
+        "received_at": _TIME, "last_seen_at": _TIME, "response_deadline": _TIME,
+        "duplicates": {"type": "integer"}, "acked_at": _NULL_TIME, "acked_by": _NULL_STR,
+        "ack_note": _NULL_STR, "resolved_at": _NULL_TIME, "resolved_by": _NULL_STR,
+        "ends_at": _NULL_TIME, "sla_breached": {"type": "boolean"}}},
+    "Event": {"type": "object", "required": ["id", "at", "kind"], "properties": {
+        "id": {"type": "integer"}, "at": _TIME, "kind": {"type": "string"},
+        "actor": _NULL_STR, "detail": {"type": "object"}}},
+    "Delivery": {"type": "object", "required": ["idempotency_key", "target", "state"],
+                 "properties": {
+        "id": {"type": "integer"}, "idempotency_key": {"type": "string"},
+        "alert_id": {"type": "integer", "nullable": True},
+        "incident_id": {"type": "integer", "nullable": True}, "kind": {"type": "string"},
+        "target": {"type": "string"}, "channel": {"type": "string"},
+        "state": {"type": "string", "enum": ["pending", "sent", "dead"]},
+        "attempts": {"type": "integer"}, "next_attempt_at": _TIME,
+        "last_error": _NULL_STR, "created_at": _TIME, "sent_at": _NULL_TIME}},
+    "Incident": {"type": "object", "required": ["id", "type", "severity", "status"],
+                 "properties": {
+        "id": {"type": "integer"}, "type": {"type": "string"}, "severity": _LEVEL,
+        "description": {"type": "string"},
+        "status": {"type": "string", "enum": ["open", "responding", "closed"]},
+        "created_at": _TIME, "created_by": {"type": "string"}, "responded_at": _NULL_TIME,
+        "responded_by": _NULL_STR,
+        "alert_ids": {"type": "array", "items": {"type": "integer"}}}},
+    "Refused": {"type": "object", "required": ["error", "field"], "description":
+                "An Error; when single alerts or fields were refused (names only), the rest of "
+                "the group was stored: refused, stored and the counts say so",
+                "properties": {
+        "error": {"type": "string"}, "field": {"type": "string"},
+        "refused": {"type": "array", "items": {"type": "string"}},
+        "stored": {"type": "integer"}, "new": {"type": "integer"},
+        "duplicates": {"type": "integer"}, "resolved": {"type": "integer"}}},
+    "Stored": {"type": "object", "required": ["status", "alerts", "new", "duplicates",
+                                              "resolved"], "properties": {
+        "status": {"type": "string", "enum": ["stored"]}, "alerts": {"type": "integer"},
+        "new": {"type": "integer"}, "duplicates": {"type": "integer"},
+        "resolved": {"type": "integer"}}},
+}
 
 
-def _op(summary: str, *, params: list[dict[str, Any]] | None = None,
-        body: dict[str, Any] | None = None, codes: tuple[int, ...] = (200,)) -> dict[str, Any]:
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list(key: str, item: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "required": [key], "properties": {
+        key: {"type": "array", "items": _ref(item)}, **extra}}
+
+
+_ALERT_TIMELINE = _list("events", "Event", alert_id={"type": "integer"})
+_INCIDENT_TIMELINE = _list("events", "Event", incident_id={"type": "integer"})
+_CONTEXT = {"type": "object", "required": ["alert", "plan", "deliveries"], "properties": {
+    "alert": _ref("Alert"), "response_time_seconds": {"type": "number"},
+    "plan": {"type": "array", "items": {"type": "object", "properties": {
+        "kind": {"type": "string"}, "step_no": {"type": "integer"}, "due_at": _TIME,
+        "targets": {"type": "array", "items": {"type": "string"}},
+        "state": {"type": "string"}, "fired_at": _NULL_TIME}}},
+    "deliveries": {"type": "array", "items": _ref("Delivery")}}}
+_RELATED = _list("related", "Alert", alert_id={"type": "integer"},
+                 window_seconds={"type": "number"})
+
+_DESCRIPTIONS = {
+    200: "OK", 201: "Created",
+    400: "Malformed input, or a value PostgreSQL can't store (NUL, lone surrogate, NaN, "
+         "nesting, a timestamp out of range): names the field, never echoes the value",
+    401: "Missing or wrong credentials (or credentials in the query string)",
+    404: "No such alert or incident (or an id no bigint can hold)",
+    409: "Not in a state that allows this", 413: "Body larger than webhook.max_body_bytes",
+    415: "Content-Type must be application/json (so a cross-site form can't act)",
+    503: "Database unavailable: retry (Retry-After)",
+}
+
+
+def _response(code: int, schema: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": _DESCRIPTIONS[code],
+                           "content": {"application/json": {"schema": schema or _ref("Error")}}}
+    if code == 503:
+        out["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    if code == 401:
+        out["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return out
+
+
+def _op(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None, codes: tuple[int, ...] = (),
+        ok_code: int = 200, bad: dict[str, Any] | None = None) -> dict[str, Any]:
+    statuses = {ok_code, 400, 401, 503, *codes}
+    if body is not None:
+        statuses |= {413, 415}   # any body over the size limit is refused, not only webhooks
+    if params and any(p["in"] == "path" for p in params):
+        statuses.add(404)
     op: dict[str, Any] = {"summary": summary, "responses": {
-        str(c): {"description": {200: "OK", 201: "Created", 400: "Malformed input (names the "
-                                 "field)", 401: "Missing or wrong credentials", 404: "Not found",
-                                 409: "Not in a state that allows this", 413: "Body too large",
-                                 503: "Database unavailable: retry"}[c],
-                 "content": _JSON} for c in (*codes, 401, 503)}}
+        str(c): _response(c, ok if c == ok_code else bad if c == 400 else None)
+        for c in sorted(statuses)}}
     if params:
         op["parameters"] = params
-    if body:
+    if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
 
@@ -28,6 +134,8 @@ def _q(name: str, desc: str, schema: dict[str, Any] | None = None) -> dict[str, 
             "schema": schema or {"type": "string"}}
 
 
+_ID = [{"name": "id", "in": "path", "required": True,
+        "schema": {"type": "integer", "format": "int64"}}]
 _WHO = {"type": "object", "properties": {"who": {"type": "string"}, "note": {"type": "string"}}}
 _WEBHOOK = {
     "type": "object", "required": ["version", "alerts"],
@@ -39,15 +147,13 @@ _WEBHOOK = {
             "type": "object", "required": ["status", "labels", "startsAt"],
             "properties": {
                 "status": {"type": "string", "enum": ["firing", "resolved"]},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-                "startsAt": {"type": "string", "format": "date-time"},
-                "endsAt": {"type": "string", "format": "date-time"},
+                "labels": _STR_MAP, "annotations": _STR_MAP,
+                "startsAt": _TIME, "endsAt": _TIME,
                 "generatorURL": {"type": "string"}, "fingerprint": {"type": "string"}}}}}}
 _INCIDENT = {"type": "object", "required": ["type", "severity", "description"], "properties": {
-    "type": {"type": "string"}, "severity": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
+    "type": {"type": "string"}, "severity": _LEVEL,
     "description": {"type": "string"}, "created_by": {"type": "string"},
-    "alert_ids": {"type": "array", "items": {"type": "integer"}}}}
+    "alert_ids": {"type": "array", "items": {"type": "integer", "format": "int64"}}}}
 
 
 def document() -> dict[str, Any]:
@@ -55,40 +161,44 @@ def document() -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": "vigil router", "version": "1",
                  "description": "Alertmanager webhooks through the P1-P4 escalation matrix."},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
                                            "basic": {"type": "http", "scheme": "basic"}}},
         "security": [{"bearer": []}, {"basic": []}],
         "paths": {
             "/api/v1/alertmanager": {"post": _op(
-                "Ingest an Alertmanager webhook (durable before 2xx)", body=_WEBHOOK,
-                codes=(200, 400, 413))},
-            "/api/v1/alerts": {"get": _op("List alerts", params=[
+                "Ingest an Alertmanager webhook (durable before 2xx)", _ref("Stored"),
+                body=_WEBHOOK, bad=_ref("Refused"))},
+            "/api/v1/alerts": {"get": _op("List alerts", _list("alerts", "Alert"), params=[
                 _q("status", "open, acked, resolved or unresolved"),
                 _q("severity", "P1..P4"), _q("label", "name=value (repeatable)"),
-                _q("limit", "at most 1000", {"type": "integer"})], codes=(200, 400))},
-            "/api/v1/alerts/{id}": {"get": _op("One alert", params=_ID, codes=(200, 404))},
+                _q("limit", "at most 1000", {"type": "integer"})])},
+            "/api/v1/alerts/{id}": {"get": _op("One alert", _ref("Alert"), params=_ID)},
             "/api/v1/alerts/{id}/context": {"get": _op(
-                "An alert with its escalation plan and deliveries", params=_ID,
-                codes=(200, 404))},
-            "/api/v1/alerts/{id}/ack": {"post": _op("Acknowledge: escalation stops", params=_ID,
-                                                    body=_WHO, codes=(200, 404, 409))},
-            "/api/v1/alerts/{id}/resolve": {"post": _op("Resolve: escalation ends", params=_ID,
-                                                        body=_WHO, codes=(200, 404, 409))},
+                "An alert with its escalation plan and deliveries", _CONTEXT, params=_ID)},
+            "/api/v1/alerts/{id}/ack": {"post": _op(
+                "Acknowledge: escalation stops", _ref("Alert"), params=_ID, body=_WHO,
+                codes=(409,))},
+            "/api/v1/alerts/{id}/resolve": {"post": _op(
+                "Resolve: steps not yet due are cancelled (docs/router.md#resolve-rule)",
+                _ref("Alert"), params=_ID, body=_WHO, codes=(409,))},
             "/api/v1/alerts/{id}/timeline": {"get": _op(
-                "Every event of an alert, append-only", params=_ID, codes=(200, 404))},
+                "Every event of an alert, append-only", _ALERT_TIMELINE, params=_ID)},
             "/api/v1/alerts/{id}/related": {"get": _op(
-                "Alerts with the same alertname or a shared label in the window",
-                params=[*_ID, _q("window_seconds", "default: related_window",
-                                 {"type": "number"})], codes=(200, 404))},
+                "Alerts with the same alertname or a shared label in the window", _RELATED,
+                params=[*_ID, _q("window_seconds", "default: related_window; 0 to a year",
+                                 {"type": "number"})])},
             "/api/v1/outbox": {"get": _op("Deliveries by state (default: dead letters)",
+                                          _list("deliveries", "Delivery"),
                                           params=[_q("state", "pending, sent or dead")])},
-            "/api/v1/incidents": {"post": _op("Create an incident", body=_INCIDENT,
-                                              codes=(201, 400))},
-            "/api/v1/incidents/{id}": {"get": _op("One incident", params=_ID, codes=(200, 404))},
+            "/api/v1/incidents": {"post": _op("Create an incident", _ref("Incident"),
+                                              body=_INCIDENT, ok_code=201)},
+            "/api/v1/incidents/{id}": {"get": _op("One incident", _ref("Incident"),
+                                                  params=_ID)},
             "/api/v1/incidents/{id}/respond": {"post": _op(
-                "Initiate the response: notify the level's first responders", params=_ID,
-                body=_WHO, codes=(200, 404, 409))},
+                "Initiate the response: notify the level's first responders",
+                _ref("Incident"), params=_ID, body=_WHO, codes=(409,))},
             "/api/v1/incidents/{id}/timeline": {"get": _op(
-                "Every event of an incident", params=_ID, codes=(200, 404))},
+                "Every event of an incident", _INCIDENT_TIMELINE, params=_ID)},
         },
     }

@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from router.channels import Channel, Delivery, DeliveryError
 from router.config import Escalation, Outbox
+from router.health import bounded
 from router.metrics import Metrics
 from vigil.clock import Clock
 from vigil.logs import StateLog, fields
@@ -40,15 +41,22 @@ log = logging.getLogger("vigil.router")
 # Candidates are the earliest due rows of targets with room left (a target already at its
 # bound in this process is skipped, so a hung target's backlog never crowds the scan);
 # each target gets at most its remaining room; the rows are then locked, skipping any
-# another replica holds, and leased in the same statement.
+# another replica holds, and leased in the same statement. A resolve notice is not a
+# candidate while a page or notice written before it to the same target is undelivered: the
+# target hears "resolved" after the page, never before (docs/router.md#resolve-rule).
 _CLAIM = """
 WITH cand AS (
     SELECT id, target,
            row_number() OVER (PARTITION BY target ORDER BY next_attempt_at, id) AS rn
-    FROM (SELECT id, target, next_attempt_at FROM vigil_router.outbox
+    FROM (SELECT id, target, next_attempt_at FROM vigil_router.outbox q
           WHERE state = 'pending' AND next_attempt_at <= %(now)s
             AND (lease_until IS NULL OR lease_until <= %(now)s)
             AND target <> ALL(%(full)s::text[])
+            -- a resolve notice waits for the pages to its target written before it
+            AND (kind <> 'resolved' OR NOT EXISTS (
+                SELECT 1 FROM vigil_router.outbox p
+                WHERE p.alert_id = q.alert_id AND p.target = q.target
+                  AND p.state = 'pending' AND p.id < q.id))
           ORDER BY next_attempt_at, id
           LIMIT %(scan)s) s
 )
@@ -93,13 +101,14 @@ def backoff(cfg: Outbox, attempts: int) -> float:
 class Sender:
     def __init__(self, pool: AsyncConnectionPool[Any], esc: Escalation, *,
                  channels: dict[str, Channel], cfg: Outbox, clock: Clock,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, op_timeout: float = 12.0) -> None:
         self.pool = pool
         self.esc = esc
         self.channels = channels
         self.cfg = cfg
         self.clock = clock
         self.metrics = metrics
+        self.op_timeout = op_timeout   # client-side bound per statement (router/health.py)
         self.inflight: set[asyncio.Task[None]] = set()
         self.busy: Counter[str] = Counter()     # deliveries in flight per target
         self.per_target = max(1, min(cfg.per_target_concurrency, cfg.concurrency))
@@ -112,6 +121,9 @@ class Sender:
         # row due for it (rows not attempted keep their attempts).
         self.cooling: dict[str, datetime] = {}
         self._writer: asyncio.Task[None] | None = None
+        self._report: Callable[[BaseException | None], None] | None = None
+        # Rows this process leased and has not recorded a result for: released on close.
+        self.leased: dict[int, datetime] = {}
 
     def wake(self) -> None:
         """New work may be due (the engine just fired steps): claim without waiting."""
@@ -128,19 +140,26 @@ class Sender:
             del self.cooling[t]
         full = [t for t, n in self.busy.items() if n >= self.per_target] + list(self.cooling)
         room = {t: self.per_target - n for t, n in self.busy.items() if 0 < n < self.per_target}
-        # One statement on the autocommit connection: its own transaction.
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_CLAIM, {
-                "now": now, "limit": free, "scan": max(256, 4 * free), "full": full,
-                "room": json.dumps(room), "per_target": self.per_target,
-                "lease": now + timedelta(seconds=self.cfg.lease)})
-            rows = await cur.fetchall()
+        # One statement on the autocommit connection: its own transaction. Abandoned after
+        # op_timeout, it may still commit: those leases expire and the rows are retried.
+        params_lease = now + timedelta(seconds=self.cfg.lease)
+        rows = await bounded(self._claim({
+            "now": now, "limit": free, "scan": max(256, 4 * free), "full": full,
+            "room": json.dumps(room), "per_target": self.per_target,
+            "lease": params_lease}), self.op_timeout)
         for row in rows:
+            self.leased[row["id"]] = params_lease
             self.busy[row["target"]] += 1
             task = asyncio.create_task(self._deliver(row))
             self.inflight.add(task)
             task.add_done_callback(self._done)
         return len(rows)
+
+    async def _claim(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_CLAIM, params)
+            rows: list[dict[str, Any]] = await cur.fetchall()
+            return rows
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.inflight.discard(task)
@@ -152,6 +171,7 @@ class Sender:
         """Deliver until cancelled: claim whenever enough slots are free, else wait for a
         delivery to finish, ``wake()``, or ``poll_interval``. Never raises: a failed claim
         is reported to ``on_error`` and retried after ``poll_interval``."""
+        self._report = on_error
         while True:
             self._wake.clear()
             try:
@@ -179,13 +199,39 @@ class Sender:
             await asyncio.gather(*list(self.inflight), return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel what is in flight (its leases expire and it is retried) and wait for it,
-        at most 5 s."""
+        """Graceful stop: cancel what is in flight, wait for it (at most 5 s), then release
+        the leases of every row not recorded, so another replica retries it at once instead
+        of after ``lease`` (a rolling restart must not delay a page by a minute)."""
         tasks = [*self.inflight, *([self._writer] if self._writer else [])]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
+        await self.release()
+
+    async def release(self) -> int:
+        """Give back the leases this process holds on unrecorded rows (the attempt did not
+        finish: it doesn't count). Only our own lease is touched: a row re-claimed
+        elsewhere after it expired keeps its new one. Returns the rows released."""
+        if not self.leased:
+            return 0
+        ids, leases = list(self.leased), [self.leased[i] for i in self.leased]
+        self.leased.clear()
+        async def work() -> int:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "UPDATE vigil_router.outbox o SET lease_until = NULL, "
+                    "attempts = greatest(o.attempts - 1, 0) FROM unnest(%s::bigint[], "
+                    "%s::timestamptz[]) AS l(id, lease) WHERE o.id = l.id "
+                    "AND o.state = 'pending' AND o.lease_until = l.lease", (ids, leases))
+                return int(cur.rowcount)
+        try:
+            return await bounded(work(), min(self.op_timeout, 5.0))
+        except Exception as exc:
+            # The leases expire by themselves: only the retry is later.
+            log.warning("could not release delivery leases on stop",
+                        extra=fields(rows=len(ids), error=type(exc).__name__))
+            return 0
 
     async def _deliver(self, row: dict[str, Any]) -> None:
         try:
@@ -212,10 +258,16 @@ class Sender:
             error = DeliveryError(f"{type(exc).__name__}")
         try:
             await self._record(row, channel, error)
-        except Exception:
-            # The lease expires and the row is retried: at-least-once still holds.
-            log.warning("could not record a delivery result", extra=fields(
-                target=row["target"], key=row["idempotency_key"]))
+            self.leased.pop(row["id"], None)
+        except Exception as exc:
+            # The lease expires and the row is retried: at-least-once still holds. A database
+            # outage is reported once by the run loop's callback, not once per delivery.
+            if self._report is not None:
+                self._report(exc)
+            else:
+                log.warning("could not record a delivery result", extra=fields(
+                    target=row["target"], key=row["idempotency_key"],
+                    error=type(exc).__name__))
 
     async def _record(self, row: dict[str, Any], channel: Channel,
                       error: DeliveryError | None) -> None:
@@ -253,6 +305,10 @@ class Sender:
                            "notification target state changed", target=target,
                            channel=channel.name)
 
+    async def _execute(self, statement: str, params: dict[str, Any]) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(statement, params)
+
     async def _write_results(self) -> None:
         """Write every result waiting, in batches; each waiter learns how its write went."""
         while self._results:
@@ -260,8 +316,8 @@ class Sender:
             del self._results[:_RECORD_BATCH]
             rows = [{**item, "n": n} for n, (item, _) in enumerate(batch)]
             try:
-                async with self.pool.connection() as conn:
-                    await conn.execute(_RECORD, {"rows": json.dumps(rows)})
+                await bounded(self._execute(_RECORD, {"rows": json.dumps(rows)}),
+                              self.op_timeout)
             except Exception as exc:
                 for _, done in batch:
                     if not done.done():

@@ -109,24 +109,42 @@ async def get_alert(conn: AsyncConnection[Any], alert_id: int, lock: bool = Fals
         return await cur.fetchone()
 
 
-async def _cancel(conn: AsyncConnection[Any], alert_id: int, kinds: tuple[str, ...]) -> int:
+async def _cancel(conn: AsyncConnection[Any], alert_id: int,
+                  keep_due_by: datetime | None) -> int:
+    """Cancel the alert's pending SLA check and its pending steps, except (``keep_due_by``)
+    the steps due by then: they fell due while the alert was open and still fire."""
     cur = await conn.execute(
         "UPDATE vigil_router.steps SET state = 'cancelled' "
-        "WHERE alert_id = %s AND state = 'pending' AND kind = ANY(%s)", (alert_id, list(kinds)))
+        "WHERE alert_id = %(id)s AND state = 'pending' AND (kind = 'sla' OR (kind = 'step' "
+        "AND (%(keep)s::timestamptz IS NULL OR due_at > %(keep)s)))",
+        {"id": alert_id, "keep": keep_due_by})
     return cur.rowcount
+
+
+def resolve_cutoff(now: datetime, received_at: datetime, ended_at: datetime | None) -> datetime:
+    """Until when an alert counted as open, for the resolve rule (docs/router.md): when
+    Alertmanager says it ended (``endsAt``), but never later than now (the resolve being
+    processed) nor earlier than the router first saw it firing (its first step always
+    fires: another host's clock must not cancel it)."""
+    if ended_at is None:
+        return now
+    return min(now, max(ended_at, received_at))
 
 
 async def _close(conn: AsyncConnection[Any], update: str, params: tuple[Any, ...], *,
                  alert_id: int, now: datetime, who: str, note: str | None, kind: str,
-                 took_key: str) -> Row | None:
-    """Run the ack/resolve ``update``; if it changed the alert, cancel its pending steps and
-    SLA check and write the timeline event. Returns the updated alert, or None."""
+                 took_key: str, ended_at: datetime | None = None) -> Row | None:
+    """Run the ack/resolve ``update``; if it changed the alert, cancel its pending steps
+    (a resolve keeps those due while the alert was open) and SLA check and write the
+    timeline event. Returns the updated alert, or None."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(update, params)
         row = await cur.fetchone()
     if row is None:
         return None
-    cancelled = await _cancel(conn, alert_id, ("step", "sla"))
+    keep = (resolve_cutoff(now, row["received_at"], ended_at) if kind == "resolved"
+            else None)
+    cancelled = await _cancel(conn, alert_id, keep)
     took = (now - row["received_at"]).total_seconds()
     await event(conn, now, kind, alert_id=alert_id, actor=who,
                 detail={"note": note, took_key: took,
@@ -147,17 +165,31 @@ async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str
 
 
 async def resolve(conn: AsyncConnection[Any], matrix: Matrix, alert_id: int, now: datetime,
-                  who: str, *, note: str | None = None, public_url: str = "") -> Row | None:
-    """Resolve an alert: escalation ends; notices already planned still go out (the
-    Legal notice for P1 goes out whatever happens); everyone notified hears of it."""
+                  who: str, *, note: str | None = None, public_url: str = "",
+                  ended_at: datetime | None = None) -> Row | None:
+    """Resolve an alert: escalation ends, but steps that fell due while it was open (by
+    ``ended_at``, Alertmanager's endsAt, or now) still fire; notices already planned still
+    go out (the Legal notice for P1 goes out whatever happens); everyone notified hears of
+    the resolve, after their last page."""
     row = await _close(
         conn, "UPDATE vigil_router.alerts SET status = 'resolved', resolved_at = %s, "
         f"resolved_by = %s WHERE id = %s AND status <> 'resolved' RETURNING {ALERT_COLUMNS}",
         (now, who, alert_id), alert_id=alert_id, now=now, who=who, note=note,
-        kind="resolved", took_key="time_to_resolve_seconds")
+        kind="resolved", took_key="time_to_resolve_seconds", ended_at=ended_at)
     if row is None:
         return None
     if matrix.notify_on_resolve(row["severity"]):
+        cur = await conn.execute(
+            "SELECT max(due_at) FROM vigil_router.steps WHERE alert_id = %s "
+            "AND state = 'pending' AND kind IN ('step', 'notice')", (alert_id,))
+        last = await cur.fetchone()
+        if last and last[0] is not None:
+            # Pages or notices still to fire: the engine writes the resolve notices once
+            # they have (a 'resolve' plan row), so nobody hears "resolved" before the page.
+            await conn.execute(
+                "INSERT INTO vigil_router.steps (alert_id, kind, step_no, due_at, targets) "
+                "VALUES (%s, 'resolve', 0, %s, '{}')", (alert_id, max(now, last[0])))
+            return row
         cur2 = await conn.execute(
             "SELECT DISTINCT target FROM vigil_router.outbox WHERE alert_id = %s "
             "AND kind IN ('escalation', 'notice') ORDER BY target", (alert_id,))

@@ -261,6 +261,29 @@ def build(cls: type[T], data: Any, source: str = "<config>") -> T:
     return typing.cast(T, result)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping: PyYAML keeps the last one
+    silently, so a second ``interval:`` would quietly override the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *defaults" then overriding a key is allowed
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it itself
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {key!r} (first given on line {first.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path, env: typing.Mapping[str, str] | None = None) -> Any:
     """Read a YAML file and substitute ``${ENV}`` in its string values."""
     source = str(path)
@@ -269,7 +292,7 @@ def load_yaml(path: str | Path, env: typing.Mapping[str, str] | None = None) -> 
     except OSError as exc:
         raise ConfigError(source, [("", f"cannot read file: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -157,7 +157,8 @@ def iter_rules(src_dir: Path | str = RULES_DIR) -> Iterable[tuple[Path, str, dic
 
 def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5s",
                      window: str = "30s",
-                     policy: Mapping[str, float] | None = None) -> list[Path]:
+                     policy: Mapping[str, float] | None = None,
+                     collector_intervals: Mapping[str, float] | None = None) -> list[Path]:
     """Write a compressed-timing copy of the rule files in ``src_dir`` into ``dst_dir``.
 
     - every ``for:`` longer than ``for_`` becomes ``for_``;
@@ -166,16 +167,25 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
     - ``policy`` maps a recording rule name (e.g. ``vigil:policy:encryption_key_max_age_seconds``)
       to a constant that replaces its expression.
 
+    A window is never capped below ``rulefloor.FACTOR`` x the longest interval of the
+    exporter collectors the rule reads (``collector_intervals`` by collector name, default
+    the built-in defaults), so a rate over a slow collector doesn't flap (vigil/rulefloor.py).
+
     Recorded series keep their names (``..._rate5m`` still says 5m); only timing changes.
     Returns the written paths, in the same order as the sources.
     """
+    from vigil import rulefloor
+
     cap_for = parse_duration(for_)
-    parse_duration(window)  # fail early on a typo
+    cap = parse_duration(window)  # fail early on a typo
     remaining = dict(policy or {})
     dst = Path(dst_dir)
     dst.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for path, doc in load_rule_files(src_dir).items():
+    docs = load_rule_files(src_dir)
+    every = [r for doc in docs.values() for g in doc["groups"] for r in g.get("rules") or []]
+    floor = rulefloor.floors(every, rulefloor.metric_intervals(collector_intervals))
+    for path, doc in docs.items():
         for group in doc["groups"]:
             for rule in group.get("rules") or []:
                 if "for" in rule:
@@ -184,7 +194,8 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
                 if name in remaining:
                     rule["expr"] = f"vector({float(remaining.pop(name))!r})"
                 else:
-                    rule["expr"] = compress_expr(str(rule["expr"]), window)
+                    at_least = format_duration(max(cap, floor[id(rule)]))
+                    rule["expr"] = compress_expr(str(rule["expr"]), at_least)
         out = dst / path.name
         out.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
         written.append(out)

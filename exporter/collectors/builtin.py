@@ -39,12 +39,13 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
     cap = cfg.settings(name).max_series or cfg.limits.max_series_per_metric
     if name == "rls":
         return (QuerySpec(
-            f'SELECT schema_name AS schema, table_name AS "table", '
+            f'SELECT schema_name AS schema, table_name AS "table", error, '
             f"avg_overhead_ms / 1000.0 AS value FROM {S}.monitor_rls_overhead()",
             (MetricSpec("vigil_rls_overhead_seconds", "gauge",
                         "Average extra time a query spends on row-level-security policies, "
                         "per table, measured by vigil_monitor.monitor_rls_overhead().",
-                        labels=("schema", "table"), max_series=cap),)),)
+                        labels=("schema", "table"), max_series=cap),),
+            error_column="error"),)  # migration 010
     if name == "encryption":
         return (QuerySpec(
             f"SELECT txid, id, operation, duration_ms / 1000.0 AS value FROM "
@@ -259,7 +260,12 @@ def builtin_specs(cfg: ExporterConfig) -> list[CollectorSpec]:
             continue
         interval, timeout, lock_timeout = DEFAULTS[name]
         specs.append(CollectorSpec(
-            name=name, interval=s.interval or interval, timeout=s.timeout or timeout,
-            lock_timeout=s.lock_timeout or lock_timeout, queries=_queries(name, cfg),
+            name=name, interval=_or(s.interval, interval), timeout=_or(s.timeout, timeout),
+            lock_timeout=_or(s.lock_timeout, lock_timeout), queries=_queries(name, cfg),
             builtin=True))
     return specs
+
+
+def _or(value: float | None, default: float) -> float:
+    """The setting, or the default when left out (0 is rejected by the config check)."""
+    return default if value is None else value

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
-from exporter.db import AConn
+from exporter.db import AConn, ProbeFailed, RowLimitExceeded
 from exporter.metrics import HistSeries, Labels, Mark, RunResult
 
 MAX_BATCHES = 10  # watermark batches per run; the rest waits for the next run
@@ -93,12 +93,18 @@ class Collection:
         s.observe(bisect.bisect_left(spec.buckets, value), value)
 
 
-async def _rows(conn: AConn, sql: str, params: dict[str, Any] | None) -> list[dict[str, Any]]:
-    cur = await conn.execute(sql, params) if params is not None else await conn.execute(sql)
+async def _rows(conn: AConn, sql: str, params: dict[str, Any] | None,
+                max_rows: int | None = None) -> list[dict[str, Any]]:
+    # Always the extended protocol (prepare=True when there are no parameters): it runs
+    # exactly one statement, so "COMMIT; INSERT ..." cannot leave the read-only transaction.
+    cur = await conn.execute(sql, params, prepare=True if params is None else None)
     if cur.description is None:
         return []
     names = [d.name for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+    rows = await cur.fetchall()
+    if max_rows is not None and len(rows) > max_rows:
+        raise RowLimitExceeded(f"more than {max_rows} rows (limits.max_rows)")
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 async def start_mark(conn: AConn, q: QuerySpec) -> int:
@@ -123,7 +129,9 @@ async def collect(conn: AConn, spec: CollectorSpec, watermarks: dict[str, Mark],
     h: int | None = None
     for q in spec.queries:
         if q.watermark is None:
-            for row in await _rows(conn, q.sql, None):
+            for row in await _rows(conn, q.sql, None, q.max_rows):
+                if q.error_column and row.get(q.error_column) is not None:
+                    raise ProbeFailed(str(row[q.error_column]))
                 for m in q.metrics:
                     if m.type == "histogram":  # every row of every run is an observation
                         c.observe(m, row)

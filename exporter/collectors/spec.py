@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from exporter.config import CustomCollector, ExporterConfig
+from exporter.sqlcheck import strip
 
 MetricType = Literal["gauge", "counter", "histogram", "stateset"]
 
@@ -35,6 +36,12 @@ class QuerySpec:
     # return rows with (txid, id) > (after_txid, after_id) AND txid < horizon AND
     # id > since_id, ORDER BY txid, id LIMIT batch. See collectors/run.py.
     settled: bool = False
+    # Custom queries without a watermark: more rows than this fail the run (reason row_limit).
+    max_rows: int | None = None
+    # A column that is NULL when the row was measured and otherwise says why not: such a row
+    # fails the run (reason probe), so the last good values stay instead of a series
+    # vanishing as if healthy.
+    error_column: str | None = None
 
     @property
     def watermark(self) -> str | None:
@@ -68,10 +75,14 @@ def custom_spec(c: CustomCollector, cfg: ExporterConfig) -> CollectorSpec:
                        max_series=m.max_series or cfg.limits.max_series_per_metric)
             for m in q.metrics)
         wm = next((m.watermark for m in metrics if m.watermark), None)
-        start = None
+        start, sql, max_rows = None, strip(q.sql), None
         if wm:
-            start = (f"SELECT coalesce(max(q.{_ident(wm)}), 0) FROM ({q.sql}) AS q")
-        queries.append(QuerySpec(sql=q.sql, metrics=metrics, start_sql=start))
+            start = f"SELECT coalesce(max(q.{_ident(wm)}), 0) FROM (\n{sql}\n) AS q"
+        else:
+            # The server stops at the limit, so a runaway query cannot fill the exporter.
+            max_rows = cfg.limits.max_rows
+            sql = f"SELECT * FROM (\n{sql}\n) AS vigil_q LIMIT {max_rows + 1}"
+        queries.append(QuerySpec(sql=sql, metrics=metrics, start_sql=start, max_rows=max_rows))
     return CollectorSpec(name=c.name, interval=c.interval, timeout=c.timeout,
                          lock_timeout=c.lock_timeout, queries=tuple(queries))
 

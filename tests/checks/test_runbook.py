@@ -38,6 +38,17 @@ def test_health_thresholds_are_flags(demo_db: demo.DemoInfo) -> None:
     assert [r.ok for r in results] == [True, True, False]
 
 
+def test_health_fails_when_a_locked_rls_table_cannot_be_measured(
+        demo_db: demo.DemoInfo) -> None:
+    import psycopg
+
+    with psycopg.connect(demo_db.admin_dsn) as locker:
+        locker.execute('LOCK TABLE public."Deal" IN ACCESS EXCLUSIVE MODE')
+        rls = checks.health(demo_db.exporter_dsn, budget_ms=300)[0]
+    assert rls.name == "RLS Overhead" and not rls.ok
+    assert "Deal (lock_not_available)" in rls.detail
+
+
 def test_security_json_has_the_runbook_shape(
         demo_db: demo.DemoInfo, capsys: pytest.CaptureFixture[str]) -> None:
     demo.run_load(demo_db, duration=0.5, rate=30)

@@ -23,6 +23,7 @@ from typing import Any
 import audit_standins
 import yaml
 
+from exporter.config import BUILTIN_COLLECTORS
 from vigil import pg, promtools
 from vigil.schema.contract import DEFAULT_EXPORTER_ROLE
 from vigil.stack import http, procs
@@ -34,6 +35,10 @@ from vigil.stack.plan import (
     maintainer_argv,
     sealer_argv,
 )
+
+# The live stack's exporter collects every second or two; the rule overlays that run against
+# it pass these so their windows are floored for these intervals, not the 60 s defaults.
+COLLECTOR_INTERVALS = {n: 2.0 if n in ("rls", "security") else 1.0 for n in BUILTIN_COLLECTORS}
 
 ROOT = Path(__file__).resolve().parents[2]
 VIGIL = [sys.executable, "-m", "vigil.cli"]
@@ -118,7 +123,7 @@ def live_stack(admin_dsn: str, work: Path, *, rule_files: Sequence[Path],
                                  {"state_dir": str(work / "exporter-state")})
         doc = yaml.safe_load(exp_cfg.read_text())
         for name, coll in doc["collectors"].items():
-            coll["interval"] = "2s" if name in ("rls", "security") else "1s"
+            coll["interval"] = f"{COLLECTOR_INTERVALS.get(name, 1.0):g}s"
         doc["scheduler"]["start_jitter"] = "0s"
         exp_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
         spawn("exporter", [*VIGIL, "exporter", "--config", str(exp_cfg),

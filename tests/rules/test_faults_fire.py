@@ -32,10 +32,11 @@ CLEAR_TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def live(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from rules.live import live_stack
+    from rules.live import COLLECTOR_INTERVALS, live_stack
 
     work = tmp_path_factory.mktemp("faults")
-    rules = promtools.compressed_rules(RULES_DIR, work / "rules", for_="2s", window="15s")
+    rules = promtools.compressed_rules(RULES_DIR, work / "rules", for_="2s", window="15s",
+                                       collector_intervals=COLLECTOR_INTERVALS)
     # unusual_window_seconds: the database's own "unusual pattern" window, shortened like the
     # rules' windows so a healed failed-access clears within the test.
     with live_stack(admin_dsn, work, rule_files=rules, with_router=False,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vigil import promtools
+from vigil import promtools, rulefloor
 from vigil.promtools import RULES_DIR, PromToolsError, compress_expr
 
 
@@ -45,6 +45,8 @@ def test_overlay_of_the_real_rules_passes_promtool_and_keeps_everything_but_timi
     assert result.returncode == 0, result.stdout + result.stderr
 
     real = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(RULES_DIR)}
+    by_id = rulefloor.floors(real.values(), rulefloor.metric_intervals())
+    floors = {name: by_id[id(rule)] for name, rule in real.items()}
     fast = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(tmp_path)}
     assert real.keys() == fast.keys()
     for name, rule in fast.items():
@@ -52,8 +54,9 @@ def test_overlay_of_the_real_rules_passes_promtool_and_keeps_everything_but_timi
         assert rule.get("annotations") == real[name].get("annotations"), name
         if "for" in rule:
             assert promtools.parse_duration(rule["for"]) <= 5, name
+        floor = floors[name]
         for window in re.findall(r"\[(\w+)", rule["expr"]):
-            assert promtools.parse_duration(window) <= 30, (name, rule["expr"])
+            assert promtools.parse_duration(window) <= max(30, floor), (name, rule["expr"])
     assert fast["vigil:policy:encryption_key_max_age_seconds"]["expr"] == "vector(60.0)"
     # policies not overridden keep their real value
     assert fast["vigil:policy:collector_stale_seconds"]["expr"] == "vector(600)"
@@ -99,6 +102,75 @@ def _integrity_annotations() -> dict[str, str]:
         if rule.get("alert") == "VigilAuditIntegrityViolation":
             return {k: " ".join(str(v).split()) for k, v in rule["annotations"].items()}
     raise AssertionError("VigilAuditIntegrityViolation is gone")
+
+
+# `vigil up --fast` (vigil/stack/cli.py): FAST_FOR, FAST_WINDOW, FAST_INTERVAL.
+FAST = {"for_": "20s", "window": "1m"}
+SCRAPE = 5  # seconds
+
+
+def test_overlay_windows_are_at_least_2_5_collector_intervals(tmp_path: Path) -> None:
+    promtools.compressed_rules(RULES_DIR, tmp_path, **FAST)
+    fast = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(tmp_path)}
+    rec = fast["target:vigil_encryption_failed_operations:increase5m"]["expr"]
+    assert "[2m30s]" in rec  # the security collector runs every 60 s: 2.5 x 60 s
+    phi = fast["target_table:vigil_phi_query_duration_seconds:p95_rate5m"]["expr"]
+    assert "[1m]" in phi  # phi runs every 15 s: 37.5 s, below the 1m cap, so 1m
+    router = fast["VigilEscalationSlaBreached"]["expr"]
+    assert "[1m]" in router  # not an exporter collector: the cap alone
+
+
+def _no_flap_test(rules: list[Path], minutes: int = 12) -> dict[str, object]:
+    """A failed encryption and slow encryptions every minute, as the 60 s collectors publish
+    them: a step about every 60 s (50 s, then 70 s: a run's duration varies and the scrape
+    sees it up to a scrape later), scraped every 5 s. Both alerts must fire and then stay
+    firing at every evaluation."""
+    n = minutes * 60 // SCRAPE
+    gaps = (50 // SCRAPE, 70 // SCRAPE)
+    step_at, at, k = [], 0, 0
+    while at < n:
+        step_at.append(at)
+        at += gaps[k % 2]
+        k += 1
+
+    def steps(per_step: int) -> str:
+        return " ".join(str(sum(1 for a in step_at if a <= i) * per_step) for i in range(n))
+
+    base = 'job="vigil-exporter",instance="e:1",target="db1"'
+    series = [{"series": f"vigil_encryption_failed_operations_total{{{base}}}",
+               "values": steps(1)}]
+    for le, per_step in (("0.1", 5), ("0.25", 10), ("+Inf", 10)):
+        series.append({
+            "series": f'vigil_encryption_duration_seconds_bucket{{{base},operation="decrypt",'
+                      f'le="{le}"}}', "values": steps(per_step)})
+    checks = []
+    for t in range(6 * 60, minutes * 60 - SCRAPE, SCRAPE):
+        for alert in ("VigilEncryptionFailures", "VigilEncryptionSlow"):
+            checks.append({"expr": f'count(ALERTS{{alertname="{alert}",alertstate="firing"}})',
+                           "eval_time": f"{t}s", "exp_samples": [{"labels": "{}",
+                                                                  "value": 1}]})
+    return {"rule_files": [str(p) for p in rules], "evaluation_interval": f"{SCRAPE}s",
+            "tests": [{"interval": f"{SCRAPE}s", "input_series": series,
+                       "promql_expr_test": checks}]}
+
+
+def test_fast_overlay_does_not_flap_over_60s_collectors(tmp_path: Path) -> None:
+    rules = promtools.compressed_rules(RULES_DIR, tmp_path / "rules", **FAST)
+    path = tmp_path / "no_flap_test.yml"
+    path.write_text(yaml.safe_dump(_no_flap_test(rules)))
+    result = promtools.promtool("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_without_the_floor_the_same_overlay_flaps(tmp_path: Path) -> None:
+    """The no-flap test above can fail: the overlay as it was (1m windows) flaps."""
+    rules = promtools.compressed_rules(RULES_DIR, tmp_path / "rules", **FAST,
+                                       collector_intervals={"security": 0, "encryption": 0})
+    path = tmp_path / "no_flap_test.yml"
+    path.write_text(yaml.safe_dump(_no_flap_test(rules)))
+    result = promtools.promtool("test", "rules", str(path))
+    assert result.returncode != 0
+    assert "VigilEncryptionFailures" in result.stdout + result.stderr
 
 
 def test_overlay_times_the_audit_pipeline_alerts_and_takes_their_policies(

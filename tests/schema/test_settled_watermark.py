@@ -35,8 +35,7 @@ def test_upgrade_keeps_old_rows_runbook_query_and_grants(fresh_db: str) -> None:
             "vigil_monitor.monitor_encryption_performance(bigint, integer) TO {0}; "
             "GRANT SELECT ON vigil_monitor.encryption_ops TO {0}").format(sql.Identifier(role)))
     try:
-        # later migrations (008+) apply too; this test is about 006 and 007
-        assert [v for v in schema.install(fresh_db) if v <= 7] == [6, 7]
+        assert schema.install(fresh_db)[:2] == [6, 7]  # and every later migration
         assert schema.status(fresh_db).ok
         for t in TABLES:  # rows written before the upgrade: "settled long ago"
             assert query(fresh_db, f"SELECT txid FROM vigil_monitor.{t}") == [(0,)]

@@ -33,7 +33,7 @@ def test_upgrade_fills_old_rows_and_writers_fill_new_ones(fresh_db: str) -> None
         conn.execute("SELECT vigil_monitor.record_phi_access('public.\"Deal\"', 'read', 5, 1)")
         conn.execute("INSERT INTO vigil_monitor.audit_write_metrics (duration, table_name, "
                      "operation) VALUES ('2 ms', 'public.\"Deal\"', 'INSERT')")
-    assert [v for v in schema.install(fresh_db) if v <= 7] == [7]  # 008+ apply too
+    assert schema.install(fresh_db)[0] == 7  # and every later migration
     assert schema.status(fresh_db).ok
     for t in ("phi_access_patterns", "audit_write_metrics"):
         assert query(fresh_db, f"SELECT table_name, schema_name, relname FROM vigil_monitor.{t}"

@@ -36,7 +36,7 @@ def _rel(name: str, kind: str, cols: str) -> ContractObject:
 
 CONTRACT: tuple[ContractObject, ...] = (
     _fn("monitor_rls_overhead", "integer, integer",
-        "schema_name table_name policies avg_overhead_ms samples measured_at", "(1, 0)"),
+        "schema_name table_name policies avg_overhead_ms samples measured_at error", "(1, 0)"),
     _fn("monitor_rls_performance", "",
         "schema_name table_name policy_name command permissive roles using_expr check_expr "
         "uses_tenant_setting has_subquery seq_scan idx_scan live_rows"),

@@ -12,3 +12,5 @@ echo "== router (ingest, and firing with 10,000 open alerts) =="
 .venv/bin/python bench/router_ingest.py
 echo "== audited write throughput (#16: plain vs vigil audit vs pgaudit, pgbench 8/32 clients) =="
 .venv/bin/python bench/audit_throughput.py
+echo "== collector cost (DB time per built-in collector run at 1e5/1e6/1e7 rows of history) =="
+.venv/bin/python bench/collector_cost.py

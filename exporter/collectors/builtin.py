@@ -87,10 +87,13 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                 f"SELECT total_requests, failed_attempts, unusual_patterns "
                 f"FROM {S}.security_access_metrics()",
                 (MetricSpec("vigil_access_requests_total", "counter",
-                            "Requests to PHI tables since the audit began, from "
-                            "vigil_monitor.security_access_metrics().", value="total_requests"),
+                            "Access attempts recorded by record_access(), counted "
+                            "incrementally (maintenance rollup + unrolled tail, kept across "
+                            "retention), from vigil_monitor.security_access_metrics().",
+                            value="total_requests"),
                  MetricSpec("vigil_access_failed_attempts_total", "counter",
-                            "Denied access attempts (RLS or privilege), from "
+                            "Denied access attempts (RLS or privilege), counted like "
+                            "vigil_access_requests_total, from "
                             "vigil_monitor.security_access_metrics().", value="failed_attempts"),
                  MetricSpec("vigil_access_unusual_patterns", "gauge",
                             "Access patterns currently flagged unusual, from "

@@ -30,7 +30,7 @@ def test_upgrade_from_007_keeps_the_legacy_chain_and_continues_it_keyed(
         conn.execute("UPDATE public.items SET name = 'renamed' WHERE id = 2")
     legacy = one(fresh_db, "SELECT count(*), max(id) FROM vigil_monitor.audit_log")
     assert legacy == (6, 6)
-    assert schema.install(fresh_db) == [8]
+    assert [v for v in schema.install(fresh_db) if v <= 8] == [8]  # 009+ apply too
     a = Audited(fresh_db, role_dsn(fresh_db, DEFAULT_SEALER_ROLE), KEY, tmp_path / "cp.jsonl")
     a.write(5)
     wait_for(a.seal, lambda _: one(fresh_db, "SELECT count(*) FROM vigil_monitor.audit_log")[0]

@@ -8,7 +8,11 @@ from typing import Any
 
 from vigil import pg
 from vigil.schema import installer, roles
-from vigil.schema.contract import DEFAULT_EXPORTER_ROLE, DEFAULT_SEALER_ROLE
+from vigil.schema.contract import (
+    DEFAULT_EXPORTER_ROLE,
+    DEFAULT_MAINTAINER_ROLE,
+    DEFAULT_SEALER_ROLE,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -21,6 +25,9 @@ def register(subparsers: Any) -> None:
                    help="monitoring role to create and grant (default %(default)s)")
     p.add_argument("--sealer-role", default=DEFAULT_SEALER_ROLE,
                    help="audit sealer role to create and grant (default %(default)s)")
+    p.add_argument("--maintainer-role", default=DEFAULT_MAINTAINER_ROLE,
+                   help="role `vigil db maintain` runs as, created and granted only the "
+                        "maintenance functions (default %(default)s)")
     p.set_defaults(func=_install)
 
     p = sub.add_parser("status", help="installed version and missing contract objects",
@@ -36,6 +43,10 @@ def register(subparsers: Any) -> None:
                    help="print the GRANT script instead of applying it")
     p.set_defaults(func=_grants)
 
+    from vigil.maintain import cli as maintain_cli  # vigil db maintain
+
+    maintain_cli.register(sub)
+
 
 def _dsn_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", default=None,
@@ -49,7 +60,8 @@ def _dsn(args: argparse.Namespace) -> str:
 
 def _install(args: argparse.Namespace) -> int:
     applied = installer.install(_dsn(args), exporter_role=args.exporter_role,
-                                sealer_role=args.sealer_role)
+                                sealer_role=args.sealer_role,
+                                maintainer_role=args.maintainer_role)
     st = installer.status(_dsn(args))
     if applied:
         print(f"vigil_monitor: applied {', '.join(map(str, applied))}; "
@@ -69,7 +81,21 @@ def _status(args: argparse.Namespace) -> int:
         print(f"missing: {name}")
     if st.ok:
         print("all contract objects present")
+    _print_storage(_dsn(args))
     return 0 if st.ok else 1
+
+
+def _print_storage(dsn: str) -> None:
+    from vigil.maintain.storage import human_bytes, table_storage
+
+    with pg.connect(dsn) as conn:
+        rows = table_storage(conn)
+    if rows:
+        print("monitoring tables (size, oldest row, retention):")
+    for r in rows:
+        oldest = r.oldest.isoformat(timespec="seconds") if r.oldest else "empty"
+        print(f"  {r.table:<22} {human_bytes(r.size_bytes):>9}  oldest {oldest:<25}  "
+              f"retention {r.retention or 'none (kept for ever)'}")
 
 
 def _grants(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ SCHEMA = "vigil_monitor"
 PROBE_RLS_ROLE = "vigil_probe_rls"
 PROBE_BYPASS_ROLE = "vigil_probe_bypass"
 DEFAULT_EXPORTER_ROLE = "vigil_exporter"
+# Runs `vigil db maintain`: may execute the maintenance functions and nothing else.
+DEFAULT_MAINTAINER_ROLE = "vigil_maintainer"
 DEFAULT_SEALER_ROLE = "vigil_sealer"
 
 
@@ -61,6 +63,8 @@ CONTRACT: tuple[ContractObject, ...] = (
         "rows_per_second last_error"),
     _fn("audit_chain_status", "",
         "head_seq verified_through_seq verified_age_seconds integrity_issues first_broken_seq"),
+    _fn("maintenance_status", "",
+        "last_run_age_seconds rollup_lag_seconds rows_trimmed_total last_error"),
 )
 
 # Functions the monitoring role may execute (read side); everything else stays private.
@@ -71,6 +75,10 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "monitor_encryption_performance(bigint, integer, bigint, bigint, bigint)",
     "settled_horizon()",
     "unusual_access_patterns()",
+    "unusual_access_patterns_at(timestamptz)",
+    "access_bucket(timestamptz)",
+    "encryption_failed_total()",
+    "maintenance_status()",
     "security_access_metrics()",
     "security_encryption_metrics()",
     "security_encryption_status()",
@@ -87,7 +95,15 @@ READ_FUNCTIONS: tuple[str, ...] = (
 READ_TABLES: tuple[str, ...] = (
     "schema_version", "settings", "rls_probe_queries", "phi_columns", "audit_log",
     "audit_write_metrics", "phi_access_patterns", "access_log", "encryption_ops",
-    "encryption_keys", "reencryption_jobs", "unused_indexes",
+    "encryption_keys", "reencryption_jobs", "unused_indexes", "rollup_state", "access_rollup",
+    "maintenance_state",
+)
+# SECURITY DEFINER maintenance entry points (`vigil db maintain`), for the maintainer role only.
+MAINTAIN_FUNCTIONS: tuple[str, ...] = (
+    "maintain_rollup(text, integer)",
+    "maintain_trim(text, integer)",
+    "maintain_record_run(text)",
+    "maintenance_status()",
 )
 # What the sealer (`vigil audit seal`) needs, and nothing else: read and delete sealed buffer
 # rows, append to the chain, keep its heartbeat and the verifier's verdict.

@@ -14,7 +14,13 @@ from vigil import pg
 from vigil.errors import VigilError
 from vigil.logs import fields
 from vigil.schema import roles
-from vigil.schema.contract import CONTRACT, DEFAULT_EXPORTER_ROLE, DEFAULT_SEALER_ROLE, SCHEMA
+from vigil.schema.contract import (
+    CONTRACT,
+    DEFAULT_EXPORTER_ROLE,
+    DEFAULT_MAINTAINER_ROLE,
+    DEFAULT_SEALER_ROLE,
+    SCHEMA,
+)
 
 log = logging.getLogger("vigil.schema")
 _FILE = re.compile(r"^(\d{3})_(\w+)\.sql$")
@@ -77,9 +83,11 @@ def apply_migrations(conn: psycopg.Connection[Any], up_to: int | None = None) ->
 
 
 def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
-            sealer_role: str | None = DEFAULT_SEALER_ROLE) -> list[int]:
-    """Apply pending migrations, refresh probe grants, grant the exporter role and the audit
-    sealer role (``vigil audit seal`` logs in as it).
+            sealer_role: str | None = DEFAULT_SEALER_ROLE,
+            maintainer_role: str | None = DEFAULT_MAINTAINER_ROLE) -> list[int]:
+    """Apply pending migrations, refresh probe grants, grant the exporter role, the audit
+    sealer role (``vigil audit seal`` logs in as it) and the maintenance role
+    (``vigil db maintain``).
 
     Returns the versions applied now (empty when already up to date). Safe to re-run and to run
     concurrently against different databases of one cluster.
@@ -90,6 +98,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
             roles.ensure_role(conn, exporter_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
         if sealer_role:
             roles.ensure_role(conn, sealer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
+        if maintainer_role:
+            roles.ensure_role(conn, maintainer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
         applied_now: list[int] = []
         try:
             with conn.transaction():
@@ -103,6 +113,8 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
             roles.apply_monitor_grants(conn, exporter_role)
         if sealer_role:
             roles.apply_sealer_grants(conn, sealer_role)
+        if maintainer_role:
+            roles.apply_maintainer_grants(conn, maintainer_role)
     log.info("vigil_monitor installed", extra=fields(applied=applied_now))
     return applied_now
 

@@ -14,6 +14,7 @@ from psycopg import errors, sql
 
 from vigil.schema.contract import (
     APP_FUNCTIONS,
+    MAINTAIN_FUNCTIONS,
     PROBE_BYPASS_ROLE,
     PROBE_RLS_ROLE,
     READ_FUNCTIONS,
@@ -93,6 +94,24 @@ def app_grants(role: str) -> list[sql.Composed]:
         stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.").format(schema)
                      + sql.SQL(fn) + sql.SQL(" TO {}").format(ident))
     return stmts
+
+
+def maintainer_grants(role: str) -> list[sql.Composed]:
+    """Least privilege for ``vigil db maintain``: schema usage and the maintenance functions
+    (SECURITY DEFINER: they do the reads and deletes, the role has no table privilege)."""
+    ident = sql.Identifier(role)
+    schema = sql.Identifier(SCHEMA)
+    stmts: list[sql.Composed] = [sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, ident)]
+    for fn in MAINTAIN_FUNCTIONS:
+        stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.").format(schema)
+                     + sql.SQL(fn) + sql.SQL(" TO {}").format(ident))
+    return stmts
+
+
+def apply_maintainer_grants(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
+    with conn.transaction():
+        for stmt in maintainer_grants(role):
+            conn.execute(stmt)
 
 
 def grants_script(role: str, conn: psycopg.Connection[tuple[object, ...]] | None = None) -> str:

@@ -14,6 +14,7 @@ from vigil.stack.plan import (
     command_missing,
     demo_dsn,
     ensure_audit_key,
+    maintainer_dsn,
     sealer_dsn,
 )
 from vigil.stack.runner import ORDER, Options, Stack
@@ -39,7 +40,7 @@ def test_sealer_and_maintainer_are_parts_with_their_own_log_started_before_the_w
     assert sealer.argv[-8:] == (
         "audit", "seal", "--dsn", sealer_dsn(stack.admin),
         "--key-file", str(key), "--checkpoint-file", str(stack.layout.audit_checkpoint_file))
-    assert maintainer.argv[-4:] == ("db", "maintain", "--dsn", dsn)
+    assert maintainer.argv[-4:] == ("db", "maintain", "--dsn", maintainer_dsn(stack.admin))
     assert stack.layout.log("sealer") != stack.layout.log("maintainer")
     # the key goes by path only: its content is on no command line
     secret = key.read_text().strip()

@@ -338,5 +338,13 @@ def sealer_dsn(admin: str | None = None) -> str:
     return role_dsn(demo_dsn(admin), DEFAULT_SEALER_ROLE)
 
 
+def maintainer_dsn(admin: str | None = None) -> str:
+    """The maintainer's own login: EXECUTE on the maintenance functions, no table rights."""
+    from vigil.demo.app import role_dsn
+    from vigil.schema.contract import DEFAULT_MAINTAINER_ROLE
+
+    return role_dsn(demo_dsn(admin), DEFAULT_MAINTAINER_ROLE)
+
+
 def router_dsn(admin: str | None = None) -> str:
     return pg.with_dbname(admin or pg.admin_dsn(), ROUTER_DB)

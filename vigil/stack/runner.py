@@ -36,7 +36,6 @@ from vigil.stack.plan import (
     Task,
     binary_missing,
     command_missing,
-    demo_dsn,
     derive_alertmanager,
     derive_generic,
     derive_prometheus,
@@ -46,6 +45,7 @@ from vigil.stack.plan import (
     exporter_dsn,
     file_missing,
     maintainer_argv,
+    maintainer_dsn,
     module_missing,
     router_dsn,
     sealer_argv,
@@ -217,7 +217,7 @@ class Stack:
         """Issue #16: `vigil audit seal` chains the demo database's audit buffer with the
         stack's key file; `vigil db maintain` keeps its rollups and retention. Healthy means
         running (like the workload); the exporter's audit_pipeline metrics say how well."""
-        lay, dsn = self.layout, demo_dsn(self.admin)
+        lay = self.layout
         if prepare:
             ensure_audit_key(lay)
         sealer = Service("sealer", "audit sealer (vigil audit seal)",
@@ -225,7 +225,7 @@ class Stack:
                                      lay.audit_checkpoint_file),
                          None, None, missing=command_missing(("audit", "seal"), "the audit sealer"))
         maintainer = Service("maintainer", "rollups + retention (vigil db maintain)",
-                             maintainer_argv(dsn), None, None,
+                             maintainer_argv(maintainer_dsn(self.admin)), None, None,
                              missing=command_missing(("db", "maintain"), "the maintainer"))
         return sealer, maintainer
 

@@ -19,16 +19,16 @@ from router.keys import CLOCK, MATRIX, POOL
 from router.validate import is_id
 
 _RESPOND = sql.load("respond")
-INCIDENT_COLUMNS = ("id, type, severity, description, status, created_at, created_by, "
-                    "responded_at, responded_by")
 
 
 async def _get(conn: Any, incident_id: int) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {INCIDENT_COLUMNS}, ARRAY(SELECT alert_id FROM "
-                          "vigil_router.incident_alerts ia WHERE ia.incident_id = i.id "
-                          "ORDER BY alert_id) AS alert_ids FROM vigil_router.incidents i "
-                          "WHERE id = %s", (incident_id,))
+        await cur.execute(
+            "SELECT id, type, severity, description, status, created_at, created_by, "
+            "responded_at, responded_by, ARRAY(SELECT alert_id FROM "
+            "vigil_router.incident_alerts ia WHERE ia.incident_id = i.id "
+            "ORDER BY alert_id) AS alert_ids FROM vigil_router.incidents i "
+            "WHERE id = %s", (incident_id,))
         row: dict[str, Any] | None = await cur.fetchone()
         return row
 

@@ -19,9 +19,9 @@ from router.matrix import Matrix
 
 Row = dict[str, Any]
 
-ALERT_COLUMNS = """id, fingerprint, starts_at, alertname, severity, severity_raw, labels,
-    annotations, generator_url, status, received_at, last_seen_at, response_deadline,
-    duplicates, acked_at, acked_by, ack_note, resolved_at, resolved_by, ends_at, sla_breached"""
+_GET = sql.load("get_alert")
+_ACK = sql.load("ack")
+_RESOLVE = sql.load("resolve")
 
 
 async def event(conn: AsyncConnection[Any], now: datetime, kind: str, *,
@@ -40,8 +40,7 @@ def channels(matrix: Matrix) -> str:
 
 async def get_alert(conn: AsyncConnection[Any], alert_id: int) -> Row | None:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {ALERT_COLUMNS} FROM vigil_router.alerts WHERE id = %s",
-                          (alert_id,))
+        await cur.execute(_GET, {"id": alert_id})
         return await cur.fetchone()
 
 
@@ -50,10 +49,7 @@ async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str
     """Ack an open alert: pending steps and the SLA check stop; notices still go out.
     Returns the updated alert, or None if it was not open."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE vigil_router.alerts SET status = 'acked', acked_at = %s, acked_by = %s, "
-            f"ack_note = %s WHERE id = %s AND status = 'open' RETURNING {ALERT_COLUMNS}",
-            (now, who, note, alert_id))
+        await cur.execute(_ACK, {"now": now, "who": who, "note": note, "id": alert_id})
         row = await cur.fetchone()
     if row is None:
         return None
@@ -66,9 +62,6 @@ async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str
                         "within_response_time": now <= row["response_deadline"],
                         "cancelled_steps": cur2.rowcount})
     return row
-
-
-_RESOLVE = sql.load("resolve")
 
 
 async def resolve_many(conn: AsyncConnection[Any], matrix: Matrix, alerts: str,
@@ -100,9 +93,9 @@ async def resolve(conn: AsyncConnection[Any], matrix: Matrix, alert_id: int, now
 
 async def timeline(conn: AsyncConnection[Any], *, alert_id: int | None = None,
                    incident_id: int | None = None) -> list[Row]:
-    column = "alert_id" if alert_id is not None else "incident_id"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT id, at, kind, actor, detail FROM vigil_router.events WHERE {column} = %s "
-            "ORDER BY id", (alert_id if alert_id is not None else incident_id,))
+            "SELECT id, at, kind, actor, detail FROM vigil_router.events "
+            "WHERE alert_id = %(alert)s OR incident_id = %(incident)s ORDER BY id",
+            {"alert": alert_id, "incident": incident_id})
         return await cur.fetchall()

@@ -22,7 +22,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from router import sql, store
-from router.health import bounded
+from router.health import Worker, bounded
 from router.matrix import Matrix
 from router.metrics import Metrics
 from vigil.clock import Clock
@@ -47,17 +47,14 @@ def human_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
-class Engine:
+class Engine(Worker):
     def __init__(self, pool: AsyncConnectionPool[Any], matrix: Matrix, clock: Clock,
                  metrics: Metrics, *, batch_size: int = 1000, public_url: str = "",
                  op_timeout: float = 12.0) -> None:
-        self.pool = pool
+        super().__init__(pool, clock, metrics, op_timeout)
         self.matrix = matrix
-        self.clock = clock
-        self.metrics = metrics
         self.batch_size = batch_size
         self.public_url = public_url
-        self.op_timeout = op_timeout   # client-side bound per statement (router/health.py)
         # Called after every committed statement: a tick working through a burst of many
         # batches is alive, not stalled (readiness, router/health.py).
         self.on_progress: Callable[[], None] | None = None

@@ -30,7 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from router.channels import Channel, Delivery, DeliveryError
 from router.config import Escalation, Outbox
-from router.health import bounded
+from router.health import Worker, bounded
 from router.metrics import Metrics
 from vigil.clock import Clock
 from vigil.logs import StateLog, fields
@@ -98,17 +98,14 @@ def backoff(cfg: Outbox, attempts: int) -> float:
     return float(min(cfg.backoff_max, cfg.backoff_initial * 2 ** max(attempts - 1, 0)))
 
 
-class Sender:
+class Sender(Worker):
     def __init__(self, pool: AsyncConnectionPool[Any], esc: Escalation, *,
                  channels: dict[str, Channel], cfg: Outbox, clock: Clock,
                  metrics: Metrics, op_timeout: float = 12.0) -> None:
-        self.pool = pool
+        super().__init__(pool, clock, metrics, op_timeout)
         self.esc = esc
         self.channels = channels
         self.cfg = cfg
-        self.clock = clock
-        self.metrics = metrics
-        self.op_timeout = op_timeout   # client-side bound per statement (router/health.py)
         self.inflight: set[asyncio.Task[None]] = set()
         self.busy: Counter[str] = Counter()     # deliveries in flight per target
         self.per_target = max(1, min(cfg.per_target_concurrency, cfg.concurrency))

@@ -15,8 +15,9 @@ def test_both_schemas_list_their_files_through_the_one_runner() -> None:
     monitor = migrations.shipped(installer.TRACK)
     router = migrations.shipped(router_migrate.TRACK)
     assert schema.migrations() == monitor
-    assert [m.version for m in monitor] == list(range(1, len(monitor) + 1))
-    assert [m.version for m in router] == list(range(1, len(router) + 1))
+    for track in (monitor, router):   # in order, once each (numbers are assigned, gaps allowed)
+        versions = [m.version for m in track]
+        assert versions == sorted(set(versions)) and versions[0] == 1
     assert monitor[0].name == "core" and router[0].name == "initial"
     assert router_migrate.latest() == router[-1].version >= 5
 

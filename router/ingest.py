@@ -42,20 +42,30 @@ class IngestResult:
 # durable. The body travels once: it is the raw payload kept for replay, and the labels,
 # annotations and generatorURL are read from it in SQL (``-> 'alerts' -> idx``), never
 # re-encoded in Python. What Python decided (identity, severity, times) travels as one
-# small JSON document of scalars; the levels' response times and plans as two more, made
-# once per matrix (``_plans``). The text is router/sql/ingest.sql.
+# small JSON document of scalars; the response times and plans of the request's levels as
+# two more, their rows made once per matrix (``_plans``). The text is router/sql/ingest.sql.
 _INGEST = sql.load("ingest")
 
 
 @functools.lru_cache(maxsize=8)
-def _plans(matrix: Matrix) -> dict[str, str]:
-    """The ingest statement's ``levels`` and ``plans`` parameters for this matrix."""
-    esc = matrix.esc
-    levels = [{"level": lv, "response_time": matrix.response_time(lv)} for lv in esc.levels]
-    plans = [{"level": lv, "n": n, "kind": p.kind, "step_no": p.step_no, "delay": p.delay,
-              "targets": list(p.targets)}
-             for lv in esc.levels for n, p in enumerate(_with_resolve(matrix, lv))]
-    return {"levels": json.dumps(levels), "plans": json.dumps(plans)}
+def _level_params(matrix: Matrix) -> dict[str, tuple[str, str]]:
+    """Per level, its JSON rows of the ingest statement's ``levels`` and ``plans``."""
+    out = {}
+    for lv in matrix.esc.levels:
+        plans = [{"level": lv, "n": n, "kind": p.kind, "step_no": p.step_no, "delay": p.delay,
+                  "targets": list(p.targets)} for n, p in enumerate(_with_resolve(matrix, lv))]
+        out[lv] = (json.dumps({"level": lv, "response_time": matrix.response_time(lv)}),
+                   json.dumps(plans)[1:-1])
+    return out
+
+
+def _plans(matrix: Matrix, levels: set[str]) -> dict[str, str]:
+    """The ``levels`` and ``plans`` parameters, for the levels of this request only (a
+    request rarely carries more than one level: a quarter of the JSON to parse)."""
+    known = _level_params(matrix)
+    rows = [known[lv] for lv in sorted(levels) if lv in known]
+    return {"levels": "[" + ",".join(r[0] for r in rows) + "]",
+            "plans": "[" + ",".join(r[1] for r in rows if r[1]) + "]"}
 
 
 def _with_resolve(matrix: Matrix, level: str) -> list[Planned]:
@@ -100,7 +110,7 @@ async def _store_round(conn: AsyncConnection[Any], matrix: Matrix, alerts: list[
             "ends": a.ends_at.isoformat() if a.ends_at else None})
     cur = await conn.execute(_INGEST, {
         "now": now, "body": body, "store_raw": store_raw, "alerts": json.dumps(rows),
-        **_plans(matrix)})
+        **_plans(matrix, {sev.level for sev in sevs})})
     to_resolve = []
     for ord_, alert_id, outcome in await cur.fetchall():
         a, sev = alerts[ord_], sevs[ord_]

@@ -1,7 +1,8 @@
-"""SQL for the router's state: alerts, plan rows, outbox rows, the timeline, incidents.
+"""The router's state: alerts, plan rows, outbox rows, the timeline, incidents.
 
-Every function takes an open connection and the router clock's ``now``; the
-caller owns the transaction, so one request or one engine tick is one commit.
+The longer statements are files in router/sql/. Every function takes an open connection
+and the router clock's ``now``; the caller owns the transaction, so one request or one
+engine tick is one commit.
 """
 
 from __future__ import annotations

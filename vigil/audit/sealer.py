@@ -29,7 +29,12 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 _PENDING = ("SELECT id, txid, logged_at, tenant_id, actor_id, table_name, operation, row_pk, "
             "changed_columns FROM vigil_monitor.audit_buffer "
-            "WHERE txid < vigil_monitor.audit_settled_horizon() ORDER BY txid, id LIMIT %s")
+            "WHERE txid < %s ORDER BY txid, id LIMIT %s")
+# Read in its own statement, before the rows: under READ COMMITTED the row read then takes a
+# later snapshot, so every transaction below the horizon is visible to it and batches stay in
+# (txid, id) order (in one statement, a transaction that committed between the statement's
+# snapshot and the horizon's pg_stat_activity read would be passed over, then chained late).
+_HORIZON = "SELECT vigil_monitor.audit_settled_horizon()"
 # Where the keyed chain starts: max(id) over the partial index audit_log_legacy_id (schema
 # 013), O(log n) before every batch instead of a walk over every keyed row. The predicate must
 # match the index's literally, so it is not a parameter.
@@ -80,7 +85,8 @@ def seal_batch(conn: Conn, key: bytes, batch: int, checkpoint_file: Path | None)
     """Seal up to ``batch`` settled rows; returns how many. ``conn`` must be in autocommit."""
     with conn.transaction():
         head = read_head(conn)
-        pending = conn.execute(_PENDING, (batch,)).fetchall()
+        horizon = conn.execute(_HORIZON).fetchone()
+        pending = conn.execute(_PENDING, (horizon[0] if horizon else 0, batch)).fetchall()
         if not pending:
             return 0
         seq, prev = head.seq, head.hash

@@ -28,8 +28,11 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     FROM s
 $$;
 
+-- STABLE too: 008 declared it VOLATILE, and in the sealer's WHERE clause that made PostgreSQL
+-- evaluate it (a pg_stat_activity scan) once per buffered row, so under load the sealer chained
+-- ~66 rows/s while the buffer grew.
 CREATE OR REPLACE FUNCTION vigil_monitor.audit_settled_horizon() RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT vigil_monitor.settled_horizon()
 $$;
 REVOKE ALL ON FUNCTION vigil_monitor.settled_horizon(), vigil_monitor.audit_settled_horizon()

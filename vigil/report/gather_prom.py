@@ -37,7 +37,7 @@ class PromGatherer:
         self.missing: list[str] = []
 
     def at_end(self, expr: str, what: str) -> list[tuple[dict[str, str], float]]:
-        out = self.prom.query(expr, self.day.last_step)
+        out = self.prom.query(expr, self.day.eval_at)
         if not out:
             self.missing.append(what)
         return out
@@ -50,7 +50,7 @@ class PromGatherer:
         return out
 
     def _win(self) -> str:
-        return f"{int(self.day.end - self.day.start)}s"
+        return self.day.window
 
     # ------------------------------------------------------------------ thresholds
 
@@ -63,18 +63,19 @@ class PromGatherer:
                 for q in QUANTILES:
                     for lbl, v in self.prom.query(
                             f"quantile_over_time({q}, {metric}[{self._win()}])",
-                            self.day.last_step):
+                            self.day.eval_at):
                         rows.setdefault(_key(lbl, labels), {})[f"p{round(q * 100)}"] = v
-                series = self.over_day(metric, f"{name}: {metric}")
+                series = self.over_day(f"last_over_time({metric}[{self.day.step_window}])",
+                                       f"{name}: {metric}")
             else:
                 inc = f"sum by ({by},le) (increase({metric}_bucket[{self._win()}]))"
                 for q in QUANTILES:
                     for lbl, v in self.prom.query(f"histogram_quantile({q}, {inc})",
-                                                  self.day.last_step):
+                                                  self.day.eval_at):
                         rows.setdefault(_key(lbl, labels), {})[f"p{round(q * 100)}"] = v
                 for lbl, v in self.prom.query(
                         f"sum by ({by}) (increase({metric}_count[{self._win()}]))",
-                        self.day.last_step):
+                        self.day.eval_at):
                     rows.setdefault(_key(lbl, labels), {})["observations"] = round(v, 3)
                 series = self.over_day(
                     f"histogram_quantile(0.95, sum by ({by},le) (rate({metric}_bucket[5m])))",
@@ -128,7 +129,7 @@ class PromGatherer:
 
     def encryption(self) -> dict[str, Any]:
         w = self._win()
-        policy = self.prom.query("vigil:policy:encryption_key_max_age_seconds", self.day.last_step)
+        policy = self.prom.query("vigil:policy:encryption_key_max_age_seconds", self.day.eval_at)
         max_age = policy[0][1] if policy else KEY_MAX_AGE_DEFAULT
         keys = {lbl.get("key", ""): v for lbl, v in self.at_end(
             f"max by (key) (max_over_time(vigil_encryption_key_age_seconds[{w}]))",
@@ -152,7 +153,7 @@ class PromGatherer:
         firing: dict[str, dict[str, Any]] = {}
         for lbl, s in self.prom.query_range(
                 f'count by (alertname, severity) (last_over_time(ALERTS{{alertstate="firing"}}'
-                f"[{step}s]))", self.day.start, self.day.last_step, step):
+                f"[{self.day.step_window}]))", self.day.start, self.day.eval_at, step):
             firing[lbl.get("alertname", "")] = {"severity": lbl.get("severity", ""),
                                                 "firing_seconds": len(s) * step}
         levels: dict[str, dict[str, Any]] = {}
@@ -164,7 +165,7 @@ class PromGatherer:
                 levels.setdefault(lbl.get("severity", ""), {})[field] = round(v, 3)
         for q in (0.5, 0.95):
             inc = f"sum by (severity, le) (increase(vigil_router_time_to_ack_seconds_bucket[{w}]))"
-            for lbl, v in self.prom.query(f"histogram_quantile({q}, {inc})", self.day.last_step):
+            for lbl, v in self.prom.query(f"histogram_quantile({q}, {inc})", self.day.eval_at):
                 if not math.isnan(v):  # NaN: no ack that day
                     levels.setdefault(lbl.get("severity", ""), {})[
                         f"time_to_ack_p{round(q * 100)}_seconds"] = v
@@ -185,15 +186,15 @@ class PromGatherer:
         known = {(lbl.get("target", ""), lbl.get("collector", ""))
                  for lbl, _ in self.prom.query(
                      "count by (target, collector) (count_over_time(vigil_collector_success[8d]))",
-                     self.day.last_step)}
+                     self.day.eval_at)}
         ratio = {(lbl.get("target", ""), lbl.get("collector", "")): v
                  for lbl, v in self.prom.query(
                      f"avg by (target, collector) (avg_over_time(vigil_collector_success[{w}]))",
-                     self.day.last_step)}
+                     self.day.eval_at)}
         present = {(lbl.get("target", ""), lbl.get("collector", "")): s
                    for lbl, s in self.prom.query_range(
                        f"count by (target, collector) (count_over_time(vigil_collector_success"
-                       f"[{step}s]))", self.day.start, self.day.last_step, step)}
+                       f"[{self.day.step_window}]))", self.day.start, self.day.eval_at, step)}
         out: dict[str, Any] = {}
         for key in sorted(known | set(present)):
             s = present.get(key, [])

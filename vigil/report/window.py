@@ -30,6 +30,21 @@ class Day:
         return self.end - self.step
 
     @property
+    def eval_at(self) -> float:
+        """Where whole-day instant queries are evaluated: 1 ms before midnight, so their
+        ``[window]`` (closed at both ends in PromQL) covers [start, end) exactly."""
+        return self.end - 0.001
+
+    @property
+    def window(self) -> str:
+        return f"{DAY * 1000 - 1}ms"
+
+    @property
+    def step_window(self) -> str:
+        """One step back from a range-query point, excluding the previous point's sample."""
+        return f"{self.step * 1000 - 1}ms"
+
+    @property
     def steps(self) -> int:
         return DAY // self.step
 

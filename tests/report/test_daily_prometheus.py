@@ -118,3 +118,24 @@ def test_hash_and_chain_fields(report: dict[str, Any]) -> None:
     assert report["previous_hash"] == model.GENESIS
     assert report["hash"] == model.digest(report)
     assert report["format"] == model.FORMAT
+
+
+def test_cli_daily_stores_the_day_and_refuses_to_overwrite_it(
+        known_prometheus: str, known_db: str, known_date: dt.date, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from vigil import cli
+
+    out_dir = tmp_path / "out"
+    argv = ["report", "daily", "--date", known_date.isoformat(), "--out", str(out_dir),
+            "--prometheus-url", known_prometheus, "--dsn", known_db]
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().out
+    assert first.startswith(f"{known_date}: missing;")  # audit write/encryption: no data
+    doc = json.loads((out_dir / known_date.isoformat() / "report.json").read_text())
+    assert doc["hash"] in first
+    assert cli.main(argv) == 1
+    assert "already stored; pass --replace" in capsys.readouterr().err
+    assert cli.main([*argv, "--replace"]) == 0
+    assert cli.main(["report", "daily", "--date", dt.date.today().isoformat(), "--out",
+                     str(out_dir)]) == 1
+    assert "is not over yet" in capsys.readouterr().err

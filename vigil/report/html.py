@@ -69,9 +69,9 @@ def render(doc: dict[str, Any]) -> str:
            f"<p>Overall: {_status(doc['status'])}. Generated {escape(doc['generated_at'])}. "
            f"Hash <code>{escape(doc['hash'])}</code>, previous "
            f"<code>{escape(doc['previous_hash'])}</code>.</p>"]
-    out.append(table([{"section": k, "status": v} for k, v in doc["sections_status"].items()],
-                     ["section", "status"]).replace("<td>missing</td>",
-                                                    '<td class="missing">missing</td>'))
+    out.append("<table><tr><th>section</th><th>status</th></tr>" + "".join(
+        f"<tr><td>{escape(k)}</td><td>{_status(v)}</td></tr>"
+        for k, v in doc["sections_status"].items()) + "</table>")
     if doc["missing"]:
         out.append("<h2 class='missing'>Missing data</h2><ul>" + "".join(
             f"<li>{escape(m)}</li>" for m in doc["missing"]) + "</ul>")
@@ -86,6 +86,9 @@ def render(doc: dict[str, Any]) -> str:
                                                         "seconds_over_threshold",
                                                         "coverage_ratio")},
                  "gaps": _gaps(s.get("gaps", []))} for k, s in t["series"].items()]
+        if t["statistic"] == "value":  # a gauge: no observation count to show
+            for r in rows:
+                r["observations"] = "n/a"
         out.append(table(rows, ["series", "p50", "p95", "p99", "observations",
                                 "seconds_over_threshold", "coverage_ratio", "gaps"]))
     acc = doc["access"]

@@ -11,7 +11,6 @@ Layout (``ROOT`` defaults to ``<state folder>/reports``, i.e. ``.vigil/reports``
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -178,7 +177,3 @@ class ReportStore:
         return {"unreviewed_age_seconds": oldest, "unreviewed_reports": float(len(unrev)),
                 "chain_ok": 0.0 if self.verify() else 1.0,
                 "last_generated_timestamp_seconds": last, "reports": float(len(dates))}
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -11,6 +11,7 @@ from typing import Any
 from vigil.report import html, markdown, model
 from vigil.report.gather_db import gather as gather_db
 from vigil.report.gather_prom import PromGatherer
+from vigil.report.gather_router import gather as gather_router
 from vigil.report.prom import Prom
 from vigil.report.store import ReportStore
 from vigil.report.window import Day
@@ -39,6 +40,11 @@ def yesterday(now: dt.datetime) -> dt.date:
 class Sources:
     prometheus_url: str
     dsn: str
+    router_dsn: str | None = None
+
+
+def default_router_dsn() -> str | None:
+    return os.environ.get("VIGIL_ROUTER_DSN") or None
 
 
 def gather_prom(prom: Prom, day: Day) -> dict[str, Any]:
@@ -56,6 +62,7 @@ def daily(sources: Sources, date: dt.date, store: ReportStore, *, now: dt.dateti
     day = Day(date, step)
     prom = gather_prom(Prom(sources.prometheus_url), day)
     db = gather_db(sources.dsn, day)
+    prom["router"] = gather_router(sources.router_dsn, day)
     from vigil.pg import dbname_of
 
     doc = model.build(date, prom, db, previous_hash=store.previous_hash(date), generated_at=now,

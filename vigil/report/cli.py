@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
                    help="Prometheus base URL (env VIGIL_PROMETHEUS_URL; default %(default)s)")
     d.add_argument("--dsn", help="monitored database (env VIGIL_REPORT_DSN; default: the demo "
                                  "database of `vigil up`)")
+    d.add_argument("--router-dsn", default=build.default_router_dsn(),
+                   help="the router's database, for response times and incidents (env "
+                        "VIGIL_ROUTER_DSN; without it they are listed as missing)")
     d.add_argument("--step", type=int, default=60, help="seconds per plotted point "
                                                         "(default %(default)s)")
     d.add_argument("--replace", action="store_true",
@@ -66,6 +69,7 @@ def register(sub: Any) -> None:
     _store_arg(s)
     s.add_argument("--prometheus-url", default=build.default_prometheus_url())
     s.add_argument("--dsn")
+    s.add_argument("--router-dsn", default=build.default_router_dsn())
     s.add_argument("--at", default="00:15", help="UTC time to build yesterday's report")
     s.add_argument("--verify-every", type=float, default=3600.0,
                    help="seconds between `vigil metrics verify` runs (default hourly)")
@@ -83,7 +87,8 @@ def _daily(args: argparse.Namespace) -> int:
     date = args.date or build.yesterday(now)
     if date >= now.date():
         raise ReportError(f"{date} is not over yet (UTC); a report covers a whole past day")
-    sources = build.Sources(args.prometheus_url, args.dsn or build.default_dsn())
+    sources = build.Sources(args.prometheus_url, args.dsn or build.default_dsn(),
+                            args.router_dsn)
     doc, folder = build.daily(sources, date, store, now=now, step=args.step,
                               replace=args.replace)
     print(f"{date}: {doc['status']}; {len(doc['missing'])} missing source(s); "
@@ -136,7 +141,8 @@ def _schedule(args: argparse.Namespace) -> int:
 
     host, _, port = args.listen.rpartition(":")
     sched = Scheduler(build.store_at(args.store),
-                      build.Sources(args.prometheus_url, args.dsn or build.default_dsn()),
+                      build.Sources(args.prometheus_url, args.dsn or build.default_dsn(),
+                                    args.router_dsn),
                       at=dt.time.fromisoformat(args.at), verify_every=args.verify_every)
     run(sched, host or "127.0.0.1", int(port))
     return 0

@@ -172,7 +172,7 @@ class PromGatherer:
         for sev, row in levels.items():
             row["ack_sla_seconds"] = ACK_SLA.get(sev)
         return {"firing": dict(sorted(firing.items())), "by_severity": dict(sorted(levels.items())),
-                "not_collected": ["time to resolve", "containments"]}
+                "not_collected": ["containments (not recorded by the router)"]}
 
     # ------------------------------------------------------------------ collection
 

@@ -119,6 +119,15 @@ def render(doc: dict[str, Any]) -> str:
          "ack_sla_seconds", "sla_breaches", "escalations"]) + table(
         [{"alert": k, **v} for k, v in al.get("firing", {}).items()],
         ["alert", "severity", "firing_seconds"]))
+    router = al.get("router", {})
+    out.append("<h3>Response times (router)</h3>" + (table(
+        [{"severity": k, **v} for k, v in router.get("by_severity", {}).items()],
+        ["severity", "received", "acked", "time_to_ack_p50_seconds", "time_to_ack_max_seconds",
+         "resolved", "time_to_resolve_p50_seconds", "time_to_resolve_max_seconds",
+         "response_time_seconds", "ack_late", "resolve_late", "sla_breaches", "escalations"])
+        + "<h3>Incidents</h3>" + table(router.get("incidents", []), [
+            "severity", "opened", "responded", "time_to_respond_max_seconds"])
+        if router else _status("missing")))
     if al.get("not_collected"):
         out.append("<p>Not collected by this report: "
                    + escape(", ".join(al["not_collected"])) + "</p>")

@@ -9,6 +9,7 @@ middle, breaks the chain at that day.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import json
 import math
@@ -32,6 +33,8 @@ def digest(doc: dict[str, Any]) -> str:
 
 def clean(value: Any) -> Any:
     """JSON has no NaN or infinity: NaN means "no data" (None), +Inf stays visible as text."""
+    if isinstance(value, decimal.Decimal):  # numeric from PostgreSQL
+        value = float(value)
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -81,7 +84,9 @@ def overall(statuses: dict[str, str]) -> str:
 def build(date: dt.date, prom: dict[str, Any], db: dict[str, Any], *, previous_hash: str,
           generated_at: dt.datetime, sources: dict[str, str]) -> dict[str, Any]:
     statuses = section_status(prom)
-    missing = sorted(set(prom.get("missing", [])) | set(db.get("missing", [])))
+    router = prom.get("router", {})
+    missing = sorted(set(prom.get("missing", [])) | set(db.get("missing", []))
+                     | set(router.get("missing", [])))
     doc: dict[str, Any] = clean({
         "format": FORMAT,
         "date": date.isoformat(),
@@ -97,7 +102,8 @@ def build(date: dt.date, prom: dict[str, Any], db: dict[str, Any], *, previous_h
         "audit": {"prometheus": prom.get("audit", {}), "database": db.get("audit", {})},
         "encryption": {"prometheus": prom.get("encryption", {}),
                        "database_keys": db.get("encryption_keys", [])},
-        "alerts": prom.get("alerts", {}),
+        "alerts": {**prom.get("alerts", {}),
+                   "router": {k: v for k, v in router.items() if k != "missing"}},
         "collection": prom.get("collection", {}),
         "previous_hash": previous_hash,
     })

@@ -287,7 +287,8 @@ def maintainer_argv(dsn: str) -> tuple[str, ...]:
 
 def reporter_argv(store: Path, prometheus_url: str, dsn: str, listen: str) -> tuple[str, ...]:
     """``vigil report schedule`` (issue #13): the daily report at 00:15 UTC, the hourly
-    ``vigil metrics verify``, and their status on ``/metrics`` (job vigil-report)."""
+    ``vigil metrics verify``, and their status on ``/metrics`` (job vigil-report). The router's
+    database comes from VIGIL_ROUTER_DSN, which the stack sets for every part."""
     return vigil_cmd("report", "schedule", "--store", str(store), "--prometheus-url",
                      prometheus_url, "--dsn", dsn, "--listen", listen)
 

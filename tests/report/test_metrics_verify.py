@@ -123,3 +123,27 @@ def test_verify_fails_when_prometheus_is_not_there(capsys: pytest.CaptureFixture
     port = promtools.free_port()
     assert cli.main(["metrics", "verify", "--prometheus-url", f"http://127.0.0.1:{port}"]) == 1
     assert "did not answer" in capsys.readouterr().err
+
+
+def test_verify_names_a_rule_group_that_fails_to_evaluate(
+        exporter: FakeExporter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.yml"
+    # two series on the "one" side: every evaluation fails with a matching error
+    broken.write_text("groups:\n  - name: broken-group\n    rules:\n"
+                      "      - record: x:broken\n"
+                      "        expr: vigil_collector_success * on() group_left() "
+                      "vigil_collector_success\n")
+    config = promtools.prometheus_test_config(
+        tmp_path / "prometheus.yml", targets={"vigil-exporter": [exporter.address]},
+        rule_files=[broken])
+    proc = promtools.start_prometheus(config)
+    try:
+        promtools.wait_for_targets_up(proc.url, ["vigil-exporter"])
+        _wait(proc.url, lambda ps: any(p.kind == "rule_group" for p in ps),
+              "the broken rule group to be reported")
+        assert cli.main(["metrics", "verify", "--prometheus-url", proc.url]) == 1
+    finally:
+        proc.stop()
+    out = capsys.readouterr().out
+    assert "STALE rule_group broken-group: rule x:broken:" in out
+    assert "STALE collector" not in out  # the collectors themselves are fine

@@ -114,8 +114,9 @@ def rule_groups(prom: Prom, now: float) -> tuple[list[Problem], int]:
                                + ("never" if age is None else f"{age:.0f}s ago") + ")"))
         for r in g.get("rules") or []:
             if r.get("health") not in ("ok", "unknown"):
+                error = str(r.get("lastError") or r.get("health"))
                 out.append(Problem("rule_group", name, f"rule {r.get('name')}: "
-                                                       f"{r.get('lastError') or r.get('health')}"))
+                                                       f"{error[:200]}"))
     if not groups:
         out.append(Problem("rule_group", "*", "Prometheus has no rule groups loaded"))
     return out, len(groups)

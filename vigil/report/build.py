@@ -58,17 +58,21 @@ def gather_prom(prom: Prom, day: Day) -> dict[str, Any]:
 def daily(sources: Sources, date: dt.date, store: ReportStore, *, now: dt.datetime,
           step: int = 60, replace: bool = False) -> tuple[dict[str, Any], Path]:
     """Build, render and store ``date``'s report; returns it and its folder."""
-    store.check_writable(date, replace)
+    from vigil.pg import dbname_of
+
+    store.check_writable(date, replace)  # fail fast, before the queries
     day = Day(date, step)
     prom = gather_prom(Prom(sources.prometheus_url), day)
     db = gather_db(sources.dsn, day)
     prom["router"] = gather_router(sources.router_dsn, day)
-    from vigil.pg import dbname_of
-
-    doc = model.build(date, prom, db, previous_hash=store.previous_hash(date), generated_at=now,
-                      sources={"prometheus": sources.prometheus_url,
-                               "database": dbname_of(sources.dsn), "step_seconds": str(step)})
-    folder = store.save(doc, html.render(doc), markdown.render(doc))
+    with store.locked():
+        store.check_writable(date, replace)  # again: another writer may have stored meanwhile
+        doc = model.build(date, prom, db, previous_hash=store.previous_hash(date),
+                          generated_at=now,
+                          sources={"prometheus": sources.prometheus_url,
+                                   "database": dbname_of(sources.dsn),
+                                   "step_seconds": str(step)})
+        folder = store.save(doc, html.render(doc), markdown.render(doc))
     return doc, folder
 
 

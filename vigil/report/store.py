@@ -10,7 +10,9 @@ Layout (``ROOT`` defaults to ``<state folder>/reports``, i.e. ``.vigil/reports``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -40,6 +42,15 @@ class Broken:
 class ReportStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One writer at a time (the scheduler and a manual `vigil report daily|attest`): the
+        chain is read, extended and written under this lock."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
 
     def day_dir(self, date: dt.date | str) -> Path:
         return self.root / str(date)
@@ -106,6 +117,10 @@ class ReportStore:
                 yield json.loads(line)
 
     def attest(self, date: str, by: str, note: str, now: dt.datetime) -> dict[str, Any]:
+        with self.locked():
+            return self._attest(date, by, note, now)
+
+    def _attest(self, date: str, by: str, note: str, now: dt.datetime) -> dict[str, Any]:
         doc = self.load(date)
         if not by.strip():
             raise ReportError("--by needs the reviewer's name")

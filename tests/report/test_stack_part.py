@@ -21,6 +21,7 @@ def test_the_stack_runs_the_reporter_on_its_port_and_prometheus_scrapes_it(
     assert f"--store {tmp_path / 'state' / 'reports'}" in argv
     assert f"--listen 127.0.0.1:{ports.reporter}" in argv
     assert f"--prometheus-url http://127.0.0.1:{ports.prometheus}" in argv
+    assert "--dsn" not in reporter.argv  # from the environment, never on a command line
     assert reporter.health_url == f"http://127.0.0.1:{ports.reporter}/-/healthy"
     assert ORDER.index("reporter") > ORDER.index("prometheus")
     prom = yaml.safe_load((repo_root() / "prometheus" / "prometheus.yml").read_text())

@@ -285,12 +285,13 @@ def maintainer_argv(dsn: str) -> tuple[str, ...]:
     return vigil_cmd("db", "maintain", "--dsn", dsn)
 
 
-def reporter_argv(store: Path, prometheus_url: str, dsn: str, listen: str) -> tuple[str, ...]:
+def reporter_argv(store: Path, prometheus_url: str, listen: str) -> tuple[str, ...]:
     """``vigil report schedule`` (issue #13): the daily report at 00:15 UTC, the hourly
-    ``vigil metrics verify``, and their status on ``/metrics`` (job vigil-report). The router's
-    database comes from VIGIL_ROUTER_DSN, which the stack sets for every part."""
+    ``vigil metrics verify``, and their status on ``/metrics`` (job vigil-report). The
+    databases come from the environment the stack sets for every part (VIGIL_ADMIN_DSN ->
+    the demo database, VIGIL_ROUTER_DSN), so no DSN is on a command line."""
     return vigil_cmd("report", "schedule", "--store", str(store), "--prometheus-url",
-                     prometheus_url, "--dsn", dsn, "--listen", listen)
+                     prometheus_url, "--listen", listen)
 
 
 def command_missing(words: tuple[str, ...], what: str) -> str | None:

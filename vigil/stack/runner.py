@@ -36,7 +36,6 @@ from vigil.stack.plan import (
     Task,
     binary_missing,
     command_missing,
-    demo_dsn,
     derive_alertmanager,
     derive_generic,
     derive_prometheus,
@@ -211,7 +210,7 @@ class Stack:
         reporter = Service("reporter", "daily report + hourly metrics verify",
                            reporter_argv(lay.state / "reports",
                                          f"http://127.0.0.1:{ports.prometheus}",
-                                         demo_dsn(self.admin), f"127.0.0.1:{ports.reporter}"),
+                                         f"127.0.0.1:{ports.reporter}"),
                            f"http://127.0.0.1:{ports.reporter}/-/healthy",
                            f"http://127.0.0.1:{ports.reporter}/metrics",
                            missing=command_missing(("report", "schedule"), "the daily report"))

@@ -123,7 +123,11 @@ def run(scheduler: Scheduler, host: str, port: int, tick_seconds: float = 60.0) 
     stop = threading.Event()
     try:
         while not stop.is_set():
-            scheduler.tick()  # not under the lock: a long build must not block a scrape
+            try:
+                scheduler.tick()  # not under the lock: a long build must not block a scrape
+            except Exception:  # the loop never dies; the failure shows on /metrics and in the log
+                scheduler.build_ok = 0.0
+                log.exception("scheduled report tick failed")
             stop.wait(tick_seconds)
     finally:
         server.shutdown()

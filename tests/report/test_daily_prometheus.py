@@ -133,6 +133,12 @@ def test_cli_daily_stores_the_day_and_refuses_to_overwrite_it(
     assert first.startswith(f"{known_date}: missing;")  # audit write/encryption: no data
     doc = json.loads((out_dir / known_date.isoformat() / "report.json").read_text())
     assert doc["hash"] in first
+    md = (out_dir / known_date.isoformat() / "report.md").read_text().splitlines()
+    assert md[0] == f"**vigil security report {known_date}**: MISSING"
+    assert "- over the 50 ms rls_overhead threshold: public/Deal 60 min" in md
+    assert any(line.startswith("- MISSING DATA (") for line in md)
+    assert any(line.startswith("- collectors with failures or gaps:") and "maintenance" in line
+               for line in md)
     assert cli.main(argv) == 1
     assert "already stored; pass --replace" in capsys.readouterr().err
     assert cli.main([*argv, "--replace"]) == 0

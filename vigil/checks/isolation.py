@@ -16,7 +16,8 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 def isolation(conn: Conn, max_tenants: int = 5) -> CheckResult:
     tables = conn.execute(
-        "SELECT c.oid::regclass::text, vigil_monitor.tenant_column_of(n.nspname, c.relname) "
+        "SELECT c.oid::regclass::text, vigil_monitor.tenant_column_of(n.nspname, c.relname), "
+        "c.oid::bigint "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') "
         "AND n.nspname NOT IN ('vigil_monitor', 'pg_catalog', 'information_schema') "
@@ -25,20 +26,22 @@ def isolation(conn: Conn, max_tenants: int = 5) -> CheckResult:
     unprobed: list[str] = []
     probes = 0
     probed_tables = 0
-    for rel, column in tables:
+    # By oid: a name would need USAGE on the application's schema, which this login lacks.
+    for rel, column, oid in tables:
         if column is None:
             unprobed.append(f"{rel} (no tenant column: vigil db tenant-column {rel} COLUMN)")
             continue
         tenants = [str(r[0]) for r in conn.execute(
-            "SELECT * FROM vigil_monitor.isolation_tenants(%s::regclass, %s)", (rel, max_tenants))]
+            "SELECT * FROM vigil_monitor.isolation_tenants(%s::oid::regclass, %s)",
+            (oid, max_tenants))]
         if not tenants:
             unprobed.append(f"{rel} (no rows to probe)")
             continue
         probed_tables += 1
         for tenant in [*tenants, ""]:
             with conn.transaction():
-                row = conn.execute("SELECT vigil_monitor.isolation_leaks(%s::regclass, %s)",
-                                   (rel, tenant)).fetchone()
+                row = conn.execute("SELECT vigil_monitor.isolation_leaks(%s::oid::regclass, %s)",
+                                   (oid, tenant)).fetchone()
             probes += 1
             if row and row[0] is not None and int(str(row[0])) > 0:
                 leaks.append(f"{rel} as tenant {tenant or '(unset)'}")

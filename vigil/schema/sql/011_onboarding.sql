@@ -335,11 +335,13 @@ BEGIN
     END LOOP;
 END $$;
 
--- Coverage is unknown (NULL), not complete, while no PHI table is registered.
+-- Coverage is unknown (NULL), not complete, while no PHI table is registered. SECURITY
+-- DEFINER: resolving an application table's name needs USAGE on its schema, which the
+-- monitoring login does not have (it reads the catalog only).
 CREATE OR REPLACE FUNCTION vigil_monitor.security_audit_metrics()
 RETURNS TABLE (coverage_ratio float8, phi_tables int, audited_tables int, gaps bigint,
                integrity_issues bigint, first_broken_id bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     WITH phi AS (
         SELECT DISTINCT to_regclass(format('%I.%I', schema_name, table_name)) AS rel
         FROM vigil_monitor.phi_columns

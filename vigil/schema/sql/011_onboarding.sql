@@ -32,15 +32,16 @@ INSERT INTO vigil_monitor.settings (key, value, description) VALUES
   ('probe_roles', NULL, 'comma-separated roles the RLS probe runs as; NULL: the roles named in the policies (TO role)')
 ON CONFLICT (key) DO NOTHING;
 
--- The tenant column of a table: registered, else a column named tenant_id, else NULL.
+-- The tenant column of a table: registered, else a column named tenant_id, else NULL; only a
+-- column that exists now (one dropped after registration must not break the audit trigger).
 CREATE OR REPLACE FUNCTION vigil_monitor.tenant_column_of(p_schema text, p_table text) RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(
-        (SELECT t.column_name FROM vigil_monitor.tenant_columns t
-         WHERE t.schema_name = p_schema AND t.table_name = p_table),
-        (SELECT 'tenant_id' FROM pg_attribute a
-         WHERE a.attrelid = to_regclass(format('%I.%I', p_schema, p_table))
-           AND a.attname = 'tenant_id' AND a.attnum > 0 AND NOT a.attisdropped))
+    SELECT a.attname::text FROM pg_attribute a
+    WHERE a.attrelid = to_regclass(format('%I.%I', p_schema, p_table)) AND a.attnum > 0
+      AND NOT a.attisdropped
+      AND a.attname = coalesce((SELECT t.column_name FROM vigil_monitor.tenant_columns t
+                                WHERE t.schema_name = p_schema AND t.table_name = p_table),
+                               'tenant_id')
 $$;
 
 -- The audit trigger: the tenant comes from the table's tenant column (any name, any type).
@@ -54,10 +55,17 @@ DECLARE
     pkcol text := coalesce(TG_ARGV[0], 'id');
     tcol text := vigil_monitor.tenant_column_of(TG_TABLE_SCHEMA, TG_TABLE_NAME);
     qualified text := format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
-    fields text := format('SELECT ($1).%I::text, %s', pkcol,
-                          CASE WHEN tcol IS NULL THEN 'NULL::text'
-                               ELSE format('($1).%I::text', tcol) END);
+    fields text;
 BEGIN
+    -- A trigger created before 011 names 'id' by default, which the table may lack: that
+    -- must not fail the application's write (the row key is then NULL, as it used to be).
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = TG_RELID AND attname = pkcol
+                   AND attnum > 0 AND NOT attisdropped) THEN
+        pkcol := NULL;
+    END IF;
+    fields := format('SELECT %s, %s',
+                     CASE WHEN pkcol IS NULL THEN 'NULL::text' ELSE format('($1).%I::text', pkcol) END,
+                     CASE WHEN tcol IS NULL THEN 'NULL::text' ELSE format('($1).%I::text', tcol) END);
     IF TG_OP = 'UPDATE' THEN
         j_new := to_jsonb(NEW); j_old := to_jsonb(OLD);
         SELECT coalesce(array_agg(k ORDER BY k), '{}') INTO cols FROM jsonb_object_keys(j_new) k

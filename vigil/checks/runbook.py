@@ -61,7 +61,7 @@ def _f(value: object) -> float | None:
 
 def _judge(name: str, value: float | None, limit: float, detail: str) -> CheckResult:
     if value is None:  # nothing examined: not a pass (#9)
-        return CheckResult(name, False, None, limit, f"no data: {detail}", no_data=True)
+        return CheckResult(name, False, None, limit, detail, no_data=True)
     return CheckResult(name, value < limit, value, limit, detail)
 
 

@@ -153,6 +153,15 @@ def test_onboarding_an_application_unlike_the_demo(
     code, out = vigil(capsys, "db", "status", "--dsn", c.admin)
     assert code == 0, out
     assert "not monitored" not in out
+    # A probe tenant that has no data is refused, and named if its rows go away.
+    code = cli.main(["db", "probe", "set", "--tenant", str(uuid.uuid4()), "--dsn", c.admin])
+    assert code != 0
+    with psycopg.connect(c.admin, autocommit=True) as conn:
+        conn.execute("UPDATE vigil_monitor.settings SET value = %s WHERE key = 'probe_tenant'",
+                     (str(uuid.uuid4()),))
+    code, out = vigil(capsys, "db", "status", "--dsn", c.admin)
+    assert code == 1 and "has no row in any RLS table" in out
+    assert cli.main(["db", "probe", "set", "--tenant", ORG_A, "--dsn", c.admin]) == 0
 
     # Every RLS table measured, as the application role sees it.
     rows = query(c.monitor, "SELECT table_name, avg_overhead_ms, error FROM "

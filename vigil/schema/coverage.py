@@ -68,6 +68,12 @@ def _probe(conn: Conn) -> list[Finding]:
         return [Finding(f"probe tenant unset: none of the {count} RLS tables is measured "
                         "(an empty tenant would read ~0 ms)",
                         "vigil db probe set --tenant TENANT (one with representative data)")]
+    from vigil.schema.onboard import tenant_exists
+
+    if not tenant_exists(conn, str(tenant[0])):
+        return [Finding(f"probe tenant {tenant[0]} has no row in any RLS table: the probe "
+                        "measures an empty tenant (~0 ms)",
+                        "vigil db probe set --tenant TENANT (one with representative data)")]
     with conn.transaction():
         conn.execute("SET LOCAL lock_timeout = '1s'")
         rows = conn.execute("SELECT format('%I.%I', schema_name, table_name), error "

@@ -114,7 +114,7 @@ def probe_set(dsn: str, tenant: str | None, probe_roles: list[str] | None) -> li
     out: list[str] = []
     with pg.connect(dsn) as conn:
         if tenant is not None:
-            if tenant and not _tenant_exists(conn, tenant):
+            if tenant and not tenant_exists(conn, tenant):
                 raise VigilError(f"tenant {tenant} has no row in any RLS table with a tenant "
                                  "column: pick a tenant with representative data")
             conn.execute("UPDATE vigil_monitor.settings SET value = nullif(%s, '') "
@@ -136,7 +136,8 @@ def probe_set(dsn: str, tenant: str | None, probe_roles: list[str] | None) -> li
     return out
 
 
-def _tenant_exists(conn: Conn, tenant: str) -> bool:
+def tenant_exists(conn: Conn, tenant: str) -> bool:
+    """Whether any RLS table with a tenant column has a row of ``tenant`` (as text)."""
     tables = conn.execute(
         "SELECT c.oid::regclass::text, vigil_monitor.tenant_column_of(n.nspname, c.relname) "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

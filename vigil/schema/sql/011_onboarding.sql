@@ -45,35 +45,41 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The audit trigger: the tenant comes from the table's tenant column (any name, any type).
--- INSERT and DELETE read only the primary-key and tenant fields (no to_jsonb of the row);
--- UPDATE compares values to name the changed columns (names recorded, never values).
+-- UPDATE compares values to name the changed columns (names recorded, never values) and reads
+-- key and tenant from the same jsonb. INSERT and DELETE read only the key and tenant fields
+-- (no to_jsonb of a row whose encrypted PHI columns may be large).
 CREATE OR REPLACE FUNCTION vigil_monitor.audit_trigger() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
-    j_new jsonb; j_old jsonb; cols text[]; pk text; tenant text;
+    j_new jsonb; j_old jsonb; cols text[]; pk text; tenant text; fields text;
     pkcol text := coalesce(TG_ARGV[0], 'id');
-    tcol text := vigil_monitor.tenant_column_of(TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    -- enable_audit passes the tenant column as the second argument ('' for none), so the row
+    -- path does no lookup; a trigger made before 011 has one argument and looks it up.
+    tcol text := CASE WHEN TG_NARGS > 1 THEN nullif(TG_ARGV[1], '') ELSE coalesce(
+        (SELECT t.column_name FROM vigil_monitor.tenant_columns t
+         WHERE t.schema_name = TG_TABLE_SCHEMA AND t.table_name = TG_TABLE_NAME), 'tenant_id') END;
     qualified text := format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
-    fields text;
 BEGIN
-    -- A trigger created before 011 names 'id' by default, which the table may lack: that
-    -- must not fail the application's write (the row key is then NULL, as it used to be).
-    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = TG_RELID AND attname = pkcol
-                   AND attnum > 0 AND NOT attisdropped) THEN
-        pkcol := NULL;
-    END IF;
-    fields := format('SELECT %s, %s',
-                     CASE WHEN pkcol IS NULL THEN 'NULL::text' ELSE format('($1).%I::text', pkcol) END,
-                     CASE WHEN tcol IS NULL THEN 'NULL::text' ELSE format('($1).%I::text', tcol) END);
     IF TG_OP = 'UPDATE' THEN
         j_new := to_jsonb(NEW); j_old := to_jsonb(OLD);
         SELECT coalesce(array_agg(k ORDER BY k), '{}') INTO cols FROM jsonb_object_keys(j_new) k
         WHERE j_new -> k IS DISTINCT FROM j_old -> k;
-        EXECUTE fields INTO pk, tenant USING NEW;
+        pk := j_new ->> pkcol; tenant := j_new ->> tcol;
     ELSE
         SELECT coalesce(array_agg(a.attname::text ORDER BY a.attname::text), '{}') INTO cols
         FROM pg_attribute a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
+        -- A trigger created before 011 names 'id' by default, which the table may lack: that
+        -- must not fail the application's write (the row key is then NULL, as it used to be).
+        IF NOT pkcol = ANY (cols) THEN
+            pkcol := NULL;
+        END IF;
+        IF NOT tcol = ANY (cols) THEN  -- dropped since, or no tenant_id column
+            tcol := NULL;
+        END IF;
+        fields := format('SELECT %s, %s',
+            CASE WHEN pkcol IS NULL THEN 'NULL::text' ELSE format('($1).%I::text', pkcol) END,
+            CASE WHEN tcol IS NULL THEN 'NULL::text' ELSE format('($1).%I::text', tcol) END);
         IF TG_OP = 'INSERT' THEN
             EXECUTE fields INTO pk, tenant USING NEW;
         ELSE
@@ -90,9 +96,15 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- Admin: the primary-key column of an audited table is checked now, not at the first write.
+-- Admin: the primary-key column of an audited table is checked now, not at the first write;
+-- the trigger carries the key and tenant columns as arguments (re-created when they change).
 CREATE OR REPLACE FUNCTION vigil_monitor.enable_audit(p_table regclass, p_pk_column text DEFAULT 'id')
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tcol text := (SELECT vigil_monitor.tenant_column_of(n.nspname, c.relname)
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table);
+    want bytea := convert_to(p_pk_column, 'UTF8') || '\x00'::bytea
+                  || convert_to(coalesce(tcol, ''), 'UTF8') || '\x00'::bytea;
 BEGIN
     IF p_table::oid IN (SELECT c.oid FROM pg_class c WHERE c.relnamespace = 'vigil_monitor'::regnamespace) THEN
         RAISE EXCEPTION 'vigil_monitor tables are not audited by the audit trigger';
@@ -102,13 +114,13 @@ BEGIN
         RAISE EXCEPTION 'column % does not exist on %', p_pk_column, p_table;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_table AND tgname = 'vigil_audit'
-               AND coalesce(encode(tgargs, 'escape'), '') <> p_pk_column || '\000') THEN
+               AND tgargs <> want) THEN
         EXECUTE format('DROP TRIGGER vigil_audit ON %s', p_table);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_table AND tgname = 'vigil_audit') THEN
         EXECUTE format('CREATE TRIGGER vigil_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
-                       'FOR EACH ROW EXECUTE FUNCTION vigil_monitor.audit_trigger(%L)',
-                       p_table, p_pk_column);
+                       'FOR EACH ROW EXECUTE FUNCTION vigil_monitor.audit_trigger(%L, %L)',
+                       p_table, p_pk_column, coalesce(tcol, ''));
     END IF;
 END $$;
 
@@ -146,7 +158,32 @@ BEGIN
     WHERE c.oid = p_table
     ON CONFLICT (schema_name, table_name) DO UPDATE SET column_name = EXCLUDED.column_name,
                                                         registered_at = now();
+    -- An audited table's trigger carries its tenant column: re-create it with the new one.
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = p_table AND tgname = 'vigil_audit') THEN
+        PERFORM vigil_monitor.enable_audit(p_table, (
+            SELECT coalesce(nullif(split_part(encode(tgargs, 'escape'), '\000', 1), ''), 'id')
+            FROM pg_trigger WHERE tgrelid = p_table AND tgname = 'vigil_audit'));
+    END IF;
     PERFORM vigil_monitor.refresh_probe_grants();
+END $$;
+
+-- Audit triggers made before 011 get their key and tenant columns as arguments (one cheap
+-- re-creation now instead of a lookup per written row). A trigger whose key column is
+-- missing is left as it is (it records a NULL key, as before).
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT t.tgrelid::regclass AS rel, split_part(encode(t.tgargs, 'escape'), '\000', 1) AS pk
+        FROM pg_trigger t
+        WHERE t.tgname = 'vigil_audit' AND t.tgnargs < 2
+          AND t.tgfoid = 'vigil_monitor.audit_trigger()'::regprocedure
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = r.rel
+                   AND attname = coalesce(nullif(r.pk, ''), 'id') AND attnum > 0 AND NOT attisdropped) THEN
+            PERFORM vigil_monitor.enable_audit(r.rel, coalesce(nullif(r.pk, ''), 'id'));
+        END IF;
+    END LOOP;
 END $$;
 
 -- The roles the RLS probe runs as: the setting probe_roles, else every role named in a policy

@@ -1,12 +1,12 @@
-"""The audit_pipeline and maintenance collectors (issue #16) over stand-in status functions
-with the shared interface's signatures (tests/exporter/audit_standins.py)."""
+"""The audit_pipeline and maintenance collectors (issue #16) over fakes of the status
+functions with the shared interface's signatures (tests/exporter/status_fakes.py)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
 
-import audit_standins as standins
+import status_fakes as standins
 from exporter_helpers import exposition, run, value
 
 from exporter.config import ExporterConfig

@@ -92,13 +92,18 @@ def test_the_dashboards_the_runbook_needs_exist_with_target_and_table_variables(
                 assert panel["targets"], f"{dash['uid']}: {panel['title']} has no query"
 
 
+def _rule_number(kind: str, name: str, pattern: str) -> float:
+    """The number ``pattern`` finds in the expression of the rule ``kind: name``."""
+    rule = next((r for _, _, r in ruleoverlay.iter_rules(RULES_DIR) if r.get(kind) == name),
+                None)
+    assert rule is not None, f"no {kind} {name}"
+    m = re.search(pattern, rule["expr"].strip())
+    assert m, f"{name}: no number matching {pattern!r} in {rule['expr']!r}"
+    return float(m.group(1))
+
+
 def _alert_threshold(name: str) -> float:
-    for _, _, rule in ruleoverlay.iter_rules(RULES_DIR):
-        if rule.get("alert") == name:
-            m = re.search(r">\s*([0-9.]+)\s*$", rule["expr"].strip())
-            assert m, f"{name}: no trailing '> number' in {rule['expr']!r}"
-            return float(m.group(1))
-    raise AssertionError(f"no alert {name}")
+    return _rule_number("alert", name, r">\s*([0-9.]+)\s*$")
 
 
 def _red_line(dash: dict[str, Any], title_start: str) -> float:
@@ -121,12 +126,7 @@ def test_overview_draws_the_three_runbook_thresholds_the_alerts_fire_on() -> Non
 
 
 def _policy(name: str) -> float:
-    for _, _, rule in ruleoverlay.iter_rules(RULES_DIR):
-        if rule.get("record") == name:
-            m = re.fullmatch(r"vector\(([0-9.]+)\)", rule["expr"].strip())
-            assert m, f"{name}: not a constant"
-            return float(m.group(1))
-    raise AssertionError(f"no policy {name}")
+    return _rule_number("record", name, r"^vector\(([0-9.]+)\)$")
 
 
 def test_audit_dashboard_draws_the_audit_pipeline_policies_the_alerts_fire_on() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
+from support.polling import wait_for_async as wait_for
 
+from exporter.config import ExporterConfig
 from exporter.scheduler import Exporter
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -35,20 +35,6 @@ def exposition(exp: Exporter) -> Samples:
     return parse(exp.renderer.current.text.data.decode())
 
 
-async def wait_for(check: Callable[[], Awaitable[bool] | bool], within: float = 20.0,
-                   step: float = 0.05) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(step)
-
-
 async def settled(dsn: str, within: float = 20.0) -> None:
     """Wait until every transaction that wrote before now has finished, so the built-in
     histograms (settled watermark) can observe its rows: take a transaction id, then wait
@@ -64,12 +50,6 @@ async def settled(dsn: str, within: float = 20.0) -> None:
             return h is not None and int(h[0]) > mine
 
         await wait_for(passed, within=within)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run(exp: Exporter, collector: str, target: str = "db1") -> bool:
@@ -126,3 +106,21 @@ class Proxy:
         await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
         self.conns.discard(w)
         self.conns.discard(uw)
+
+
+@contextlib.asynccontextmanager
+async def running_exporters() -> AsyncIterator[Callable[..., Awaitable[Exporter]]]:
+    """``start(cfg, schedule=False)`` starts an in-process Exporter; all stop on the way out."""
+    running: list[Exporter] = []
+
+    async def start(cfg: ExporterConfig, schedule: bool = False) -> Exporter:
+        exp = Exporter(cfg)
+        await exp.start(schedule=schedule)
+        running.append(exp)
+        return exp
+
+    try:
+        yield start
+    finally:
+        for exp in running:
+            await exp.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from pghelpers import free_port, one, query, wait_for
+from support.polling import killed_on_exit
 
 from vigil import pg
 from vigil.audit import verify
@@ -168,14 +169,10 @@ def test_seal_command_runs_as_the_sealer_role_and_exits_cleanly_on_sigterm(
          "--key-file", str(key_file), "--checkpoint-file", str(audited.checkpoint_file),
          "--interval", "0.1", "--sealer-id", "t-proc"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+    with killed_on_exit(proc):
         wait_for(lambda: _chain(audited.dsn), lambda c: len(c) == 3, timeout=30)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
     assert one(audited.dsn, "SELECT active FROM vigil_monitor.audit_sealer_state "
                "WHERE sealer_id = 't-proc'") == (False,)

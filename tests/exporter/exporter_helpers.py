@@ -30,6 +30,12 @@ def value(samples: Samples, metric_name: str, /, **labels: str) -> float | None:
     return hits[0] if len(hits) == 1 else (None if not hits else sum(hits))
 
 
+def missing_objects(samples: Samples, collector: str) -> float | None:
+    """How often ``collector`` failed because the vigil schema lacks what it reads."""
+    return value(samples, "vigil_collector_errors_total", collector=collector,
+                 reason="missing_object")
+
+
 def exposition(exp: Exporter) -> Samples:
     exp.renderer.refresh()
     return parse(exp.renderer.current.text.data.decode())

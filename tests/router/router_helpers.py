@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 import yaml
@@ -178,3 +179,21 @@ class Router:
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+S = TypeVar("S", bound="Serving")
+
+
+class Serving(Protocol):
+    async def start(self) -> Any: ...
+    async def stop(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def serving(server: S) -> AsyncIterator[S]:
+    """A fake endpoint (the sink, an SMTP server) that listens for the block, then stops."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

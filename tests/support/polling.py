@@ -1,12 +1,15 @@
-"""Polling with a deadline (never sleep-and-hope) and free ports: one of each for every test."""
+"""Polling with a deadline (never sleep-and-hope), free ports and child processes that never
+outlive a test: one of each for every test."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import socket
+import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -67,3 +70,14 @@ async def wait_for_async(check: Callable[[], Awaitable[bool] | bool], within: fl
         if time.monotonic() > deadline:
             raise _timed_out(within, describe, result, None, None)
         await asyncio.sleep(step)
+
+
+@contextlib.contextmanager
+def killed_on_exit(proc: subprocess.Popen[Any]) -> Iterator[subprocess.Popen[Any]]:
+    """Whatever happens in the block, ``proc`` does not outlive it (killed and reaped)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -231,30 +231,36 @@ def _start(name: str, argv_for: Callable[[int, Path], list[str]], *,
     raise AssertionError("unreachable")
 
 
-def start_prometheus(config_path: Path | str, *, ready_timeout: float = 30,
-                     extra_args: Sequence[str] = ()) -> Server:
-    """The real Prometheus on ``config_path`` and a free port, with throwaway TSDB storage;
-    lifecycle API on, so ``reload(server)`` re-reads a changed config."""
-    config = Path(config_path).resolve()
-    if not config.is_file():
-        raise PromToolsError(f"no Prometheus config at {config}")
-    return _start("prometheus", lambda p, wd: [
+# How each server runs on port ``p`` with its config and storage under ``wd``.
+_ARGV: dict[str, Callable[[Path, int, Path], list[str]]] = {
+    "prometheus": lambda config, p, wd: [
         PROMETHEUS_BIN, f"--config.file={config}", f"--storage.tsdb.path={wd / 'data'}",
         f"--web.listen-address=127.0.0.1:{p}", "--web.enable-lifecycle",
-        "--storage.tsdb.retention.time=1d", "--log.level=info", *extra_args],
-        ready_timeout=ready_timeout)
+        "--storage.tsdb.retention.time=1d", "--log.level=info"],
+    "alertmanager": lambda config, p, wd: [
+        ALERTMANAGER_BIN, f"--config.file={config}", f"--storage.path={wd / 'data'}",
+        f"--web.listen-address=127.0.0.1:{p}", "--cluster.listen-address=",  # no gossip
+        "--log.level=info"],
+}
 
 
-def start_alertmanager(config_path: Path | str, *, ready_timeout: float = 30,
-                       extra_args: Sequence[str] = ()) -> Server:
-    """The real Alertmanager on ``config_path``; clustering off, throwaway storage."""
+def start_server(name: str, config_path: Path | str, *, ready_timeout: float = 30,
+                 extra_args: Sequence[str] = ()) -> Server:
+    """The real ``prometheus`` (lifecycle API on, so ``reload`` re-reads a changed config) or
+    ``alertmanager`` on ``config_path`` and a free port, with throwaway storage."""
     config = Path(config_path).resolve()
     if not config.is_file():
-        raise PromToolsError(f"no Alertmanager config at {config}")
-    return _start("alertmanager", lambda p, wd: [
-        ALERTMANAGER_BIN, f"--config.file={config}", f"--storage.path={wd / 'data'}",
-        f"--web.listen-address=127.0.0.1:{p}", "--cluster.listen-address=",
-        "--log.level=info", *extra_args], ready_timeout=ready_timeout)
+        raise PromToolsError(f"no {name} config at {config}")
+    return _start(name, lambda p, wd: [*_ARGV[name](config, p, wd), *extra_args],
+                  ready_timeout=ready_timeout)
+
+
+def start_prometheus(config_path: Path | str, **kwargs: Any) -> Server:
+    return start_server("prometheus", config_path, **kwargs)
+
+
+def start_alertmanager(config_path: Path | str, **kwargs: Any) -> Server:
+    return start_server("alertmanager", config_path, **kwargs)
 
 
 # --------------------------------------------------------------------------- HTTP API

@@ -1,6 +1,7 @@
 """End to end: each injected fault pages the runbook's people, through the real processes.
 
-One shared stack for the whole module, on free ports, in private databases:
+One shared stack for the whole module, started by `vigil up`'s own launcher (vigil.stack, via
+rules.live) on free ports, in private databases, with the sealer and maintainer running:
 
     demo workload -> PostgreSQL (own demo DB) -> `vigil exporter` -> real Prometheus
     (compressed-timing overlay of prometheus/rules) -> real Alertmanager (the project's
@@ -25,11 +26,12 @@ from typing import Any
 
 import pytest
 import yaml
-from rules.live import BACKEND, Live, private_stack, start
+from rules.live import BACKEND, COLLECTOR_INTERVALS, Live, fast_exporter, private_stack, start
 from support import prom
 from support.polling import wait_for
 
 from vigil import httpclient, ruleoverlay
+from vigil.stack import procs
 from vigil.stack.plan import derive_prometheus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -106,8 +108,6 @@ def e2e(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2
     work = tmp_path_factory.mktemp("e2e")
     matrix_path, matrix = short_matrix(work / "escalation.yml")
     # the exporter collects every 1-2 s (rules.live.fast_exporter): floor the windows for that
-    from rules.live import COLLECTOR_INTERVALS
-
     rules = ruleoverlay.compressed_rules(ruleoverlay.RULES_DIR, work / "rules", for_="3s",
                                          window="30s", collector_intervals=COLLECTOR_INTERVALS)
     jobs = ["vigil-exporter", "vigil-router"]
@@ -120,8 +120,6 @@ def e2e(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2
                        rule_files=tuple(map(str, rules)),
                        prometheus_overrides=prom.fast_prometheus(jobs, alertmanagers=[]),
                        alertmanager_overrides=prom.fast_alertmanager("1s", "1s")) as live:
-        from rules.live import fast_exporter
-
         stack = E2E(live.stack, live.demo_admin_dsn, matrix=matrix)
         start(stack, BACKEND, exporter_overrides=fast_exporter(custom=False))
 
@@ -156,13 +154,7 @@ def e2e(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2
         yield stack
     for rec in records:
         assert rec is not None
-        assert rec.pgid and not _group_alive(rec.pgid), f"{rec.name} left processes behind"
-
-
-def _group_alive(pgid: int) -> bool:
-    from vigil.stack import procs
-
-    return procs.group_members(pgid) != []
+        assert procs.group_members(rec.pgid) == [], f"{rec.name} left processes behind"
 
 
 def test_a_clean_workload_raises_no_alert(e2e: E2E) -> None:

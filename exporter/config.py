@@ -264,3 +264,7 @@ def dsn_problem(dsn: str) -> str | None:
         return ("malformed connection string (use postgresql://user@host:port/db or "
                 "key=value pairs)")
     return None
+
+
+# vigil.listen's parser, under the name the exporter's callers know.
+parse_listen_address = listen.parse

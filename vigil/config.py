@@ -38,6 +38,9 @@ class _SecondsMarker:
 
 Seconds = Annotated[float, _SecondsMarker()]
 
+# The config grammar of vigil.durations, under the name config users know.
+parse_duration = durations.parse
+
 
 class Dsn(str):
     """A PostgreSQL DSN. Its repr is redacted and its password is registered for scrubbing."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +15,7 @@ import pytest
 import yaml
 from support import polling, prom
 
+from vigil import httpclient
 from vigil.ruleoverlay import PROMETHEUS_DIR
 
 AM_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
@@ -111,14 +111,11 @@ def sink() -> Iterator[_Sink]:
 
 def _post_alerts(am_url: str, alerts: list[dict[str, str]]) -> None:
     now = datetime.now(UTC)
-    body = json.dumps([{"labels": labels, "annotations": {"summary": "s"},
-                        "startsAt": now.isoformat(),
-                        "endsAt": (now + timedelta(minutes=5)).isoformat()}
-                       for labels in alerts]).encode()
-    req = urllib.request.Request(f"{am_url}/api/v2/alerts", data=body, method="POST",  # noqa: S310
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
-        assert resp.status == 200
+    body = [{"labels": labels, "annotations": {"summary": "s"}, "startsAt": now.isoformat(),
+             "endsAt": (now + timedelta(minutes=5)).isoformat()} for labels in alerts]
+    status, _ = httpclient.request(f"{am_url}/api/v2/alerts", method="POST", body=body,
+                                   timeout=5)
+    assert status == 200
 
 
 @pytest.mark.slow

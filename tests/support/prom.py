@@ -95,13 +95,15 @@ def wait_ready(server: Server, timeout: float = 30) -> None:
 
 
 def _start(name: str, argv_for: Callable[[int, Path], list[str]], *,
-           ready_timeout: float, attempts: int = 3) -> Server:
-    """Start a server, retrying on another free port if ours was taken in the meantime."""
+           ready_timeout: float, workdir: Path | None = None, attempts: int = 3) -> Server:
+    """Start a server, retrying on another free port if ours was taken in the meantime.
+    Its storage is a temporary folder, or ``workdir`` (kept: e.g. a prepared TSDB)."""
     for attempt in range(attempts):
-        port, workdir = free_port(), Path(tempfile.mkdtemp(prefix=f"vigil-{name}-"))
-        record = procs.spawn(name, argv_for(port, workdir), workdir / f"{name}.log",
-                             cwd=workdir, tie_to_parent=True)
-        server = Server(name, record, port, workdir)
+        port = free_port()
+        wd = workdir or Path(tempfile.mkdtemp(prefix=f"vigil-{name}-"))
+        record = procs.spawn(name, argv_for(port, wd), wd / f"{name}.log",
+                             cwd=wd, tie_to_parent=True)
+        server = Server(name, record, port, None if workdir else wd)
         try:
             wait_ready(server, timeout=ready_timeout)
             return server
@@ -127,14 +129,15 @@ _ARGV: dict[str, Callable[[Path, int, Path], list[str]]] = {
 
 
 def start_server(name: str, config_path: Path | str, *, ready_timeout: float = 30,
-                 extra_args: Sequence[str] = ()) -> Server:
+                 workdir: Path | None = None, extra_args: Sequence[str] = ()) -> Server:
     """The real ``prometheus`` (lifecycle API on, so ``reload`` re-reads a changed config) or
-    ``alertmanager`` on ``config_path`` and a free port, with throwaway storage."""
+    ``alertmanager`` on ``config_path`` and a free port, with throwaway storage (or its
+    storage under ``workdir``/data, kept)."""
     config = Path(config_path).resolve()
     if not config.is_file():
         raise PromToolsError(f"no {name} config at {config}")
     return _start(name, lambda p, wd: [*_ARGV[name](config, p, wd), *extra_args],
-                  ready_timeout=ready_timeout)
+                  ready_timeout=ready_timeout, workdir=workdir)
 
 
 def start_prometheus(config_path: Path | str, **kwargs: Any) -> Server:

@@ -28,9 +28,19 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     FROM s
 $$;
 
+-- STABLE too: 008 declared it VOLATILE, and in the sealer's WHERE clause that made PostgreSQL
+-- evaluate it (a pg_stat_activity scan) once per buffered row, so under load the sealer chained
+-- ~66 rows/s while the buffer grew.
 CREATE OR REPLACE FUNCTION vigil_monitor.audit_settled_horizon() RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT vigil_monitor.settled_horizon()
 $$;
 REVOKE ALL ON FUNCTION vigil_monitor.settled_horizon(), vigil_monitor.audit_settled_horizon()
     FROM PUBLIC;
+
+-- The sealer reads the chain's head before every batch, including where the keyed part of the
+-- chain starts (the newest legacy, unkeyed row). Without this partial index that lookup walked
+-- every keyed row: O(history) per batch. With it, O(log n); it holds only the legacy rows
+-- (none on a fresh install).
+CREATE INDEX IF NOT EXISTS audit_log_legacy_id ON vigil_monitor.audit_log (id)
+    WHERE hash_alg = 'sha256';

@@ -6,7 +6,8 @@ import argparse
 import logging
 from typing import Any
 
-from exporter.config import DEFAULT_PORT, load_config, parse_listen_address
+from exporter.config import DEFAULT_PORT, load_config
+from vigil import listen
 from vigil.logs import fields
 
 log = logging.getLogger("exporter")
@@ -34,8 +35,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     web_cfg = load_web_config(args.web_config_file) if args.web_config_file else None
     address = args.listen_address or cfg.web.listen_address
-    parse_listen_address(address, "--web.listen-address" if args.listen_address
-                         else f"{args.config}: web.listen_address")
+    listen.parse(address, "--web.listen-address" if args.listen_address
+                 else f"{args.config}: web.listen_address")
     if args.check_config:
         print(f"{args.config}: OK ({len(cfg.targets)} targets)")
         return 0

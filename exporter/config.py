@@ -16,6 +16,7 @@ import psycopg
 
 from exporter import sqlcheck
 from vigil import config as vconfig
+from vigil import listen
 from vigil.config import Dsn, Seconds
 from vigil.errors import ConfigError
 
@@ -238,7 +239,7 @@ def check(cfg: ExporterConfig, source: str) -> ExporterConfig:
     if not path.startswith("/") or path in ("/", "/-/healthy", "/-/ready"):
         errors.append(("web.telemetry_path", "must be a path starting with '/' other than /, "
                                              f"/-/healthy and /-/ready, got {path!r}"))
-    if (why := listen_address_problem(cfg.web.listen_address)) is not None:
+    if (why := listen.problem(cfg.web.listen_address)) is not None:
         errors.append(("web.listen_address", why))
     if errors:
         raise ConfigError(source, errors)
@@ -265,16 +266,5 @@ def dsn_problem(dsn: str) -> str | None:
     return None
 
 
-def listen_address_problem(address: str) -> str | None:
-    _, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        return f"expected host:port or :port, got {address!r}"
-    return None
-
-
-def parse_listen_address(address: str, source: str = "--web.listen-address") -> tuple[str, int]:
-    """``host:port`` or ``:port`` (all interfaces) -> (host, port)."""
-    if (why := listen_address_problem(address)) is not None:
-        raise ConfigError(source, [("", why)])
-    host, _, port = address.rpartition(":")
-    return (host.strip("[]") or "0.0.0.0"), int(port)  # noqa: S104 - ":port" means all interfaces
+# vigil.listen's parser, under the name the exporter's callers know.
+parse_listen_address = listen.parse

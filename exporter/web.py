@@ -14,9 +14,10 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from exporter.auth import BasicAuth
-from exporter.config import ExporterConfig, parse_listen_address
+from exporter.config import ExporterConfig
 from exporter.scheduler import Exporter
 from exporter.webconfig import WebConfig, headers_middleware, ssl_context
+from vigil import listen
 
 EXPORTER = web.AppKey("exporter", Exporter)
 CONFIG = web.AppKey("config", ExporterConfig)
@@ -79,7 +80,7 @@ def create_app(config: ExporterConfig, web_config: WebConfig | None = None,
 
 def run(config: ExporterConfig, web_config: WebConfig | None = None,
         web_config_path: str | None = None, listen_address: str | None = None) -> None:
-    host, port = parse_listen_address(listen_address or config.web.listen_address)
+    host, port = listen.parse(listen_address or config.web.listen_address)
     ctx = None
     if web_config is not None and web_config_path is not None:
         ctx = ssl_context(web_config, Path(web_config_path).parent)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
+from vigil import httpclient
 from vigil.errors import VigilError
 
 DEFAULT_URL = "http://127.0.0.1:18091"
@@ -87,31 +86,44 @@ def _stack_token() -> str | None:
         return None
 
 
+class RouterClient:
+    """The router API over vigil.httpclient, bearer token attached; used by these commands,
+    ``vigil status`` and the test stacks. Errors are VigilErrors that quote the router."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.headers = {"Accept": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        if not self.url.startswith(("http://", "https://")):
+            raise VigilError("--url must be an http:// or https:// URL")
+        try:
+            _, raw = httpclient.request(self.url + path, method=method, body=body,
+                                        headers=self.headers, timeout=self.timeout)
+        except httpclient.HttpError as exc:
+            if exc.status is None:
+                raise VigilError(f"cannot reach the router at {self.url}: {exc.reason}"
+                                 ) from None
+            try:
+                message = json.loads(exc.body).get("error", exc.reason)
+            except ValueError:
+                message = exc.reason
+            raise VigilError(f"router answered {exc.status}: {message}") from None
+        return json.loads(raw)
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.call("POST", path, body)
+
+
 def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     token = args.token or os.environ.get("VIGIL_ROUTER_TOKEN") or _stack_token()
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if not args.url.startswith(("http://", "https://")):
-        raise VigilError("--url must be an http:// or https:// URL")
-    req = urllib.request.Request(args.url.rstrip("/") + path, data=data,  # noqa: S310 (checked)
-                                 method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (scheme checked above)
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise VigilError(f"router answered {exc.code}: {message}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise VigilError(f"cannot reach the router at {args.url}: {reason}") from None
+    return RouterClient(args.url, token).call(method, path, body)
 
 
 def _print(args: argparse.Namespace, doc: Any, lines: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from vigil import secrets
+from vigil import listen, secrets
 from vigil.config import Seconds, Secret, build, load_yaml
 from vigil.errors import ConfigError
 
@@ -178,11 +178,8 @@ class Listen:
 
 def parse_listen_address(address: str) -> Listen:
     """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces), as ``vigil exporter``'s
-    ``--web.listen-address`` takes it."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError("--web.listen-address", [("", f"expected host:port, got {address!r}")])
-    return Listen(host.strip("[]") or "0.0.0.0", int(port))  # noqa: S104 - ":port" means all
+    ``--web.listen-address`` takes it (vigil.listen)."""
+    return Listen(*listen.parse(address))
 
 
 @dataclasses.dataclass(frozen=True)

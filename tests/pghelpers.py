@@ -1,12 +1,15 @@
-"""Small synchronous PostgreSQL helpers for tests: run a query, poll with a deadline."""
+"""Small synchronous PostgreSQL helpers for tests: run a query; polling with a deadline and
+free ports are support.polling's (re-exported here for the many tests that import them)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
+from support.polling import free_port, wait_for
+
 from vigil import pg
+
+__all__ = ["free_port", "one", "query", "wait_for"]
 
 
 def query(dsn: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -19,15 +22,3 @@ def one(dsn: str, text: str, params: Any = None) -> tuple[Any, ...]:
     rows = query(dsn, text, params)
     assert rows, text
     return rows[0]
-
-
-def wait_for(fn: Callable[[], Any], pred: Callable[[Any], bool], timeout: float = 20.0) -> Any:
-    """Poll ``fn`` until ``pred`` holds (no sleep-and-hope); fail with the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if pred(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met before deadline; last value {value!r}")
-        time.sleep(0.1)

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
-from vigil import secrets
+from vigil import durations, secrets
 from vigil.errors import ConfigError
 
 T = TypeVar("T")
@@ -37,6 +37,9 @@ class _SecondsMarker:
 
 
 Seconds = Annotated[float, _SecondsMarker()]
+
+# The config grammar of vigil.durations, under the name config users know.
+parse_duration = durations.parse
 
 
 class Dsn(str):
@@ -59,33 +62,6 @@ class Secret(str):
 
     def __repr__(self) -> str:
         return "Secret('***')"
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_duration(value: Any) -> float:
-    """``"1h30m"`` -> 5400.0. Bare numbers are seconds. Raises ValueError with a fix."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 15s, 5m or 1h, got {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"duration must not be negative, got {value}")
-        return float(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a duration like 15s, 5m or 1h, got {value!r}")
-    text = value.strip()
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or pos == 0:
-        raise ValueError(
-            f"invalid duration {value!r}: use a number with a unit (ms, s, m, h, d, w)")
-    return total
 
 
 # ${VAR} or ${VAR:-default}; $${ escapes a literal ${.
@@ -155,7 +131,7 @@ class _Builder:
             base, *meta = get_args(tp)
             if any(isinstance(m, _SecondsMarker) for m in meta):
                 try:
-                    return parse_duration(value)
+                    return durations.parse(value)
                 except ValueError as exc:
                     return self.fail(path, str(exc))
             return self.convert(base, value, path)

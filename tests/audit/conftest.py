@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vigil import pg, schema
 from vigil.audit import checkpoints, sealer
+from vigil.audit.service import Sealer, SealerConfig
 from vigil.demo.app import role_dsn
 from vigil.schema.contract import DEFAULT_SEALER_ROLE
 
@@ -39,6 +43,21 @@ class Audited:
 
     def checkpoints(self) -> list[checkpoints.Checkpoint]:
         return checkpoints.read(self.checkpoint_file)
+
+    @contextlib.contextmanager
+    def sealing(self, sealer_id: str, **config: Any) -> Iterator[threading.Thread]:
+        """A `vigil audit seal` loop in a thread (interval 0.1 s), stopped on the way out
+        the way SIGTERM stops it (the same event)."""
+        stop = threading.Event()
+        cfg = SealerConfig(self.sealer_dsn, self.key, self.checkpoint_file,
+                           **{"interval": 0.1, **config}, sealer_id=sealer_id)
+        t = threading.Thread(target=Sealer(cfg, stop).run)
+        t.start()
+        try:
+            yield t
+        finally:
+            stop.set()
+            t.join(10)
 
 
 def make_audited(dsn: str, tmp: Path) -> Audited:

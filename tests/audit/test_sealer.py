@@ -8,7 +8,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pghelpers import one, query, wait_for
+from pghelpers import free_port, one, query, wait_for
+from support.polling import killed_on_exit
 
 from vigil import pg
 from vigil.audit import sealer, verify
@@ -68,21 +69,13 @@ def test_an_open_audited_transaction_never_blocks_another_sessions_audit_write(
 def test_rows_written_while_the_sealer_is_down_are_sealed_when_it_starts(
         audited: Audited) -> None:
     audited.write(7)
-    stop = threading.Event()
-    cfg = SealerConfig(audited.sealer_dsn, audited.key, audited.checkpoint_file, interval=0.1,
-                       batch=3, sealer_id="t-down")
-    t = threading.Thread(target=Sealer(cfg, stop).run)
-    t.start()
-    try:
+    with audited.sealing("t-down", batch=3) as t:
         wait_for(lambda: _chain(audited.dsn), lambda c: len(c) == 7, timeout=30)
         audited.write(2)
         wait_for(lambda: _chain(audited.dsn), lambda c: len(c) == 9, timeout=30)
         status = wait_for(lambda: one(audited.dsn, "SELECT * FROM "
                                       "vigil_monitor.audit_sealer_status()"), lambda r: r[4] == 9)
         assert status[0] == "t-down" and status[1] is True
-    finally:
-        stop.set()
-        t.join(10)
     assert not t.is_alive()  # stops cleanly when asked (SIGTERM sets the same event)
     assert audited.checkpoints()[-1].seq == 9
 
@@ -115,10 +108,7 @@ def test_two_concurrent_sealers_produce_one_chain(audited: Audited) -> None:
 
 
 def test_sealer_survives_an_unreachable_database_and_stops_on_request(tmp_path: Path) -> None:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     stop = threading.Event()
     sealer = Sealer(SealerConfig(f"postgresql://nobody@127.0.0.1:{port}/x", b"k" * 32,
                                  tmp_path / "cp", sealer_id="t-out"), stop)
@@ -179,14 +169,10 @@ def test_seal_command_runs_as_the_sealer_role_and_exits_cleanly_on_sigterm(
          "--key-file", str(key_file), "--checkpoint-file", str(audited.checkpoint_file),
          "--interval", "0.1", "--sealer-id", "t-proc"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
+    with killed_on_exit(proc):
         wait_for(lambda: _chain(audited.dsn), lambda c: len(c) == 3, timeout=30)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
     assert one(audited.dsn, "SELECT active FROM vigil_monitor.audit_sealer_state "
                "WHERE sealer_id = 't-proc'") == (False,)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from pghelpers import one, query, wait_for
 
 from vigil import pg, schema
 from vigil.audit import chain, verify
-from vigil.audit.service import Sealer, SealerConfig
 from vigil.cli import main
 from vigil.demo.app import role_dsn
 from vigil.schema.contract import DEFAULT_SEALER_ROLE
@@ -63,12 +61,7 @@ def test_buffer_status_and_async_health_follow_the_sealer(
     assert buf["oldest_waiting_seconds"] >= 0
     code, health = _status(audited, "async-health", capsys=capsys)
     assert code == 1 and not health["healthy"] and health["sealers"] == []
-    stop = threading.Event()
-    cfg = SealerConfig(audited.sealer_dsn, audited.key, audited.checkpoint_file, interval=0.1,
-                       sealer_id="t-health")
-    t = threading.Thread(target=Sealer(cfg, stop).run)
-    t.start()
-    try:
+    with audited.sealing("t-health"):
         wait_for(lambda: _status(audited, "buffer-status", capsys=capsys)[1]["rows_waiting"],
                  lambda n: n == 0)
         code, health = _status(audited, "async-health", capsys=capsys)
@@ -77,9 +70,6 @@ def test_buffer_status_and_async_health_follow_the_sealer(
         assert health["sealers"][0]["rows_sealed_total"] == 3
         assert main(["audit", "async-health", "--dsn", audited.dsn]) == 0
         assert "t-health" in capsys.readouterr().out
-    finally:
-        stop.set()
-        t.join(10)
     one(audited.dsn, "UPDATE vigil_monitor.settings SET value = '0' "
         "WHERE key = 'audit_sealer_dead_seconds' RETURNING key")
     assert _status(audited, "async-health", capsys=capsys)[0] == 1  # heartbeat too old now
@@ -87,13 +77,8 @@ def test_buffer_status_and_async_health_follow_the_sealer(
 
 def test_a_running_sealer_catches_tampering_with_verified_rows_by_key(audited: Audited) -> None:
     audited.write(6)
-    stop = threading.Event()
-    cfg = SealerConfig(audited.sealer_dsn, audited.key, audited.checkpoint_file, interval=0.1,
-                       verify_every=3600, sealer_id="t-tamper")
-    t = threading.Thread(target=Sealer(cfg, stop).run)
-    t.start()
     chain_status = "SELECT * FROM vigil_monitor.audit_chain_status()"
-    try:
+    with audited.sealing("t-tamper", verify_every=3600):
         wait_for(lambda: one(audited.dsn, chain_status), lambda r: r[1] == 6 and r[3] == 0)
         # The tripwire off, as a careful superuser would: only the keyed re-verification,
         # triggered by audit_log's update counter, can find it.
@@ -104,9 +89,6 @@ def test_a_running_sealer_catches_tampering_with_verified_rows_by_key(audited: A
         assert row[4] == 5
         assert one(audited.dsn, "SELECT integrity_issues, first_broken_id FROM "
                    "vigil_monitor.security_audit_metrics()") == (1, 5)
-    finally:
-        stop.set()
-        t.join(10)
 
 
 def test_the_tripwire_reports_a_changed_row_at_once_and_clears_when_restored(

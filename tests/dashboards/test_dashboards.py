@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
+from support import polling, prom
 
-from vigil import promtools
-from vigil.promtools import RULES_DIR
+from vigil import ruleoverlay
+from vigil.ruleoverlay import RULES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
@@ -92,13 +92,18 @@ def test_the_dashboards_the_runbook_needs_exist_with_target_and_table_variables(
                 assert panel["targets"], f"{dash['uid']}: {panel['title']} has no query"
 
 
+def _rule_number(kind: str, name: str, pattern: str) -> float:
+    """The number ``pattern`` finds in the expression of the rule ``kind: name``."""
+    rule = next((r for _, _, r in ruleoverlay.iter_rules(RULES_DIR) if r.get(kind) == name),
+                None)
+    assert rule is not None, f"no {kind} {name}"
+    m = re.search(pattern, rule["expr"].strip())
+    assert m, f"{name}: no number matching {pattern!r} in {rule['expr']!r}"
+    return float(m.group(1))
+
+
 def _alert_threshold(name: str) -> float:
-    for _, _, rule in promtools.iter_rules(RULES_DIR):
-        if rule.get("alert") == name:
-            m = re.search(r">\s*([0-9.]+)\s*$", rule["expr"].strip())
-            assert m, f"{name}: no trailing '> number' in {rule['expr']!r}"
-            return float(m.group(1))
-    raise AssertionError(f"no alert {name}")
+    return _rule_number("alert", name, r">\s*([0-9.]+)\s*$")
 
 
 def _red_line(dash: dict[str, Any], title_start: str) -> float:
@@ -121,12 +126,7 @@ def test_overview_draws_the_three_runbook_thresholds_the_alerts_fire_on() -> Non
 
 
 def _policy(name: str) -> float:
-    for _, _, rule in promtools.iter_rules(RULES_DIR):
-        if rule.get("record") == name:
-            m = re.fullmatch(r"vector\(([0-9.]+)\)", rule["expr"].strip())
-            assert m, f"{name}: not a constant"
-            return float(m.group(1))
-    raise AssertionError(f"no policy {name}")
+    return _rule_number("record", name, r"^vector\(([0-9.]+)\)$")
 
 
 def test_audit_dashboard_draws_the_audit_pipeline_policies_the_alerts_fire_on() -> None:
@@ -174,25 +174,26 @@ def test_every_panel_query_and_recording_rule_returns_data_from_the_live_stack(
         _exercise_router(live)
         wanted = [(where, concrete(expr)) for where, expr in queries()]
         wanted += [(f"recording rule {rule['record']}", rule["record"])
-                   for _, _, rule in promtools.iter_rules(RULES_DIR) if "record" in rule]
+                   for _, _, rule in ruleoverlay.iter_rules(RULES_DIR) if "record" in rule]
         wanted += [(f"recording rule {rule['record']} (expression)", rule["expr"])
-                   for _, _, rule in promtools.iter_rules(RULES_DIR) if "record" in rule]
+                   for _, _, rule in ruleoverlay.iter_rules(RULES_DIR) if "record" in rule]
         missing: dict[str, str] = {}
-        deadline = time.monotonic() + 120
-        while True:
-            missing = {}
+
+        def every_query_has_data() -> bool:
+            missing.clear()
             for where, expr in wanted:
                 # A parse error raises PromToolsError at once: never retried, always fatal.
-                result = promtools.query(live.prom.url, expr)
+                result = prom.query(live.prom.url, expr)
                 # A series is data. Its value may be NaN (a quantile or ratio over a window with
                 # no events, e.g. no P1 acked yet): the series exists, the event did not happen.
                 if not result and not MAY_BE_EMPTY.search(expr):
                     missing[where] = expr
-            if not missing or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        assert not missing, "queries without data:\n" + "\n".join(
-            f"  {w}: {e}" for w, e in missing.items()) + "\n" + live.explain()
+            return not missing
+
+        polling.wait_for(every_query_has_data, timeout=120, interval=2,
+                         describe="data for every panel query and recording rule",
+                         explain=lambda: "queries without data:\n" + "\n".join(
+                             f"  {w}: {e}" for w, e in missing.items()) + "\n" + live.explain())
 
 
 def _exercise_router(live: Any) -> None:
@@ -213,11 +214,12 @@ def _exercise_router(live: Any) -> None:
                    "alerts": [alert]}
         live.router_api("/api/v1/alertmanager", payload)
         live.router_api("/api/v1/alertmanager", payload)
-    alerts = promtools.wait_for(
+    alerts = polling.wait_for(
         lambda: (a := live.router_api("/api/v1/alerts").get("alerts")) and len(a) == 4 and a,
         timeout=20, describe="the four probe alerts at the router")
-    promtools.wait_for(
-        lambda: promtools.query(live.prom.url, "vigil_router_notifications_total"),
-        timeout=30, describe="a notification attempt by the router")
+    polling.wait_for(
+        lambda: prom.query(live.prom.url, "vigil_router_notifications_total"),
+        timeout=30, describe="a notification attempt by the router",
+        retry_on=(prom.PromToolsError,))
     for alert in alerts:
         live.router_api(f"/api/v1/alerts/{alert['id']}/ack", {"who": "test", "note": "probe"})

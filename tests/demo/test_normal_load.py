@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from pghelpers import one, query
 
-from vigil import demo, pg, promtools
+from vigil import demo, pg, ruleoverlay
 from vigil.demo import traffic
 from vigil.demo.faults import FAILED_BURST
 from vigil.demo.load import rule_settings
@@ -30,7 +30,7 @@ PROM_WINDOW = 300.0            # the recorded rate5m the failed-access alerts re
 
 def _threshold(alert: str) -> float:
     """The '> number' an alert fires above, read from prometheus/rules."""
-    for _, _, rule in promtools.iter_rules():
+    for _, _, rule in ruleoverlay.iter_rules():
         if rule.get("alert") == alert:
             m = re.search(r"rate5m\s*>\s*([0-9.]+)", rule["expr"])
             assert m, rule["expr"]

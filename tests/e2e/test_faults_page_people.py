@@ -1,6 +1,7 @@
 """End to end: each injected fault pages the runbook's people, through the real processes.
 
-One shared stack for the whole module, on free ports, in private databases:
+One shared stack for the whole module, started by `vigil up`'s own launcher (vigil.stack, via
+rules.live) on free ports, in private databases, with the sealer and maintainer running:
 
     demo workload -> PostgreSQL (own demo DB) -> `vigil exporter` -> real Prometheus
     (compressed-timing overlay of prometheus/rules) -> real Alertmanager (the project's
@@ -19,23 +20,23 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
-from rules.live import Live, audit_pipeline
+from rules.live import BACKEND, COLLECTOR_INTERVALS, Live, fast_exporter, private_stack, start
+from support import prom
+from support.polling import wait_for
 
-from vigil import pg, promtools
-from vigil.stack import http, procs
-from vigil.stack.plan import Ports, derive_generic, derive_router
+from vigil import httpclient, ruleoverlay
+from vigil.stack import procs
+from vigil.stack.plan import derive_prometheus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 # fault -> the alert the runbook's rules raise for it.
 FAULTS: dict[str, str] = {
@@ -49,28 +50,16 @@ RESPONSE = 6.0   # every level's response time and step spacing in the test matr
 FIRE_TIMEOUT = 90.0
 
 
-def wait(check: Callable[[], T | None], timeout: float, what: str,
-         explain: Callable[[], str] | None = None, interval: float = 0.25) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
-                                 + (f"\n{explain()}" if explain else ""))
-        time.sleep(interval)
-
-
 def severity_of(alertname: str) -> str:
-    for _path, _group, rule in promtools.iter_rules():
+    for _path, _group, rule in ruleoverlay.iter_rules():
         if rule.get("alert") == alertname:
             return str(rule["labels"]["severity"])
     raise AssertionError(f"no rule named {alertname} in prometheus/rules")
 
 
-def short_matrix(dest: Path, sink_url: str) -> tuple[Path, dict[str, Any]]:
-    """config/escalation.yml with seconds for minutes: same people, same order."""
+def short_matrix(dest: Path) -> tuple[Path, dict[str, Any]]:
+    """config/escalation.yml with seconds for minutes: same people, same order (the stack
+    points its webhook channels at its own sink)."""
     doc = yaml.safe_load((ROOT / "config" / "escalation.yml").read_text())
     for level in doc["levels"].values():
         level["response_time"] = f"{RESPONSE:g}s"
@@ -80,9 +69,6 @@ def short_matrix(dest: Path, sink_url: str) -> tuple[Path, dict[str, Any]]:
             notice["delay"] = "0s"
         if level.get("repeat", {}).get("times"):
             level["repeat"]["interval"] = f"{RESPONSE:g}s"
-    for channel in doc["channels"].values():
-        if channel.get("type") == "webhook":
-            channel["url"] = f"{sink_url}/notify"
     dest.write_text(yaml.safe_dump(doc, sort_keys=False))
     return dest, doc
 
@@ -91,155 +77,84 @@ def short_matrix(dest: Path, sink_url: str) -> tuple[Path, dict[str, Any]]:
 class E2E(Live):
     """The rules suite's live stack (router API, explain) plus Alertmanager and the sink."""
 
-    am: promtools.ManagedProcess
-    matrix: dict[str, Any]
-    logs: Path
+    matrix: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def sink(self) -> str:
         return f"http://127.0.0.1:{self.ports.sink}"
 
+    @property
+    def am(self) -> prom.Server:
+        return self.part("alertmanager", self.ports.alertmanager)
+
     def api(self, path: str, body: Any = None) -> Any:
         return self.router_api(path, body)
 
     def pages(self, alert_id: int) -> list[dict[str, Any]]:
-        pages = http.get_json(f"{self.sink}/api/pages")["pages"]
+        pages = httpclient.get_json(f"{self.sink}/api/pages")["pages"]
         return [p for p in pages if p["alert_id"] == str(alert_id)]
 
     def firing(self) -> list[str]:
-        return sorted(a["labels"]["alertname"] for a in promtools.alerts(self.prom.url)
+        return sorted(a["labels"]["alertname"] for a in prom.alerts(self.prom.url)
                       if a.get("state") == "firing")
 
 
-def _spawn(name: str, argv: list[str], logs: Path, env: dict[str, str]) -> procs.ProcessRecord:
-    return procs.spawn(name, argv, logs / f"{name}.log", cwd=ROOT, env=env)
+def wait(check: Any, timeout: float, what: str, explain: Any = None) -> Any:
+    return wait_for(check, timeout=timeout, interval=0.25, describe=what, explain=explain)
 
 
 @pytest.fixture(scope="module")
 def e2e(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
-    from vigil.demo import app as demo_app
-
     work = tmp_path_factory.mktemp("e2e")
-    logs = work / "logs"
-    logs.mkdir()
-    suffix = uuid.uuid4().hex[:10]
-    demo_db, router_db = f"vigil_e2e_demo_{suffix}", f"vigil_e2e_router_{suffix}"
-    pg.ensure_database(admin_dsn, router_db)
-    records: list[procs.ProcessRecord] = []
-    managed: list[promtools.ManagedProcess] = []
-    try:
-        demo = demo_app.setup(admin_dsn, demo_db)
-        ports = Ports(exporter=promtools.free_port(), router=promtools.free_port(),
-                      sink=promtools.free_port())
-        token = uuid.uuid4().hex
-        token_file = work / "router-webhook.token"
-        token_file.write_text(token)
-        token_file.chmod(0o600)
-        vigil = [sys.executable, "-m", "vigil.cli"]
-        env = dict(os.environ, PYTHONUNBUFFERED="1", VIGIL_ROUTER_TOKEN=token,
-                   VIGIL_ROUTER_DSN=pg.with_dbname(admin_dsn, router_db),
-                   VIGIL_SINK_URL=f"http://127.0.0.1:{ports.sink}",
-                   VIGIL_EXPORTER_DSN=demo.exporter_dsn)
-
-        # Issue #16: the sealer and maintainer (or, before they are merged, stand-ins for
-        # their status functions), so a clean run has no sealer/maintenance alert.
-        def spawn(name: str, argv: list[str]) -> procs.ProcessRecord:
-            records.append(rec := _spawn(name, argv, logs, env))
-            return rec
-
-        audit_pipeline(demo.admin_dsn, work, spawn)
-
-        # The sink and the router (test matrix: seconds, same people).
-        records.append(_spawn("sink", [*vigil, "sink", "--port", str(ports.sink)], logs, env))
-        matrix_path, matrix = short_matrix(work / "escalation.yml", f"http://127.0.0.1:{ports.sink}")
-        router_cfg = derive_router(ROOT / "config" / "router.yml", work / "router.yml", ports,
-                                   matrix_path)
-        records.append(_spawn("router", [*vigil, "router", "--config", str(router_cfg)],
-                              logs, env))
-
-        # The exporter on the demo DB, collecting every second or two.
-        exp_cfg = derive_generic(ROOT / "config" / "exporter.yml", work / "exporter.yml", ports,
-                                 {"state_dir": str(work / "exporter-state")})
-        doc = yaml.safe_load(exp_cfg.read_text())
-        for name, coll in doc["collectors"].items():
-            coll["interval"] = "2s" if name in ("rls", "security") else "1s"
-        doc["scheduler"]["start_jitter"] = "0s"
-        doc.pop("custom_collectors", None)
-        exp_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-        records.append(_spawn("exporter", [
-            *vigil, "exporter", "--config", str(exp_cfg),
-            "--web.listen-address", f"127.0.0.1:{ports.exporter}"], logs, env))
-
-        # The workload, for the whole module. Its background denied attempts (one every 60 s,
-        # whatever the rate: see docs/demo.md) stay under VigilFailedAccessRateHigh's 0.05/s
-        # inside the compressed 30 s window: at most one lands in a window (0.033/s). A
-        # shorter window would let a single background denial trip the failed-access rules.
-        records.append(_spawn("workload", [
-            *vigil, "demo", "load", "--admin-dsn", admin_dsn, "--db", demo_db,
-            "--duration", "0", "--rate", "4"], logs, env))
+    matrix_path, matrix = short_matrix(work / "escalation.yml")
+    # the exporter collects every 1-2 s (rules.live.fast_exporter): floor the windows for that
+    rules = ruleoverlay.compressed_rules(ruleoverlay.RULES_DIR, work / "rules", for_="3s",
+                                         window="30s", collector_intervals=COLLECTOR_INTERVALS)
+    jobs = ["vigil-exporter", "vigil-router"]
+    # The workload, for the whole module. Its background denied attempts (one every 60 s,
+    # whatever the rate: see docs/demo.md) stay under VigilFailedAccessRateHigh's 0.05/s
+    # inside the compressed 30 s window: at most one lands in a window (0.033/s). A
+    # shorter window would let a single background denial trip the failed-access rules.
+    with private_stack(admin_dsn, work, "e2e", escalation=matrix_path,
+                       workload_args=("--duration", "0", "--rate", "4"),
+                       rule_files=tuple(map(str, rules)),
+                       prometheus_overrides=prom.fast_prometheus(jobs, alertmanagers=[]),
+                       alertmanager_overrides=prom.fast_alertmanager("1s", "1s")) as live:
+        stack = E2E(live.stack, live.demo_admin_dsn, matrix=matrix)
+        start(stack, BACKEND, exporter_overrides=fast_exporter(custom=False))
 
         # Prometheus starts only once the exporter reports every collector (no absent() noise).
         def exporter_warm() -> bool:
             try:
-                _, body = http.request(f"http://127.0.0.1:{ports.exporter}/metrics", timeout=2)
-            except http.HttpError:
+                _, body = httpclient.request(f"http://127.0.0.1:{stack.ports.exporter}/metrics",
+                                             timeout=2)
+            except httpclient.HttpError:
                 return False
             text = body.decode()
             return ('vigil_up{target="demo"} 1.0' in text
                     and "vigil_rls_overhead_seconds{" in text
                     and "vigil_audit_integrity_issues{" in text)
-        wait(exporter_warm, 60, "the exporter's first full snapshot",
-             lambda: "\n".join(Path(r.log_path).read_text()[-2000:] for r in records))
+        wait(exporter_warm, 60, "the exporter's first full snapshot", stack.explain)
 
         # Real Alertmanager and Prometheus, on the project's configs with short timings.
-        am_cfg = promtools.alertmanager_test_config(
-            work / "alertmanager.yml",
-            webhook_url=f"http://127.0.0.1:{ports.router}/api/v1/alertmanager",
-            credentials_file=token_file, group_wait="1s", group_interval="1s")
-        am = promtools.start_alertmanager(am_cfg)
-        managed.append(am)
-        rules = promtools.compressed_rules(
-            promtools.RULES_DIR, work / "rules", for_="3s", window="30s",
-            # the exporter above collects every 1-2 s: floor the windows for that
-            collector_intervals={n: 2.0 if n in ("rls", "security") else 1.0
-                                 for n in doc["collectors"]})
         # Prometheus's discovery hands targets to the scraper only after ~5 s, longer than the
         # compressed 3 s `for:`, so absent() alerts fire at every start. Warm up without an
         # Alertmanager until they clear, then point Prometheus at it (a reload keeps state).
-        def prom_config(alertmanagers: list[str]) -> Path:
-            return promtools.prometheus_test_config(
-                work / "prometheus.yml",
-                targets={"vigil-exporter": [f"127.0.0.1:{ports.exporter}"],
-                         "vigil-router": [f"127.0.0.1:{ports.router}"]},
-                rule_files=rules, alertmanagers=alertmanagers, scrape_interval="1s",
-                evaluation_interval="1s")
-        prom = promtools.start_prometheus(prom_config([]))
-        managed.append(prom)
-        promtools.wait_for_targets_up(prom.url, ["vigil-exporter", "vigil-router"], timeout=60)
-        wait(lambda: promtools.alerts(prom.url) == [], 30, "start-up alerts to clear",
-             lambda: str(promtools.alerts(prom.url)))
-        prom_config([am.address])
-        promtools.reload(prom)
-        stack = E2E(prom=prom, ports=ports, token=token, demo_admin_dsn=demo.admin_dsn,
-                    records=records, am=am, matrix=matrix, logs=logs)
-        for rec, url in ((records[0], f"{stack.sink}/-/ready"),
-                         (records[1], f"{stack.router}/-/ready"),
-                         (records[2], f"http://127.0.0.1:{ports.exporter}/-/ready")):
-            wait(lambda u=url: http.is_healthy(u), 60, f"{rec.name} to be ready", stack.explain)
+        start(stack, ("alertmanager", "prometheus"))
+        prom.wait_for_targets_up(stack.prom.url, jobs, timeout=60)
+        wait(lambda: prom.alerts(stack.prom.url) == [], 30, "start-up alerts to clear",
+             lambda: str(prom.alerts(stack.prom.url)))
+        layout, options = stack.stack.layout, stack.stack.options
+        derive_prometheus(ROOT / "prometheus" / "prometheus.yml",
+                          layout.generated / "prometheus.yml", options.ports,
+                          list(options.rule_files or ()),
+                          prom.fast_prometheus(jobs, alertmanagers=[stack.am.address]))
+        prom.reload(stack.prom.url)
+        records = [stack.stack.records.load(n) for n in stack.stack.records.names()]
         yield stack
-    finally:
-        for proc in managed:
-            proc.stop()
-        for rec in reversed(records):
-            procs.stop(rec, timeout=10)
-        for rec in records:
-            assert procs.group_members(rec.pgid) == [], f"{rec.name} left processes behind"
-        with pg.connect(admin_dsn) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
-                         ([demo_db, router_db],))
-        pg.drop_database(admin_dsn, demo_db)
-        pg.drop_database(admin_dsn, router_db)
+    for rec in records:
+        assert rec is not None
+        assert procs.group_members(rec.pgid) == [], f"{rec.name} left processes behind"
 
 
 def test_a_clean_workload_raises_no_alert(e2e: E2E) -> None:
@@ -249,14 +164,14 @@ def test_a_clean_workload_raises_no_alert(e2e: E2E) -> None:
     assert faults.active_faults(e2e.demo_admin_dsn) == []
     deadline = time.monotonic() + 25
     # Rules need a few evaluations with data before an alert could fire at all.
-    wait(lambda: promtools.query(e2e.prom.url, "vigil_up") or None, 30, "vigil_up to be scraped")
+    wait(lambda: prom.query(e2e.prom.url, "vigil_up") or None, 30, "vigil_up to be scraped")
     while time.monotonic() < deadline:
         assert e2e.firing() == [], e2e.explain()
         time.sleep(1)
-    active = [a["labels"]["alertname"] for a in promtools.alerts(e2e.prom.url)]
+    active = [a["labels"]["alertname"] for a in prom.alerts(e2e.prom.url)]
     assert active == [], f"pending alerts on a clean run: {active}"
     assert e2e.api("/api/v1/alerts")["alerts"] == []
-    assert http.get_json(f"{e2e.sink}/api/pages")["pages"] == []
+    assert httpclient.get_json(f"{e2e.sink}/api/pages")["pages"] == []
 
 
 def _ack(e2e: E2E, alert_id: int, via_cli: bool) -> None:
@@ -290,11 +205,11 @@ def test_fault_pages_escalates_acks_and_resolves(e2e: E2E, fault: str) -> None:
     healed = False
     try:
         # 1. It fires in the real Prometheus ...
-        promtools.wait_for_alert(e2e.prom.url, alertname, timeout=FIRE_TIMEOUT)
+        prom.wait_for_alert(e2e.prom.url, alertname, timeout=FIRE_TIMEOUT)
 
         # 2. ... passes the real Alertmanager ...
         def in_am() -> bool:
-            active = promtools.api_get(e2e.am.url, "/api/v2/alerts")
+            active = prom.api_get(e2e.am.url, "/api/v2/alerts")
             return any(a["labels"].get("alertname") == alertname for a in active)
         wait(in_am, 30, f"{alertname} in Alertmanager", e2e.explain)
 
@@ -348,7 +263,7 @@ def test_fault_pages_escalates_acks_and_resolves(e2e: E2E, fault: str) -> None:
         # 7. Healed, it resolves end to end.
         faults.heal(e2e.demo_admin_dsn, fault)
         healed = True
-        promtools.wait_for_alert_cleared(e2e.prom.url, alertname, timeout=FIRE_TIMEOUT)
+        prom.wait_for_alert_cleared(e2e.prom.url, alertname, timeout=FIRE_TIMEOUT)
         wait(lambda: e2e.api(f"/api/v1/alerts/{alert_id}")["status"] == "resolved", 60,
              f"alert {alert_id} resolved at the router", e2e.explain)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exporter_helpers import running_exporters
 
 from exporter.config import ExporterConfig, build_config
 from exporter.scheduler import Exporter
@@ -34,18 +35,9 @@ def make_config(tmp_path: Path) -> Callable[..., ExporterConfig]:
 
 
 @pytest.fixture
-async def started() -> AsyncIterator[Callable[[ExporterConfig], Awaitable[Exporter]]]:
+async def started() -> AsyncIterator[Callable[..., Awaitable[Exporter]]]:
     """Start Exporters without the scheduler (tests call ``exp.run`` themselves)."""
-    running: list[Exporter] = []
-
-    async def start(cfg: ExporterConfig, schedule: bool = False) -> Exporter:
-        exp = Exporter(cfg)
-        await exp.start(schedule=schedule)
-        running.append(exp)
-        return exp
-
-    yield start
-    for exp in running:
-        await exp.stop()
+    async with running_exporters() as start:
+        yield start
 
 

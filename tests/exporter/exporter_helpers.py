@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
+from support.polling import wait_for_async as wait_for
 
+from exporter.config import ExporterConfig
 from exporter.scheduler import Exporter
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -30,23 +30,15 @@ def value(samples: Samples, metric_name: str, /, **labels: str) -> float | None:
     return hits[0] if len(hits) == 1 else (None if not hits else sum(hits))
 
 
+def missing_objects(samples: Samples, collector: str) -> float | None:
+    """How often ``collector`` failed because the vigil schema lacks what it reads."""
+    return value(samples, "vigil_collector_errors_total", collector=collector,
+                 reason="missing_object")
+
+
 def exposition(exp: Exporter) -> Samples:
     exp.renderer.refresh()
     return parse(exp.renderer.current.text.data.decode())
-
-
-async def wait_for(check: Callable[[], Awaitable[bool] | bool], within: float = 20.0,
-                   step: float = 0.05) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(step)
 
 
 async def settled(dsn: str, within: float = 20.0) -> None:
@@ -64,12 +56,6 @@ async def settled(dsn: str, within: float = 20.0) -> None:
             return h is not None and int(h[0]) > mine
 
         await wait_for(passed, within=within)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run(exp: Exporter, collector: str, target: str = "db1") -> bool:
@@ -126,3 +112,21 @@ class Proxy:
         await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
         self.conns.discard(w)
         self.conns.discard(uw)
+
+
+@contextlib.asynccontextmanager
+async def running_exporters() -> AsyncIterator[Callable[..., Awaitable[Exporter]]]:
+    """``start(cfg, schedule=False)`` starts an in-process Exporter; all stop on the way out."""
+    running: list[Exporter] = []
+
+    async def start(cfg: ExporterConfig, schedule: bool = False) -> Exporter:
+        exp = Exporter(cfg)
+        await exp.start(schedule=schedule)
+        running.append(exp)
+        return exp
+
+    try:
+        yield start
+    finally:
+        for exp in running:
+            await exp.stop()

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from exporter_helpers import exposition, run, value, wait_for
+from exporter_helpers import exposition, missing_objects, run, value, wait_for
 
 from exporter.config import ExporterConfig
 from exporter.scheduler import Exporter
@@ -85,8 +85,7 @@ async def test_a_successful_run_replaces_the_label_set_and_a_failed_run_keeps_it
     s = exposition(exp)
     assert value(s, "app_things", name="b") == 2  # last good value kept
     assert value(s, "vigil_collector_success", collector="app_things") == 0
-    assert value(s, "vigil_collector_errors_total", collector="app_things",
-                 reason="missing_object") == 1
+    assert missing_objects(s, "app_things") == 1
 
 
 async def test_statement_timeout_is_enforced_by_the_server(
@@ -147,8 +146,7 @@ async def test_missing_schema_reports_missing_object_once_and_others_keep_workin
             assert not await run(exp, "audit")
         assert await run(exp, "app_one")
     s = exposition(exp)
-    assert value(s, "vigil_collector_errors_total", collector="rls",
-                 reason="missing_object") == 3
+    assert missing_objects(s, "rls") == 3
     assert value(s, "vigil_collector_success", collector="app_one") == 1
     assert value(s, "app_one") == 1
     fixes = [r for r in caplog.records if "vigil db install" in r.getMessage()]

@@ -7,22 +7,22 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from exporter_helpers import free_port, parse
+from exporter_helpers import parse
+from support import polling, prom
 
-from vigil import promtools
+from vigil import httpclient
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
+    port = polling.free_port()
     cfg = {
         "targets": [{"name": "db1", "dsn": fresh_db}],
         "state_dir": str(tmp_path / "state"),
@@ -41,15 +41,12 @@ def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
          "--web.listen-address", f"127.0.0.1:{port}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if promtools.http_get(f"{url}/-/ready", timeout=1)[0] == 200:
-                break
-        except OSError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "exporter did not start"
-        time.sleep(0.05)
+
+    def ready() -> bool:
+        assert proc.poll() is None, "exporter did not start"
+        return httpclient.is_healthy(f"{url}/-/ready")
+
+    polling.wait_for(ready, timeout=20, interval=0.05, describe="the exporter to start")
     try:
         yield url
     finally:
@@ -59,14 +56,14 @@ def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
 
 
 def scrape(url: str) -> str:
-    return promtools.http_get(f"{url}/metrics", timeout=2)[1].decode()
+    return httpclient.request(f"{url}/metrics", timeout=2)[1].decode()
 
 
 def test_prometheus_scrapes_and_promtool_finds_no_problems(exporter_proc: str,
                                                             tmp_path: Path) -> None:
-    promtools.wait_for(lambda: "vigil_collector_success" in scrape(exporter_proc)
-                       and "app_example_seconds_count" in scrape(exporter_proc),
-                       timeout=15, interval=0.1, describe="first collections")
+    polling.wait_for(lambda: "vigil_collector_success" in scrape(exporter_proc)
+                     and "app_example_seconds_count" in scrape(exporter_proc),
+                     timeout=15, interval=0.1, describe="first collections")
     text = scrape(exporter_proc)
     check = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
                            capture_output=True, check=False)
@@ -77,18 +74,18 @@ def test_prometheus_scrapes_and_promtool_finds_no_problems(exporter_proc: str,
     config.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s"},
         "scrape_configs": [{"job_name": "vigil", "static_configs": [{"targets": [target]}]}]}))
-    with promtools.start_prometheus(config) as prom:
-        promtools.wait_for(lambda: promtools.query(prom.url, 'vigil_up{target="db1"} == 1'),
-                           timeout=30, interval=0.2, describe="vigil_up scraped")
-        got = promtools.query(prom.url, 'vigil_collector_errors_total{reason="missing_object"}')
+    with prom.start_prometheus(config) as server:
+        polling.wait_for(lambda: prom.query(server.url, 'vigil_up{target="db1"} == 1'),
+                         timeout=30, interval=0.2, describe="vigil_up scraped")
+        got = prom.query(server.url, 'vigil_collector_errors_total{reason="missing_object"}')
         assert {r["metric"]["collector"] for r in got} >= {"rls", "audit", "security",
                                                           "audit_pipeline", "maintenance"}
-        assert promtools.query(prom.url, 'app_example_seconds_bucket{le="0.1"} > 0')
+        assert prom.query(server.url, 'app_example_seconds_bucket{le="0.1"} > 0')
 
 
 def test_docs_metrics_table_matches_live_metrics(exporter_proc: str) -> None:
-    promtools.wait_for(lambda: "vigil_pool_size" in scrape(exporter_proc), timeout=15,
-                       interval=0.1, describe="pool stats")
+    polling.wait_for(lambda: "vigil_pool_size" in scrape(exporter_proc), timeout=15,
+                     interval=0.1, describe="pool stats")
     live = {m for m in re.findall(r"^# TYPE (\S+) ", scrape(exporter_proc), re.M)
             if not m.startswith("app_")}
     live = {m.removesuffix("_total") for m in live}
@@ -103,21 +100,15 @@ def test_docs_metrics_table_matches_live_metrics(exporter_proc: str) -> None:
 
 
 def test_sigterm_stops_the_exporter_cleanly(fresh_db: str, tmp_path: Path) -> None:
-    port = free_port()
+    port = polling.free_port()
     (tmp_path / "e.yml").write_text(yaml.safe_dump({
         "targets": [{"name": "db1", "dsn": fresh_db}], "state_dir": str(tmp_path)}))
     proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "exporter", "--config",
                              str(tmp_path / "e.yml"), "--web.listen-address",
                              f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            promtools.http_get(f"http://127.0.0.1:{port}/-/healthy", timeout=1)
-            break
-        except OSError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    polling.wait_for(lambda: httpclient.is_healthy(f"http://127.0.0.1:{port}/-/healthy"),
+                     timeout=20, interval=0.05, describe="the exporter to be healthy")
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, out

@@ -13,7 +13,8 @@ import aiohttp
 import bcrypt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from exporter_helpers import free_port, parse, value
+from exporter_helpers import parse, value
+from support.polling import free_port
 
 from exporter.config import DEFAULT_PORT, ExporterConfig, load_config
 from exporter.web import EXPORTER, create_app

@@ -18,24 +18,15 @@ from exporter.scheduler import Exporter
 from faults.proxy import FaultProxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exporter"))
-from exporter_helpers import exposition, run, value
+from exporter_helpers import exposition, run, running_exporters, value
 
 Start = Callable[[ExporterConfig], Awaitable[Exporter]]
 
 
 @pytest.fixture
 async def start() -> AsyncIterator[Start]:
-    running: list[Exporter] = []
-
-    async def go(cfg: ExporterConfig) -> Exporter:
-        exp = Exporter(cfg)
-        await exp.start(schedule=False)
-        running.append(exp)
-        return exp
-
-    yield go
-    for exp in running:
-        await exp.stop()
+    async with running_exporters() as go:
+        yield go
 
 
 def _cfg(dsn: str, tmp_path: Path) -> ExporterConfig:

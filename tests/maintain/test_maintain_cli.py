@@ -13,6 +13,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 from pghelpers import one, query, wait_for
+from support.polling import killed_on_exit
 
 from vigil import cli, pg, schema
 from vigil.demo.app import role_dsn
@@ -62,28 +63,22 @@ def test_loop_waits_out_an_outage_and_stops_on_sigterm(
         [sys.executable, "-m", "vigil.cli", "db", "maintain", "--dsn", target,
          "--interval", "0.2", "--retry-max", "0.3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    try:
+    with killed_on_exit(proc):
         wait_for(lambda: proc.stderr.readline() if proc.stderr else "",
                  lambda line: "database unavailable" in line or proc.poll() is not None)
         assert proc.poll() is None  # still running, retrying
         pg.ensure_database(admin_dsn, name)
         db = pg.with_dbname(admin_dsn, name)
         try:
-            schema.install(db)
-            wait_for(lambda: one(db, "SELECT last_run_at IS NOT NULL, last_error "
-                                     "FROM vigil_monitor.maintenance_state"),
-                     lambda r: r == (True, None))
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == 0
+            with killed_on_exit(proc):  # before the database is dropped: it holds a session
+                schema.install(db)
+                wait_for(lambda: one(db, "SELECT last_run_at IS NOT NULL, last_error "
+                                         "FROM vigil_monitor.maintenance_state"),
+                         lambda r: r == (True, None))
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=20) == 0
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
             pg.drop_database(admin_dsn, name)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_db_status_shows_size_oldest_row_and_retention(

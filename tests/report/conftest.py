@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import prom
 
-from vigil import pg, promtools
+from vigil import pg
 from vigil.schema import installer
 
 from .feed import day_start, make_tsdb
@@ -26,7 +27,7 @@ def known_prometheus(known_date: dt.date,
     make_tsdb(known_date, wd / "data")
     config = wd / "prometheus.yml"
     config.write_text("global:\n  evaluation_interval: 1m\nscrape_configs: []\n")
-    proc = promtools.start_prometheus(config, workdir=wd)
+    proc = prom.start_prometheus(config, workdir=wd)
     try:
         yield proc.url
     finally:

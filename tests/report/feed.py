@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from vigil.promtools import PROMTOOL_BIN
+from support.promconfig import PROMTOOL_BIN
 
 T = "demo"
 PHI_BUCKETS = (".005", ".01", ".025", ".05", ".1", ".25", ".5", "1", "2.5", "5", "+Inf")

@@ -9,8 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support import prom
+from support.polling import free_port, wait_for
 
-from vigil import cli, promtools
+from vigil import cli, ruleoverlay
 from vigil.metrics.verify import Problem, verify
 from vigil.report.prom import Prom
 
@@ -69,13 +71,13 @@ def exporter() -> Iterator[FakeExporter]:
 
 @pytest.fixture
 def prometheus(exporter: FakeExporter, tmp_path: Path) -> Iterator[str]:
-    rules = promtools.compressed_rules(promtools.RULES_DIR, tmp_path / "rules")
-    config = promtools.prometheus_test_config(
+    rules = ruleoverlay.compressed_rules(ruleoverlay.RULES_DIR, tmp_path / "rules")
+    config = prom.prometheus_test_config(
         tmp_path / "prometheus.yml", targets={"vigil-exporter": [exporter.address]},
         rule_files=rules)
-    proc = promtools.start_prometheus(config)
+    proc = prom.start_prometheus(config)
     try:
-        promtools.wait_for_targets_up(proc.url, ["vigil-exporter"])
+        prom.wait_for_targets_up(proc.url, ["vigil-exporter"])
         yield proc.url
     finally:
         proc.stop()
@@ -90,13 +92,14 @@ def _wait(url: str, pred: Callable[[list[Problem]], bool], what: str) -> list[Pr
         found = _problems(url)
         return found if pred(found) else None
 
-    return promtools.wait_for(check, timeout=60, interval=0.5, describe=what)
+    found: list[Problem] = wait_for(check, timeout=60, interval=0.5, describe=what)
+    return found
 
 
 def test_verify_passes_then_names_a_failing_collector_then_an_unscraped_one(
         exporter: FakeExporter, prometheus: str, capsys: pytest.CaptureFixture[str]) -> None:
-    promtools.wait_for(lambda: _problems(prometheus) == [], timeout=60,
-                       describe="a clean verify (targets up, every rule group evaluated)")
+    wait_for(lambda: _problems(prometheus) == [], timeout=60,
+             describe="a clean verify (targets up, every rule group evaluated)")
     assert cli.main(["metrics", "verify", "--prometheus-url", prometheus]) == 0
     assert capsys.readouterr().out.startswith("OK:")
 
@@ -120,7 +123,7 @@ def test_verify_passes_then_names_a_failing_collector_then_an_unscraped_one(
 
 
 def test_verify_fails_when_prometheus_is_not_there(capsys: pytest.CaptureFixture[str]) -> None:
-    port = promtools.free_port()
+    port = free_port()
     assert cli.main(["metrics", "verify", "--prometheus-url", f"http://127.0.0.1:{port}"]) == 1
     assert "did not answer" in capsys.readouterr().err
 
@@ -133,12 +136,12 @@ def test_verify_names_a_rule_group_that_fails_to_evaluate(
                       "      - record: x:broken\n"
                       "        expr: vigil_collector_success * on() group_left() "
                       "vigil_collector_success\n")
-    config = promtools.prometheus_test_config(
+    config = prom.prometheus_test_config(
         tmp_path / "prometheus.yml", targets={"vigil-exporter": [exporter.address]},
         rule_files=[broken])
-    proc = promtools.start_prometheus(config)
+    proc = prom.start_prometheus(config)
     try:
-        promtools.wait_for_targets_up(proc.url, ["vigil-exporter"])
+        prom.wait_for_targets_up(proc.url, ["vigil-exporter"])
         _wait(proc.url, lambda ps: any(p.kind == "rule_group" for p in ps),
               "the broken rule group to be reported")
         assert cli.main(["metrics", "verify", "--prometheus-url", proc.url]) == 1

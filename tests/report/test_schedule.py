@@ -6,12 +6,12 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from support.polling import free_port
 
-from vigil import promtools
+from vigil import httpclient
 from vigil.report import build
 from vigil.report.schedule import Scheduler, serve
 from vigil.report.store import ReportStore
-from vigil.stack import http
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,10 +57,10 @@ def test_builds_the_day_after_at_and_reports_the_unreviewed_age(
     assert _value(text, "vigil_report_chain_ok") == 1
 
     store.attest(known_date.isoformat(), "Dana", "", clock.now)
-    port = promtools.free_port()
+    port = free_port()
     server = serve(sched, "127.0.0.1", port)
     try:
-        _, body = http.request(f"http://127.0.0.1:{port}/metrics")
+        _, body = httpclient.request(f"http://127.0.0.1:{port}/metrics")
     finally:
         server.shutdown()
         server.server_close()

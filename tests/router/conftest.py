@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from router_helpers import Router, Sink, write_router_yml
+from router_helpers import Router, Sink, serving, write_router_yml
 
 from router.app import create_app
 from router.config import load_config
@@ -23,9 +23,8 @@ def router_db(fresh_db: str) -> str:
 
 @pytest.fixture
 async def sink() -> AsyncIterator[Sink]:
-    s = await Sink().start()
-    yield s
-    await s.stop()
+    async with serving(Sink()) as s:
+        yield s
 
 
 @pytest.fixture

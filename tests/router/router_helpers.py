@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from support.polling import wait_for_async
 
 from router.config import Config
 from router.keys import ENGINE, SENDER
@@ -94,12 +95,6 @@ class Sink:
                       and (alert_id is None or r.payload.get("alert", {}).get("id") == alert_id))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def am_alert(name: str = "RLSOverheadHigh", severity: str | None = "P1", *,
              fingerprint: str | None = None, starts: str = "2026-01-01T00:00:00.123456789Z",
              status: str = "firing", **labels: str) -> dict[str, Any]:
@@ -146,16 +141,7 @@ def write_router_yml(tmp: Path, dsn: str, *, escalation: str | Path | None = Non
 async def until(check: Callable[[], Awaitable[bool]] | Callable[[], bool], deadline_s: float = 10,
                 what: str = "condition") -> None:
     """Poll ``check`` until true or fail after ``deadline_s`` seconds: no sleep-and-hope."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
-        await asyncio.sleep(0.05)
+    await wait_for_async(check, within=deadline_s, describe=what)
 
 
 def dumps(doc: Any) -> str:
@@ -193,3 +179,21 @@ class Router:
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+S = TypeVar("S", bound="Serving")
+
+
+class Serving(Protocol):
+    async def start(self) -> Any: ...
+    async def stop(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def serving(server: S) -> AsyncIterator[S]:
+    """A fake endpoint (the sink, an SMTP server) that listens for the block, then stops."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

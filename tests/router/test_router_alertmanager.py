@@ -13,7 +13,8 @@ import aiohttp
 import psycopg
 import pytest
 import yaml
-from router_helpers import TOKEN, free_port, until, write_router_yml
+from router_helpers import TOKEN, until, write_router_yml
+from support.polling import free_port
 
 from router.app import create_app
 from router.config import load_config

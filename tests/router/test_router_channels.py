@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from router_helpers import TOKEN, Router, am_alert, am_payload, serve_local
+from router_helpers import TOKEN, Router, am_alert, am_payload, serve_local, serving
 
 from router.channels import Delivery, DeliveryError
 from router.channels.email import EmailChannel
@@ -182,9 +182,8 @@ async def http_end() -> AsyncIterator[HttpEnd]:
 
 @pytest.fixture
 async def smtp_end() -> AsyncIterator[SmtpEnd]:
-    end = await SmtpEnd().start()
-    yield end
-    await end.stop()
+    async with serving(SmtpEnd()) as end:
+        yield end
 
 
 @pytest.fixture

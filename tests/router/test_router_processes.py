@@ -20,10 +20,10 @@ from router_helpers import (
     Sink,
     am_alert,
     am_payload,
-    free_port,
     until,
     write_router_yml,
 )
+from support.polling import free_port
 
 from router.config import Outbox
 

@@ -27,16 +27,24 @@ async def _fire(router: Router, name: str, severity: str) -> int:
     return int(router.sql("SELECT id FROM vigil_router.alerts WHERE alertname = %s", name)[0][0])
 
 
+async def _ended_while_held_back(router: Router, name: str, severity: str, *,
+                                 held: timedelta, ended_after: timedelta) -> int:
+    """Fire ``name``, let ``held`` pass with no engine tick (the database was refused), then
+    the resolve arrives saying it ended ``ended_after`` the start. Returns the alert id."""
+    aid = await _fire(router, name, severity)
+    start = router.clock.now()
+    router.clock.advance(held)
+    ends = (start + ended_after).isoformat().replace("+00:00", "Z")
+    assert (await router.post(am_payload(_resolved(name, severity, ends)))).status == 200
+    return aid
+
+
 async def test_a_page_due_before_the_alert_ended_fires_though_the_resolve_came_first(
         router: Router) -> None:
-    aid = await _fire(router, "Outage", "P2")
-    start = router.clock.now()
-    # No engine tick for 65 minutes (the database was refused): step 1 (0 s) and step 2
-    # (team-lead, 1 h) fell due while the alert was open; it ended at 62 min.
-    router.clock.advance(minutes=65)
-    ends = (start + timedelta(minutes=62)).isoformat().replace("+00:00", "Z")
-    resp = await router.post(am_payload(_resolved("Outage", "P2", ends)))
-    assert resp.status == 200
+    # No engine tick for 65 minutes: step 1 (0 s) and step 2 (team-lead, 1 h) fell due while
+    # the alert was open; it ended at 62 min.
+    aid = await _ended_while_held_back(router, "Outage", "P2", held=timedelta(minutes=65),
+                                       ended_after=timedelta(minutes=62))
     await router.run()
     assert router.sink.targets("escalation", aid) == ["security-team", "team-lead"]
     assert router.sink.targets("resolved", aid) == ["security-team", "team-lead"]
@@ -48,11 +56,8 @@ async def test_a_page_due_before_the_alert_ended_fires_though_the_resolve_came_f
 
 
 async def test_a_step_due_after_the_alert_ended_is_cancelled(router: Router) -> None:
-    aid = await _fire(router, "Short", "P2")
-    start = router.clock.now()
-    router.clock.advance(minutes=65)
-    ends = (start + timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
-    assert (await router.post(am_payload(_resolved("Short", "P2", ends)))).status == 200
+    aid = await _ended_while_held_back(router, "Short", "P2", held=timedelta(minutes=65),
+                                       ended_after=timedelta(minutes=10))
     await router.advance(hours=3)
     # The first step always fires for an alert seen firing; team-lead was due after the end.
     assert router.sink.targets("escalation", aid) == ["security-team"]
@@ -61,11 +66,8 @@ async def test_a_step_due_after_the_alert_ended_is_cancelled(router: Router) -> 
 
 async def test_a_p1_page_due_during_an_outage_reaches_the_security_team(
         router: Router) -> None:
-    aid = await _fire(router, "Breach", "P1")
-    start = router.clock.now()
-    router.clock.advance(seconds=30)
-    ends = (start + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
-    assert (await router.post(am_payload(_resolved("Breach", "P1", ends)))).status == 200
+    aid = await _ended_while_held_back(router, "Breach", "P1", held=timedelta(seconds=30),
+                                       ended_after=timedelta(seconds=20))
     await router.run()
     assert router.sink.targets("escalation", aid) == ["security-team"]
     assert router.sink.targets("notice", aid) == ["cto", "legal"]

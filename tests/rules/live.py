@@ -1,93 +1,112 @@
-"""A live monitoring stack for the rules and dashboards tests.
+"""A live monitoring stack for the rules, dashboards and e2e tests, built with vigil.stack.
 
     demo workload -> PostgreSQL (own demo DB) -> `vigil exporter` -> real Prometheus
-                                                  `vigil router` (own DB) ----^
+    `vigil audit seal` + `vigil db maintain`       `vigil router` (own DB) ----^
 
-Everything on free ports and private databases (xdist-safe); configs are derived from the
-project's own files (config/*.yml, prometheus/prometheus.yml), so the tests cannot drift from
-what users run. Imported by tests/rules and tests/dashboards as ``rules.live``.
+The same launcher as `vigil up` (vigil.stack.runner.Stack), with test options: free ports,
+private databases (xdist-safe), a state folder under the test's tmp dir, faster collectors and
+Prometheus intervals. Configs are derived from the project's own files (config/*.yml,
+prometheus/*.yml), so the tests cannot drift from what users run. Imported as ``rules.live``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import secrets
-import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import audit_standins
-import yaml
+from support import prom
+from support.polling import free_port
 
 from exporter.config import BUILTIN_COLLECTORS
-from vigil import pg, promtools
-from vigil.schema.contract import DEFAULT_EXPORTER_ROLE
-from vigil.stack import http, procs
-from vigil.stack.plan import (
-    Ports,
-    command_missing,
-    derive_generic,
-    derive_router,
-    maintainer_argv,
-    sealer_argv,
-)
+from router.client_cli import RouterClient
+from vigil import pg
+from vigil.stack.plan import Layout, Ports
+from vigil.stack.runner import Options, Stack
 
 # The live stack's exporter collects every second or two; the rule overlays that run against
 # it pass these so their windows are floored for these intervals, not the 60 s defaults.
 COLLECTOR_INTERVALS = {n: 2.0 if n in ("rls", "security") else 1.0 for n in BUILTIN_COLLECTORS}
 
 ROOT = Path(__file__).resolve().parents[2]
-VIGIL = [sys.executable, "-m", "vigil.cli"]
+# The parts that feed Prometheus; the sealer and maintainer keep the audit pipeline healthy.
+BACKEND = ("sink", "router", "exporter", "sealer", "maintainer", "workload")
+
+
+def fast_exporter(*, custom: bool = True) -> Any:
+    """An exporter override: every collector every second or two, no start jitter."""
+    def override(doc: dict[str, Any]) -> None:
+        for name, coll in doc["collectors"].items():
+            coll["interval"] = f"{COLLECTOR_INTERVALS.get(name, 1.0):g}s"
+        doc["scheduler"]["start_jitter"] = "0s"
+        if not custom:
+            doc.pop("custom_collectors", None)
+    return override
 
 
 @dataclasses.dataclass
 class Live:
-    prom: promtools.ManagedProcess
-    ports: Ports
-    token: str
+    """A running test stack: its URLs, the router API, and what to print when a wait fails."""
+
+    stack: Stack
     demo_admin_dsn: str
-    records: list[procs.ProcessRecord]
+
+    @property
+    def ports(self) -> Ports:
+        return self.stack.options.ports
+
+    @property
+    def token(self) -> str:
+        return self.stack.layout.token_file.read_text().strip()
 
     @property
     def router(self) -> str:
         return f"http://127.0.0.1:{self.ports.router}"
 
+    def part(self, name: str, port: int) -> prom.Server:
+        record = self.stack.records.load(name)
+        assert record is not None, f"{name} is not running"
+        return prom.Server(name, record, port)
+
+    @property
+    def prom(self) -> prom.Server:
+        return self.part("prometheus", self.ports.prometheus)
+
     def router_api(self, path: str, body: Any = None) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if body is None:
-            return http.get_json(f"{self.router}{path}", headers=headers, timeout=5)
-        return http.post_json(f"{self.router}{path}", body, headers=headers)
+        api = RouterClient(self.router, self.token, timeout=5)
+        return api.get(path) if body is None else api.post(path, body)
 
     def explain(self) -> str:
         out = []
-        with contextlib.suppress(promtools.PromToolsError):
+        with contextlib.suppress(prom.PromToolsError, AssertionError):
             out.append("prometheus alerts: " + repr(
                 [(a["labels"].get("alertname"), a.get("state"))
-                 for a in promtools.alerts(self.prom.url)]))
-        for rec in self.records:
-            out.append(f"--- {rec.name} log tail:\n" + "\n".join(
-                Path(rec.log_path).read_text(errors="replace").splitlines()[-15:]))
-        out.append(f"--- prometheus log tail:\n{self.prom.log_tail(10)}")
+                 for a in prom.alerts(self.prom.url)]))
+        for name in self.stack.records.names():
+            out.append(f"--- {name} log tail:\n" + "\n".join(
+                self.stack.layout.log(name).read_text(errors="replace").splitlines()[-15:]))
         return "\n".join(out)
 
 
 @contextlib.contextmanager
-def live_stack(admin_dsn: str, work: Path, *, rule_files: Sequence[Path],
-               with_router: bool = True, demo_settings: dict[str, str] | None = None,
-               load_rate: float = 25) -> Iterator[Live]:
-    """Start the stack; yields once Prometheus scrapes every target successfully."""
+def private_stack(admin_dsn: str, work: Path, prefix: str,
+               demo_settings: dict[str, str] | None = None, **options: Any) -> Iterator[Live]:
+    """A demo database set up, a router database, and a Stack on free ports (not started);
+    everything it started is stopped and both databases dropped on the way out."""
     from vigil.demo import app as demo_app
 
-    logs = work / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     suffix = uuid.uuid4().hex[:10]
-    demo_db, router_db = f"vigil_rules_demo_{suffix}", f"vigil_rules_router_{suffix}"
-    records: list[procs.ProcessRecord] = []
-    prom: promtools.ManagedProcess | None = None
+    demo_db, router_db = f"vigil_{prefix}_demo_{suffix}", f"vigil_{prefix}_router_{suffix}"
+    ports = Ports(exporter=free_port(), router=free_port(), sink=free_port(),
+                  prometheus=free_port(), alertmanager=free_port())
+    stack = Stack(Layout(root=ROOT, state=work / "state"),
+                  Options(ports=ports, admin_dsn=admin_dsn, demo_db=demo_db,
+                          router_db=router_db, health_timeout=60,
+                          exporter_overrides=fast_exporter(), **options),
+                  say=lambda line: None)
     try:
         demo = demo_app.setup(admin_dsn, demo_db)
         if demo_settings:
@@ -95,57 +114,9 @@ def live_stack(admin_dsn: str, work: Path, *, rule_files: Sequence[Path],
                 for key, value in demo_settings.items():
                     conn.execute("UPDATE vigil_monitor.settings SET value = %s WHERE key = %s",
                                  (value, key))
-        ports = Ports(exporter=promtools.free_port(), router=promtools.free_port(),
-                      sink=promtools.free_port())  # nothing listens on sink: deliveries retry
-        token = uuid.uuid4().hex
-        env = dict(os.environ, PYTHONUNBUFFERED="1", VIGIL_ROUTER_TOKEN=token,
-                   VIGIL_ROUTER_DSN=pg.with_dbname(admin_dsn, router_db),
-                   VIGIL_SINK_URL=f"http://127.0.0.1:{ports.sink}",
-                   VIGIL_EXPORTER_DSN=demo.exporter_dsn)
-
-        def spawn(name: str, argv: list[str]) -> procs.ProcessRecord:
-            rec = procs.spawn(name, argv, logs / f"{name}.log", cwd=ROOT, env=env)
-            records.append(rec)
-            return rec
-
-        audit_pipeline(demo.admin_dsn, work, spawn)
-
-        targets = {"vigil-exporter": [f"127.0.0.1:{ports.exporter}"]}
-        if with_router:
-            pg.ensure_database(admin_dsn, router_db)
-            router_cfg = derive_router(ROOT / "config" / "router.yml", work / "router.yml",
-                                       ports)
-            spawn("router", [*VIGIL, "router", "--config", str(router_cfg)])
-            targets["vigil-router"] = [f"127.0.0.1:{ports.router}"]
-
-        # The exporter on the demo DB, collecting every second or two.
-        exp_cfg = derive_generic(ROOT / "config" / "exporter.yml", work / "exporter.yml", ports,
-                                 {"state_dir": str(work / "exporter-state")})
-        doc = yaml.safe_load(exp_cfg.read_text())
-        for name, coll in doc["collectors"].items():
-            coll["interval"] = f"{COLLECTOR_INTERVALS.get(name, 1.0):g}s"
-        doc["scheduler"]["start_jitter"] = "0s"
-        exp_cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-        spawn("exporter", [*VIGIL, "exporter", "--config", str(exp_cfg),
-                           "--web.listen-address", f"127.0.0.1:{ports.exporter}"])
-        spawn("workload", [*VIGIL, "demo", "load", "--admin-dsn", admin_dsn, "--db", demo_db,
-                           "--duration", "0", "--rate", f"{load_rate:g}"])
-
-        prom_cfg = promtools.prometheus_test_config(
-            work / "prometheus.yml", targets=targets, rule_files=rule_files,
-            scrape_interval="1s", evaluation_interval="1s")
-        prom = promtools.start_prometheus(prom_cfg)
-        live = Live(prom, ports, token, demo.admin_dsn, records)
-        try:
-            promtools.wait_for_targets_up(prom.url, targets, timeout=60)
-        except promtools.PromToolsError as exc:
-            raise AssertionError(f"{exc}\n{live.explain()}") from None
-        yield live
+        yield Live(stack, demo.admin_dsn)
     finally:
-        if prom is not None:
-            prom.stop()
-        for rec in reversed(records):
-            procs.stop(rec, timeout=10)
+        stack.down()
         with pg.connect(admin_dsn) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                          "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
@@ -154,18 +125,31 @@ def live_stack(admin_dsn: str, work: Path, *, rule_files: Sequence[Path],
         pg.drop_database(admin_dsn, router_db)
 
 
-def audit_pipeline(dsn: str, work: Path,
-                    spawn: Callable[[str, list[str]], procs.ProcessRecord]) -> None:
-    """Issue #16: run the sealer and maintainer when this checkout has them, so the
-    audit_pipeline/maintenance metrics have sealer series; where the schema lacks the status
-    functions (their migrations not merged yet), install test stand-ins reporting a healthy
-    pipeline instead (tests/audit_standins.py)."""
-    if command_missing(("audit", "seal"), "sealer") is None:
-        key = work / "audit.key"
-        key.write_text(secrets.token_hex(32) + "\n")
-        key.chmod(0o600)
-        spawn("sealer", list(sealer_argv(dsn, key, work / "audit-checkpoint")))
-    if command_missing(("db", "maintain"), "maintainer") is None:
-        spawn("maintainer", list(maintainer_argv(dsn)))
-    audit_standins.install(dsn, only_missing=True, rows=audit_standins.HEALTHY,
-                           grant_to=DEFAULT_EXPORTER_ROLE)
+def start(live: Live, parts: Sequence[str], **changes: Any) -> None:
+    """``vigil up`` for just ``parts`` (with option ``changes``); fails with the logs of a
+    part that exits or stays unhealthy. The parts die with the test process."""
+    options = dataclasses.replace(live.stack.options, only=tuple(parts), **changes)
+    stack = Stack(live.stack.layout, options, say=live.stack.say)
+    live.stack = stack
+    _, failed = stack.up(tie_to_parent=True)
+    assert not failed, f"{failed} did not come up\n{live.explain()}"
+
+
+@contextlib.contextmanager
+def live_stack(admin_dsn: str, work: Path, *, rule_files: Sequence[Path],
+               with_router: bool = True, demo_settings: dict[str, str] | None = None,
+               load_rate: float = 25) -> Iterator[Live]:
+    """Start the stack; yields once Prometheus scrapes every target successfully. No sink
+    listens (deliveries retry) and no Alertmanager runs: these tests read Prometheus."""
+    jobs = ["vigil-exporter", *(["vigil-router"] if with_router else [])]
+    with private_stack(admin_dsn, work, "rules", demo_settings,
+                    workload_args=("--duration", "0", "--rate", f"{load_rate:g}"),
+                    rule_files=tuple(str(p) for p in rule_files),
+                    prometheus_overrides=prom.fast_prometheus(jobs, alertmanagers=[])) as live:
+        parts = [p for p in BACKEND if p != "sink" and (with_router or p != "router")]
+        start(live, [*parts, "prometheus"])
+        try:
+            prom.wait_for_targets_up(live.prom.url, jobs, timeout=60)
+        except (prom.PromToolsError, AssertionError) as exc:
+            raise AssertionError(f"{exc}\n{live.explain()}") from None
+        yield live

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,16 +13,17 @@ from typing import Any
 
 import pytest
 import yaml
+from support import polling, prom
 
-from vigil import promtools
-from vigil.promtools import PROMETHEUS_DIR
+from vigil import httpclient
+from vigil.ruleoverlay import PROMETHEUS_DIR
 
 AM_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
 ROUTER_URL = "http://127.0.0.1:18091/api/v1/alertmanager"
 
 
 def test_amtool_check_config_passes() -> None:
-    result = promtools.amtool("check-config", str(AM_CONFIG))
+    result = prom.amtool("check-config", str(AM_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -37,13 +37,13 @@ def test_amtool_check_config_passes() -> None:
     (["alertname=NoSeverity"], "router-default"),
 ])
 def test_amtool_routes_each_severity_to_its_receiver(labels: list[str], receiver: str) -> None:
-    result = promtools.amtool("config", "routes", "test", f"--config.file={AM_CONFIG}",
+    result = prom.amtool("config", "routes", "test", f"--config.file={AM_CONFIG}",
                               f"--verify.receivers={receiver}", *labels)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_amtool_route_test_fails_for_a_wrong_receiver() -> None:
-    result = promtools.amtool("config", "routes", "test", f"--config.file={AM_CONFIG}",
+    result = prom.amtool("config", "routes", "test", f"--config.file={AM_CONFIG}",
                               "--verify.receivers=router-p4", "severity=P1")
     assert result.returncode != 0
 
@@ -111,14 +111,11 @@ def sink() -> Iterator[_Sink]:
 
 def _post_alerts(am_url: str, alerts: list[dict[str, str]]) -> None:
     now = datetime.now(UTC)
-    body = json.dumps([{"labels": labels, "annotations": {"summary": "s"},
-                        "startsAt": now.isoformat(),
-                        "endsAt": (now + timedelta(minutes=5)).isoformat()}
-                       for labels in alerts]).encode()
-    req = urllib.request.Request(f"{am_url}/api/v2/alerts", data=body, method="POST",  # noqa: S310
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
-        assert resp.status == 200
+    body = [{"labels": labels, "annotations": {"summary": "s"}, "startsAt": now.isoformat(),
+             "endsAt": (now + timedelta(minutes=5)).isoformat()} for labels in alerts]
+    status, _ = httpclient.request(f"{am_url}/api/v2/alerts", method="POST", body=body,
+                                   timeout=5)
+    assert status == 200
 
 
 @pytest.mark.slow
@@ -126,15 +123,15 @@ def test_real_alertmanager_delivers_with_the_bearer_token_and_inhibits_a_down_ta
         tmp_path: Path, sink: _Sink) -> None:
     # the real config, next to a token file under its real relative name
     (tmp_path / "router-webhook.token").write_text("s3cret-token\n")
-    config = promtools.alertmanager_test_config(
+    config = prom.alertmanager_test_config(
         tmp_path / "alertmanager.yml", webhook_url=sink.url, group_wait="1s",
         group_interval="1s")
-    with promtools.start_alertmanager(config) as am:
+    with prom.start_alertmanager(config) as am:
         down = {"alertname": "VigilTargetDown", "severity": "P2", "kind": "health",
                 "target": "db1", "job": "vigil-exporter"}
         _post_alerts(am.url, [down])
-        promtools.wait_for(lambda: "VigilTargetDown" in sink.alertnames(), timeout=20,
-                           describe="VigilTargetDown at the sink")
+        polling.wait_for(lambda: "VigilTargetDown" in sink.alertnames(), timeout=20,
+                         describe="VigilTargetDown at the sink")
         _post_alerts(am.url, [
             down,
             # inhibited: a performance alert and a collector alert of the down target
@@ -148,7 +145,7 @@ def test_real_alertmanager_delivers_with_the_bearer_token_and_inhibits_a_down_ta
             {"alertname": "VigilAuditIntegrityViolation", "severity": "P1", "kind": "security",
              "target": "db1"},
         ])
-        promtools.wait_for(
+        polling.wait_for(
             lambda: {"VigilRlsOverheadHigh", "VigilAuditIntegrityViolation"}
             <= sink.alertnames().keys(), timeout=20, describe="the uninhibited alerts")
         # all five were posted together with the same group_wait: the inhibited groups

@@ -5,18 +5,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vigil import promtools
-from vigil.promtools import RULES_DIR
+from support import rulelint
+
+from vigil import ruleoverlay
+from vigil.ruleoverlay import RULES_DIR
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _alerts() -> dict[str, dict[str, object]]:
-    return {r["alert"]: r for _, _, r in promtools.iter_rules(RULES_DIR) if "alert" in r}
+    return {r["alert"]: r for _, _, r in ruleoverlay.iter_rules(RULES_DIR) if "alert" in r}
 
 
 def test_every_runbook_url_points_at_a_section_of_docs_runbook() -> None:
-    anchors = promtools.runbook_anchors((DOCS / "runbook.md").read_text())
+    anchors = rulelint.runbook_anchors((DOCS / "runbook.md").read_text())
     for name, rule in _alerts().items():
         url = str(rule["annotations"]["runbook_url"])  # type: ignore[index]
         path, _, anchor = url.partition("#")
@@ -25,7 +27,7 @@ def test_every_runbook_url_points_at_a_section_of_docs_runbook() -> None:
 
 
 def test_runbook_keeps_the_original_sections() -> None:
-    anchors = promtools.runbook_anchors((DOCS / "runbook.md").read_text())
+    anchors = rulelint.runbook_anchors((DOCS / "runbook.md").read_text())
     for section in ("performance-monitoring", "daily-health-check", "query-performance-analysis",
                     "security-metrics-collection", "key-metrics-dashboard",
                     "collection-procedures", "alert-handling", "alert-levels",
@@ -48,10 +50,10 @@ def test_alerts_md_lists_every_alert_with_its_severity() -> None:
     assert set(rows) == set(alerts)
     for name, rule in alerts.items():
         severity = str(rule["labels"]["severity"])  # type: ignore[index]
-        if severity in promtools.SEVERITIES:
+        if severity in rulelint.SEVERITIES:
             assert rows[name] == severity, name
 
 
 def test_anchor_slugs_follow_github() -> None:
-    assert promtools.runbook_anchors("# A b\n## Re-encryption Stalled\n```\n# not\n```\n# A b") \
+    assert rulelint.runbook_anchors("# A b\n## Re-encryption Stalled\n```\n# not\n```\n# A b") \
         == {"a-b", "re-encryption-stalled", "a-b-1"}

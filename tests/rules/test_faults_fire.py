@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import polling, prom
 
-from vigil import promtools
-from vigil.promtools import RULES_DIR
+from vigil import ruleoverlay
+from vigil.ruleoverlay import RULES_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -35,22 +36,22 @@ def live(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[o
     from rules.live import COLLECTOR_INTERVALS, live_stack
 
     work = tmp_path_factory.mktemp("faults")
-    rules = promtools.compressed_rules(RULES_DIR, work / "rules", for_="2s", window="15s",
+    rules = ruleoverlay.compressed_rules(RULES_DIR, work / "rules", for_="2s", window="15s",
                                        collector_intervals=COLLECTOR_INTERVALS)
     # unusual_window_seconds: the database's own "unusual pattern" window, shortened like the
     # rules' windows so a healed failed-access clears within the test.
     with live_stack(admin_dsn, work, rule_files=rules, with_router=False,
                     demo_settings={"unusual_window_seconds": "10"}) as stack:
         # a few collection rounds so every histogram has a rate
-        promtools.wait_for(
-            lambda: promtools.query(stack.prom.url,
-                                    "target:vigil_audit_write_duration_seconds:p95_rate5m"),
-            timeout=60, describe="the audit p95 to be recorded")
+        polling.wait_for(
+            lambda: prom.query(stack.prom.url,
+                               "target:vigil_audit_write_duration_seconds:p95_rate5m"),
+            timeout=60, describe="the audit p95 to be recorded", retry_on=(prom.PromToolsError,))
         yield stack
 
 
 def _firing(url: str) -> set[str]:
-    return {a["labels"]["alertname"] for a in promtools.alerts(url) if a["state"] == "firing"}
+    return {a["labels"]["alertname"] for a in prom.alerts(url) if a["state"] == "firing"}
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -63,14 +64,14 @@ def test_fault_fires_its_alert_and_healing_clears_it(live: object, fault: str) -
     expected = FAULTS[fault]
     # a clean start: none of this fault's alerts active before it is injected
     for name in expected:
-        promtools.wait_for_alert_cleared(url, name, timeout=CLEAR_TIMEOUT)
+        prom.wait_for_alert_cleared(url, name, timeout=CLEAR_TIMEOUT)
     started = time.monotonic()
     faults.inject(admin, fault)
     try:
         for name in expected:
             try:
-                alert = promtools.wait_for_alert(url, name, timeout=FIRE_TIMEOUT)
-            except promtools.PromToolsError as exc:
+                alert = prom.wait_for_alert(url, name, timeout=FIRE_TIMEOUT)
+            except (prom.PromToolsError, polling.WaitTimeout) as exc:
                 raise AssertionError(f"{fault}: {exc}\n{explain()}") from None
             assert alert["labels"]["target"] == "demo"
             assert str(alert["value"]) not in ("", "0")
@@ -79,8 +80,8 @@ def test_fault_fires_its_alert_and_healing_clears_it(live: object, fault: str) -
     fired_after = time.monotonic() - started
     for name in expected:
         try:
-            promtools.wait_for_alert_cleared(url, name, timeout=CLEAR_TIMEOUT)
-        except promtools.PromToolsError as exc:
+            prom.wait_for_alert_cleared(url, name, timeout=CLEAR_TIMEOUT)
+        except (prom.PromToolsError, polling.WaitTimeout) as exc:
             raise AssertionError(f"{fault} healed: {exc}\n{explain()}") from None
     assert fired_after < FIRE_TIMEOUT * len(expected)
 
@@ -93,5 +94,5 @@ def test_no_integrity_or_performance_alert_fires_on_the_healed_demo(live: object
 
 
 def test_overlay_is_generated_not_copied(tmp_path: Path) -> None:
-    rules = promtools.compressed_rules(RULES_DIR, tmp_path, for_="2s", window="15s")
+    rules = ruleoverlay.compressed_rules(RULES_DIR, tmp_path, for_="2s", window="15s")
     assert [p.name for p in rules] == sorted(p.name for p in RULES_DIR.glob("*.yml"))

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import prom
 
-from vigil import promtools, rulefloor
-from vigil.promtools import RULES_DIR, PromToolsError, compress_expr
+from vigil import durations, rulefloor, ruleoverlay
+from vigil.durations import DurationError
+from vigil.ruleoverlay import RULES_DIR, OverlayError, compress_expr
 
 
 @pytest.mark.parametrize(("expr", "expected"), [
@@ -29,47 +31,47 @@ def test_compress_expr_caps_ranges_subqueries_and_offsets_but_not_strings(
 def test_durations_round_trip() -> None:
     for text, seconds in [("5m", 300), ("1h30m", 5400), ("500ms", 0.5), ("1d", 86400),
                           ("0s", 0)]:
-        assert promtools.parse_duration(text) == seconds
-        assert promtools.parse_duration(promtools.format_duration(seconds)) == seconds
-    with pytest.raises(PromToolsError, match="not a Prometheus duration"):
-        promtools.parse_duration("5 minutes")
+        assert durations.parse_prometheus(text) == seconds
+        assert durations.parse_prometheus(durations.format(seconds)) == seconds
+    with pytest.raises(DurationError, match="not a Prometheus duration"):
+        durations.parse_prometheus("5 minutes")
 
 
 def test_overlay_of_the_real_rules_passes_promtool_and_keeps_everything_but_timing(
         tmp_path: Path) -> None:
-    written = promtools.compressed_rules(
+    written = ruleoverlay.compressed_rules(
         RULES_DIR, tmp_path, for_="5s", window="30s",
         policy={"vigil:policy:encryption_key_max_age_seconds": 60})
     assert [p.name for p in written] == sorted(p.name for p in RULES_DIR.glob("*.yml"))
-    result = promtools.promtool("check", "rules", *map(str, written))
+    result = prom.promtool("check", "rules", *map(str, written))
     assert result.returncode == 0, result.stdout + result.stderr
 
-    real = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(RULES_DIR)}
+    real = {r.get("alert") or r["record"]: r for _, _, r in ruleoverlay.iter_rules(RULES_DIR)}
     by_id = rulefloor.floors(real.values(), rulefloor.metric_intervals())
     floors = {name: by_id[id(rule)] for name, rule in real.items()}
-    fast = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(tmp_path)}
+    fast = {r.get("alert") or r["record"]: r for _, _, r in ruleoverlay.iter_rules(tmp_path)}
     assert real.keys() == fast.keys()
     for name, rule in fast.items():
         assert rule.get("labels") == real[name].get("labels"), name
         assert rule.get("annotations") == real[name].get("annotations"), name
         if "for" in rule:
-            assert promtools.parse_duration(rule["for"]) <= 5, name
+            assert durations.parse_prometheus(rule["for"]) <= 5, name
         floor = floors[name]
         for window in re.findall(r"\[(\w+)", rule["expr"]):
-            assert promtools.parse_duration(window) <= max(30, floor), (name, rule["expr"])
+            assert durations.parse_prometheus(window) <= max(30, floor), (name, rule["expr"])
     assert fast["vigil:policy:encryption_key_max_age_seconds"]["expr"] == "vector(60.0)"
     # policies not overridden keep their real value
     assert fast["vigil:policy:collector_stale_seconds"]["expr"] == "vector(600)"
 
 
 def test_overlay_refuses_a_policy_that_names_no_rule(tmp_path: Path) -> None:
-    with pytest.raises(PromToolsError, match="policy names no recording rule"):
-        promtools.compressed_rules(RULES_DIR, tmp_path, policy={"vigil:policy:typo": 1})
+    with pytest.raises(OverlayError, match="policy names no recording rule"):
+        ruleoverlay.compressed_rules(RULES_DIR, tmp_path, policy={"vigil:policy:typo": 1})
 
 
 def test_overlay_alerts_fire_within_seconds_in_promtool(tmp_path: Path) -> None:
     """The overlay is what the end-to-end tests run: an integrity issue fires within 5s."""
-    rules = promtools.compressed_rules(RULES_DIR, tmp_path / "rules", for_="5s", window="30s")
+    rules = ruleoverlay.compressed_rules(RULES_DIR, tmp_path / "rules", for_="5s", window="30s")
     test = {
         "rule_files": [str(p) for p in rules],
         "evaluation_interval": "1s",
@@ -93,12 +95,12 @@ def test_overlay_alerts_fire_within_seconds_in_promtool(tmp_path: Path) -> None:
     }
     path = tmp_path / "overlay_test.yml"
     path.write_text(yaml.safe_dump(test))
-    result = promtools.promtool("test", "rules", str(path))
+    result = prom.promtool("test", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _integrity_annotations() -> dict[str, str]:
-    for _, _, rule in promtools.iter_rules(RULES_DIR):
+    for _, _, rule in ruleoverlay.iter_rules(RULES_DIR):
         if rule.get("alert") == "VigilAuditIntegrityViolation":
             return {k: " ".join(str(v).split()) for k, v in rule["annotations"].items()}
     raise AssertionError("VigilAuditIntegrityViolation is gone")
@@ -110,8 +112,8 @@ SCRAPE = 5  # seconds
 
 
 def test_overlay_windows_are_at_least_2_5_collector_intervals(tmp_path: Path) -> None:
-    promtools.compressed_rules(RULES_DIR, tmp_path, **FAST)
-    fast = {r.get("alert") or r["record"]: r for _, _, r in promtools.iter_rules(tmp_path)}
+    ruleoverlay.compressed_rules(RULES_DIR, tmp_path, **FAST)
+    fast = {r.get("alert") or r["record"]: r for _, _, r in ruleoverlay.iter_rules(tmp_path)}
     rec = fast["target:vigil_encryption_failed_operations:increase5m"]["expr"]
     assert "[2m30s]" in rec  # the security collector runs every 60 s: 2.5 x 60 s
     phi = fast["target_table:vigil_phi_query_duration_seconds:p95_rate5m"]["expr"]
@@ -155,20 +157,20 @@ def _no_flap_test(rules: list[Path], minutes: int = 12) -> dict[str, object]:
 
 
 def test_fast_overlay_does_not_flap_over_60s_collectors(tmp_path: Path) -> None:
-    rules = promtools.compressed_rules(RULES_DIR, tmp_path / "rules", **FAST)
+    rules = ruleoverlay.compressed_rules(RULES_DIR, tmp_path / "rules", **FAST)
     path = tmp_path / "no_flap_test.yml"
     path.write_text(yaml.safe_dump(_no_flap_test(rules)))
-    result = promtools.promtool("test", "rules", str(path))
+    result = prom.promtool("test", "rules", str(path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def test_without_the_floor_the_same_overlay_flaps(tmp_path: Path) -> None:
     """The no-flap test above can fail: the overlay as it was (1m windows) flaps."""
-    rules = promtools.compressed_rules(RULES_DIR, tmp_path / "rules", **FAST,
+    rules = ruleoverlay.compressed_rules(RULES_DIR, tmp_path / "rules", **FAST,
                                        collector_intervals={"security": 0, "encryption": 0})
     path = tmp_path / "no_flap_test.yml"
     path.write_text(yaml.safe_dump(_no_flap_test(rules)))
-    result = promtools.promtool("test", "rules", str(path))
+    result = prom.promtool("test", "rules", str(path))
     assert result.returncode != 0
     assert "VigilEncryptionFailures" in result.stdout + result.stderr
 
@@ -177,7 +179,7 @@ def test_overlay_times_the_audit_pipeline_alerts_and_takes_their_policies(
         tmp_path: Path) -> None:
     """Issue #16: the sealer/buffer alerts fire within seconds in the overlay, and a test can
     lower the buffer-age policy (900 s) the way it lowers the key-age one."""
-    rules = promtools.compressed_rules(
+    rules = ruleoverlay.compressed_rules(
         RULES_DIR, tmp_path / "rules", for_="5s", window="30s",
         policy={"vigil:policy:audit_buffer_oldest_max_seconds": 10})
     series = 'job="vigil-exporter",target="db1"'
@@ -202,13 +204,13 @@ def test_overlay_times_the_audit_pipeline_alerts_and_takes_their_policies(
     }
     path = tmp_path / "audit_pipeline_overlay_test.yml"
     path.write_text(yaml.safe_dump(test))
-    result = promtools.promtool("test", "rules", str(path))
+    result = prom.promtool("test", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _annotations(alert: str, value: str) -> dict[str, str]:
     """The alert's annotations rendered for target db1 and the given $value text."""
-    for _, _, rule in promtools.iter_rules(RULES_DIR):
+    for _, _, rule in ruleoverlay.iter_rules(RULES_DIR):
         if rule.get("alert") == alert:
             return {k: re.sub(r"\{\{ \$value[^}]*\}\}", value, " ".join(str(v).split()))
                     .replace("{{ $labels.target }}", "db1")

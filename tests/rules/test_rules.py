@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import prom, rulelint
 
-from vigil import promtools
-from vigil.promtools import PROMETHEUS_DIR, RULES_DIR
+from vigil import ruleoverlay
+from vigil.ruleoverlay import PROMETHEUS_DIR, RULES_DIR
 
 TESTS_DIR = PROMETHEUS_DIR / "tests"
 
@@ -18,24 +19,24 @@ def rule_files() -> list[Path]:
 
 
 def test_promtool_check_rules_accepts_every_rule_file() -> None:
-    result = promtools.promtool("check", "rules", *map(str, rule_files()))
+    result = prom.promtool("check", "rules", *map(str, rule_files()))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_promtool_check_config_accepts_prometheus_yml_and_its_rules() -> None:
-    result = promtools.promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+    result = prom.promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rule_files())} rule files found" in result.stdout
 
 
 @pytest.mark.parametrize("test_file", sorted(TESTS_DIR.glob("*.yml")), ids=lambda p: p.name)
 def test_promtool_unit_tests_pass(test_file: Path) -> None:
-    result = promtools.promtool("test", "rules", str(test_file))
+    result = prom.promtool("test", "rules", str(test_file))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_alert_has_labels_annotations_and_unit_tests_both_ways() -> None:
-    assert promtools.lint_rules(RULES_DIR, TESTS_DIR) == []
+    assert rulelint.lint_rules(RULES_DIR, TESTS_DIR) == []
 
 
 def _write_rules(tmp_path: Path, rules: list[dict[str, object]]) -> tuple[Path, Path]:
@@ -65,7 +66,7 @@ def test_lint_reports_an_alert_without_severity_summary_runbook_url_or_unit_test
             {"eval_time": "2m", "alertname": "Good", "exp_alerts": [{"exp_labels": {}}]},
         ]}],
     }))
-    problems = "\n".join(promtools.lint_rules(rules_dir, tests_dir))
+    problems = "\n".join(rulelint.lint_rules(rules_dir, tests_dir))
     assert "alert Bad: severity label must be one of P1, P2, P3, P4 (got critical)" in problems
     assert "alert Bad: no 'for:' duration" in problems
     assert "alert Bad: no summary annotation" in problems
@@ -86,14 +87,14 @@ def test_lint_reports_an_alert_only_tested_firing_and_an_unloaded_rule_file(
         "tests": [{"input_series": [], "alert_rule_test": [
             {"eval_time": "2m", "alertname": "Good", "exp_alerts": [{"exp_labels": {}}]}]}],
     }))
-    assert promtools.lint_rules(rules_dir, tests_dir) == [
+    assert rulelint.lint_rules(rules_dir, tests_dir) == [
         "r.yml: alert Good has no unit test where it stays silent",
         "other.yml: no unit test file loads it (rule_files)",
     ]
 
 
 def test_recording_rules_follow_the_level_metric_operations_naming() -> None:
-    names = [rule["record"] for _, _, rule in promtools.iter_rules(RULES_DIR) if "record" in rule]
+    names = [rule["record"] for _, _, rule in ruleoverlay.iter_rules(RULES_DIR) if "record" in rule]
     assert names
     for name in names:
         assert name.count(":") >= 2, f"{name}: use level:metric:operations"
@@ -101,7 +102,7 @@ def test_recording_rules_follow_the_level_metric_operations_naming() -> None:
 
 
 def test_every_alert_carries_kind_for_routing_and_inhibition() -> None:
-    for path, _, rule in promtools.iter_rules(RULES_DIR):
+    for path, _, rule in ruleoverlay.iter_rules(RULES_DIR):
         if "alert" in rule:
             kind = rule["labels"].get("kind")
             assert kind in ("performance", "security", "health"), f"{path.name}: {rule['alert']}"

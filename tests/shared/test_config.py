@@ -8,7 +8,8 @@ from typing import Any, Literal
 import pytest
 import yaml
 
-from vigil.config import Dsn, Seconds, Secret, build, load, parse_duration
+from vigil.config import Dsn, Seconds, Secret, build, load
+from vigil.durations import parse as parse_duration
 from vigil.errors import ConfigError
 
 

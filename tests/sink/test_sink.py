@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,11 +11,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from support.polling import free_port, wait_for
 
+from vigil import httpclient
 from vigil.clock import ManualClock
 from vigil.sink.app import create_app
 from vigil.sink.store import Page, PageStore
-from vigil.stack import http
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
@@ -144,30 +143,24 @@ def test_record_file_gets_one_json_line_per_page(tmp_path: Path) -> None:
     assert [d["idempotency_key"] for d in docs] == ["k0", "k1"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_vigil_sink_command_serves_and_prints_one_line_per_page(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "sink.log").open("w+")
     proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "sink", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while not http.is_healthy(f"{base}/-/healthy"):
-            assert time.monotonic() < deadline and proc.poll() is None, "the sink did not start"
-            time.sleep(0.1)
-        answer = http.post_json(f"{base}/hook/security-team", {"step": 1, "severity": "P1"},
+
+        def started() -> bool:
+            assert proc.poll() is None, "the sink did not start"
+            return httpclient.is_healthy(f"{base}/-/healthy")
+
+        wait_for(started, timeout=20, describe="the sink to start")
+        answer = httpclient.post_json(f"{base}/hook/security-team", {"step": 1, "severity": "P1"},
                                 headers={"Idempotency-Key": "k-1"})
         assert answer["ok"] is True
-        deadline = time.monotonic() + 10
-        while "PAGE" not in (tmp_path / "sink.log").read_text():
-            assert time.monotonic() < deadline, "the sink printed no page line"
-            time.sleep(0.05)
+        wait_for(lambda: "PAGE" in (tmp_path / "sink.log").read_text(), timeout=10,
+                 interval=0.05, describe="the sink to print a page line")
         page_lines = [ln for ln in (tmp_path / "sink.log").read_text().splitlines()
                       if " PAGE " in ln]
         assert len(page_lines) == 1

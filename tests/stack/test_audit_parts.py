@@ -1,5 +1,5 @@
-"""`vigil up`'s issue #16 parts: the audit sealer and the maintainer, structurally (their
-commands live on other branches until merged; the live behaviour is in tests/e2e after it)."""
+"""`vigil up`'s issue #16 parts: the audit sealer and the maintainer, structurally (the live
+stacks of tests/rules, tests/dashboards and tests/e2e run them for real)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 from vigil.stack.plan import (
     Layout,
     Ports,
-    command_missing,
     demo_dsn,
     ensure_audit_key,
     maintainer_dsn,
@@ -56,17 +55,11 @@ def test_the_audit_key_is_made_once_with_mode_0600_and_256_bits(tmp_path: Path) 
     assert ensure_audit_key(layout).read_text().strip() == first  # kept across `vigil up`s
 
 
-def test_a_part_whose_command_is_not_built_is_skipped_with_the_reason(tmp_path: Path) -> None:
-    assert command_missing(("db", "install"), "the installer") is None
-    assert command_missing(("db", "no-such"), "x") == "x is not built yet (no `vigil db no-such`)"
-    assert command_missing(("no-such", "cmd"), "y") is not None
-    stack = _stack(tmp_path)
-    for name, words in (("sealer", ("audit", "seal")), ("maintainer", ("db", "maintain"))):
-        svc = stack.services()[name]
-        built = command_missing(words, "x") is None
-        assert (svc.missing is None) == built, name
-        if not built:  # until issue #16's branches are merged
-            assert f"`vigil {' '.join(words)}`" in (svc.missing or "")
+def test_the_sealer_and_maintainer_always_run(tmp_path: Path) -> None:
+    """Their commands are part of vigil now: neither is ever skipped as "not built"."""
+    parts = _stack(tmp_path).services()
+    assert parts["sealer"].missing is None
+    assert parts["maintainer"].missing is None
 
 
 def test_vigil_status_lists_the_sealer_and_maintainer(tmp_path: Path) -> None:

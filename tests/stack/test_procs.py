@@ -6,23 +6,15 @@ import signal
 import time
 from pathlib import Path
 
+from support.polling import wait_for
+
 from vigil.stack import procs
-
-
-def _wait(predicate: object, timeout: float = 10.0) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def test_stop_ends_the_whole_process_group_children_included(tmp_path: Path) -> None:
     record = procs.spawn("tree", ["bash", "-c", "sleep 300 & sleep 300 & wait"],
                          tmp_path / "tree.log", cwd=tmp_path)
-    assert _wait(lambda: len(procs.group_members(record.pgid)) == 3)
+    wait_for(lambda: len(procs.group_members(record.pgid)) == 3, timeout=10, interval=0.05)
     assert procs.is_running(record)
 
     assert procs.stop(record, timeout=5)
@@ -34,7 +26,7 @@ def test_stop_ends_the_whole_process_group_children_included(tmp_path: Path) -> 
 def test_a_process_ignoring_sigterm_is_killed_after_the_timeout(tmp_path: Path) -> None:
     record = procs.spawn("stubborn", ["bash", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
                          tmp_path / "s.log", cwd=tmp_path)
-    assert _wait(lambda: procs.is_running(record))
+    wait_for(lambda: procs.is_running(record), timeout=10, interval=0.05)
     started = time.monotonic()
     assert procs.stop(record, timeout=0.5)
     assert time.monotonic() - started < 5
@@ -66,13 +58,13 @@ def test_records_round_trip_and_survive_garbage(tmp_path: Path) -> None:
 def test_output_goes_to_the_log_file(tmp_path: Path) -> None:
     log = tmp_path / "echo.log"
     record = procs.spawn("echo", ["bash", "-c", "echo hello-from-child"], log, cwd=tmp_path)
-    assert _wait(lambda: "hello-from-child" in log.read_text())
+    wait_for(lambda: "hello-from-child" in log.read_text(), timeout=10, interval=0.05)
     procs.stop(dataclasses.replace(record), timeout=1)
 
 
 def test_a_dead_child_is_reaped_not_left_as_a_zombie(tmp_path: Path) -> None:
     record = procs.spawn("quick", ["bash", "-c", "exit 0"], tmp_path / "q.log", cwd=tmp_path)
-    assert _wait(lambda: not procs.is_running(record))
+    wait_for(lambda: not procs.is_running(record), timeout=10, interval=0.05)
     procs.stop(record, timeout=1)
     assert not Path(f"/proc/{record.pid}").exists() or not procs.pid_alive(record.pid)
     # Signalling a finished group is harmless.

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from support import polling
 
-from vigil.stack import http, procs
+from vigil import httpclient
+from vigil.stack import procs
 from vigil.stack.plan import (
     Layout,
     Ports,
@@ -31,22 +31,9 @@ from vigil.stack.plan import (
 from vigil.stack.runner import Options, Stack
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def vigil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "vigil.cli", *args], capture_output=True,
                           text=True, timeout=timeout, check=False)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def pgid_gone(pgid: int) -> bool:
@@ -62,7 +49,7 @@ def state(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: Path) -> None:
-    port = free_port()
+    port = polling.free_port()
     first = vigil("up", "--detach", "--only", "sink", "--state-dir", str(state),
                   "--port", f"sink={port}")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -86,8 +73,9 @@ def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: P
 
     down = vigil("down", "--state-dir", str(state))
     assert down.returncode == 0 and "sink" in down.stdout
-    wait_until(lambda: pgid_gone(record.pgid), 10, "the sink's process group to end")
-    assert not http.is_healthy(f"http://127.0.0.1:{port}/-/healthy")
+    polling.wait_for(lambda: pgid_gone(record.pgid), timeout=10,
+                     interval=0.05, describe="the sink's process group to end")
+    assert not httpclient.is_healthy(f"http://127.0.0.1:{port}/-/healthy")
     assert "nothing was running" in vigil("down", "--state-dir", str(state)).stdout
 
 
@@ -103,38 +91,41 @@ def _start_foreground(state: Path, port: int) -> tuple[subprocess.Popen[str], li
             lines.append(line)
 
     threading.Thread(target=pump, daemon=True).start()
-    wait_until(lambda: any("Ctrl-C stops" in ln for ln in lines), 30, "vigil up to be ready")
+    polling.wait_for(lambda: any("Ctrl-C stops" in ln for ln in lines), timeout=30,
+                     interval=0.05, describe="vigil up to be ready")
     return proc, lines
 
 
 def test_foreground_up_shows_pages_and_ctrl_c_stops_everything(state: Path) -> None:
-    port = free_port()
+    port = polling.free_port()
     proc, lines = _start_foreground(state, port)
     record = procs.RecordStore(state / "run").load("sink")
     assert record is not None
     try:
-        http.post_json(f"http://127.0.0.1:{port}/hook/security-team",
-                       {"step": 1, "severity": "P1", "alertname": "VigilAuditChainBroken"},
-                       headers={"Idempotency-Key": "a1-s1"})
-        wait_until(lambda: any(" PAGE " in ln and "security-team" in ln for ln in lines), 10,
-                   "the page line in vigil up's terminal")
+        httpclient.post_json(f"http://127.0.0.1:{port}/hook/security-team",
+                             {"step": 1, "severity": "P1", "alertname": "VigilAuditChainBroken"},
+                             headers={"Idempotency-Key": "a1-s1"})
+        polling.wait_for(lambda: any(" PAGE " in ln and "security-team" in ln for ln in lines),
+                         timeout=10, interval=0.05, describe="the page line in vigil up's terminal")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-    wait_until(lambda: pgid_gone(record.pgid), 10, "the sink's process group to end")
+    polling.wait_for(lambda: pgid_gone(record.pgid), timeout=10,
+                     interval=0.05, describe="the sink's process group to end")
     assert procs.RecordStore(state / "run").names() == []
 
 
 def test_killing_foreground_up_with_sigkill_still_leaves_no_process(state: Path) -> None:
-    port = free_port()
+    port = polling.free_port()
     proc, _ = _start_foreground(state, port)
     record = procs.RecordStore(state / "run").load("sink")
     assert record is not None
     proc.kill()  # no chance to clean up: the children must notice on their own
     proc.wait(timeout=10)
-    wait_until(lambda: pgid_gone(record.pgid), 15, "the orphaned sink to stop")
+    polling.wait_for(lambda: pgid_gone(record.pgid), timeout=15,
+                     interval=0.05, describe="the orphaned sink to stop")
     status = json.loads(vigil("status", "--json", "--state-dir", str(state)).stdout)
     sink = next(p for p in status["parts"] if p["name"] == "sink")
     assert sink["state"] == "dead"
@@ -145,7 +136,7 @@ def test_missing_parts_are_skipped_with_a_reason(tmp_path: Path) -> None:
     (bare / "config").mkdir(parents=True)
     said: list[str] = []
     stack = Stack(Layout(root=bare, state=tmp_path / "state"),
-                  Options(ports=Ports(sink=free_port()), only=("sink", "prometheus",
+                  Options(ports=Ports(sink=polling.free_port()), only=("sink", "prometheus",
                                                                "alertmanager")),
                   say=said.append)
     try:
@@ -165,7 +156,7 @@ def test_a_port_held_by_a_stranger_is_reported_not_fought_over(tmp_path: Path) -
 
     from vigil.sink.app import create_app
 
-    port = free_port()
+    port = polling.free_port()
     runner = web.AppRunner(create_app(echo=lambda page: None))
     loop_ready = threading.Event()
     import asyncio
@@ -262,7 +253,8 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
 
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:
     """`vigil up --fast`: real rules compressed, short intervals, and both tools accept them."""
-    from vigil.promtools import iter_rules, parse_duration
+    from vigil.durations import parse_prometheus as parse_duration
+    from vigil.ruleoverlay import iter_rules
     from vigil.stack.cli import FAST_FOR, _fast_options
     from vigil.stack.plan import default_layout
 

@@ -44,10 +44,10 @@ def _age(iso: str, now: float) -> float | None:
 
 
 def _duration(text: str) -> float:
-    from vigil.promtools import parse_duration
+    from vigil import durations
 
     try:
-        return parse_duration(text)
+        return durations.parse_prometheus(text)
     except ValueError:
         return 60.0
 

@@ -1,7 +1,7 @@
 """The only place the report and ``vigil metrics verify`` talk to Prometheus.
 
-Kept to this one small module on purpose: it rides on the project's internal HTTP client
-(``vigil.stack.http``), so when the HTTP helpers are consolidated only this import moves.
+Kept to this one small module on purpose: it rides on the project's one internal HTTP
+client (``vigil.httpclient``).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from vigil import httpclient
 from vigil.report.errors import PrometheusUnavailable
-from vigil.stack import http
 
 Series = list[tuple[float, float]]
 
@@ -26,8 +26,8 @@ class Prom:
         if params:
             url += "?" + urllib.parse.urlencode(params)
         try:
-            doc = http.get_json(url, timeout=self.timeout)
-        except http.HttpError as exc:
+            doc = httpclient.get_json(url, timeout=self.timeout)
+        except httpclient.HttpError as exc:
             raise PrometheusUnavailable(
                 f"Prometheus at {self.base_url} did not answer {path}: {exc}; is it running "
                 f"(`vigil status`) and is --prometheus-url right?") from None

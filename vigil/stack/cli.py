@@ -12,7 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from vigil.stack import http, procs
+from vigil.errors import VigilError
+from vigil.stack import procs
 from vigil.stack.plan import Layout, Ports, default_layout, repo_root
 from vigil.stack.runner import ORDER, Options, Stack, StackError
 
@@ -97,11 +98,11 @@ def _fast_options(layout: Layout) -> dict[str, Any]:
     The rules are derived from prometheus/rules/ by the same overlay the end-to-end tests
     use, so the demo timings can't drift from the real rules.
     """
-    from vigil import promtools
+    from vigil import ruleoverlay
 
     rules_dir = layout.generated / "rules-fast"
-    written = promtools.compressed_rules(repo_root() / "prometheus" / "rules", rules_dir,
-                                         for_=FAST_FOR, window=FAST_WINDOW)
+    written = ruleoverlay.compressed_rules(repo_root() / "prometheus" / "rules", rules_dir,
+                                           for_=FAST_FOR, window=FAST_WINDOW)
 
     def prometheus(data: dict[str, Any]) -> None:
         glob = data.setdefault("global", {})
@@ -227,7 +228,7 @@ def run_status(args: argparse.Namespace) -> int:
     if router is not None and router.state == "running":
         try:
             summary = stack.router_summary()
-        except (http.HttpError, ValueError) as exc:
+        except (VigilError, ValueError) as exc:
             summary_error = str(exc)
     ok = all(p.state in ("running", "skipped") and p.healthy is not False for p in parts)
     if args.json:

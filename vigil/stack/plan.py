@@ -251,9 +251,11 @@ def derive_router(source: Path, dest: Path, ports: Ports,
 
 
 def derive_generic(source: Path, dest: Path, ports: Ports,
-                   replace: Mapping[str, Any] | None = None) -> Path:
+                   replace: Mapping[str, Any] | None = None,
+                   overrides: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Any other vigil YAML (the exporter's): ports moved, relative ``*_file`` paths absolute,
-    top-level keys in ``replace`` set (e.g. the exporter's ``state_dir`` into the state folder).
+    top-level keys in ``replace`` set (e.g. the exporter's ``state_dir`` into the state folder),
+    then ``overrides`` applied (the test stacks' faster collectors).
     """
     data = yaml.safe_load(source.read_text()) or {}
     data = rewrite_ports(data, ports.rewrites())
@@ -261,6 +263,8 @@ def derive_generic(source: Path, dest: Path, ports: Ports,
     for key, value in (replace or {}).items():
         if key in data:
             data[key] = value
+    if overrides is not None:
+        overrides(data)
     return _write_yaml(dest, data, source)
 
 
@@ -294,27 +298,6 @@ def reporter_argv(store: Path, prometheus_url: str, listen: str) -> tuple[str, .
                      prometheus_url, "--listen", listen)
 
 
-def command_missing(words: tuple[str, ...], what: str) -> str | None:
-    """None if ``vigil <words...>`` exists in this checkout's CLI, else why not.
-
-    The sealer (``vigil audit seal``) and maintainer (``vigil db maintain``) are built on other
-    branches of issue #16; until they are merged, ``vigil up`` skips them with this reason.
-    """
-    import argparse
-
-    from vigil.cli import build_parser
-
-    parser: argparse.ArgumentParser = build_parser()
-    for word in words:
-        # argparse has no public way to walk its sub-commands
-        subs = [a for a in parser._actions
-                if isinstance(a, argparse._SubParsersAction)]
-        if not subs or word not in subs[0].choices:
-            return f"{what} is not built yet (no `vigil {' '.join(words)}`)"
-        parser = subs[0].choices[word]
-    return None
-
-
 def file_missing(path: Path, what: str) -> str | None:
     return None if path.is_file() else f"{what}: {path} does not exist yet"
 
@@ -327,34 +310,34 @@ def binary_missing(path: str, package: str) -> str | None:
     return f"{path} not found: install the Debian package {package} (scripts/bootstrap.sh does)"
 
 
-def demo_dsn(admin: str | None = None) -> str:
-    return pg.with_dbname(admin or pg.admin_dsn(), pg.DEFAULT_DEMO_DB)
+def demo_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str:
+    return pg.with_dbname(admin or pg.admin_dsn(), db)
 
 
-def exporter_dsn(admin: str | None = None) -> str | None:
+def exporter_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str | None:
     """The exporter's least-privileged login on the demo database (never the superuser)."""
     try:
         from vigil.demo import app
     except ImportError:
         return None
-    return app.info(admin or pg.admin_dsn()).exporter_dsn
+    return app.info(admin or pg.admin_dsn(), db).exporter_dsn
 
 
-def sealer_dsn(admin: str | None = None) -> str:
+def sealer_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str:
     """The sealer's own login on the demo database: it can chain the buffer, nothing more."""
     from vigil.demo.app import role_dsn
     from vigil.schema.contract import DEFAULT_SEALER_ROLE
 
-    return role_dsn(demo_dsn(admin), DEFAULT_SEALER_ROLE)
+    return role_dsn(demo_dsn(admin, db), DEFAULT_SEALER_ROLE)
 
 
-def maintainer_dsn(admin: str | None = None) -> str:
+def maintainer_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str:
     """The maintainer's own login: EXECUTE on the maintenance functions, no table rights."""
     from vigil.demo.app import role_dsn
     from vigil.schema.contract import DEFAULT_MAINTAINER_ROLE
 
-    return role_dsn(demo_dsn(admin), DEFAULT_MAINTAINER_ROLE)
+    return role_dsn(demo_dsn(admin, db), DEFAULT_MAINTAINER_ROLE)
 
 
-def router_dsn(admin: str | None = None) -> str:
-    return pg.with_dbname(admin or pg.admin_dsn(), ROUTER_DB)
+def router_dsn(admin: str | None = None, db: str = ROUTER_DB) -> str:
+    return pg.with_dbname(admin or pg.admin_dsn(), db)

@@ -23,19 +23,19 @@ from typing import Any
 
 import psycopg
 
-from vigil import pg
+from vigil import httpclient, pg
 from vigil.errors import VigilError
 from vigil.secrets import redact_dsn
-from vigil.stack import http, procs
+from vigil.stack import procs
 from vigil.stack.plan import (
     ALERTMANAGER_BIN,
     PROMETHEUS_BIN,
+    ROUTER_DB,
     Layout,
     Ports,
     Service,
     Task,
     binary_missing,
-    command_missing,
     derive_alertmanager,
     derive_generic,
     derive_prometheus,
@@ -78,8 +78,11 @@ class Options:
     rule_files: tuple[str, ...] | None = None  # another rule set (compressed timings)
     prometheus_overrides: Callable[[dict[str, Any]], None] | None = None
     alertmanager_overrides: Callable[[dict[str, Any]], None] | None = None
+    exporter_overrides: Callable[[dict[str, Any]], None] | None = None
     health_timeout: float = 120.0
     extra_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    demo_db: str = pg.DEFAULT_DEMO_DB       # the test stacks use private databases
+    router_db: str = ROUTER_DB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,12 +116,12 @@ class Stack:
         env = dict(os.environ)
         env.update({
             "VIGIL_ROUTER_TOKEN": ensure_token(self.layout),
-            "VIGIL_ROUTER_DSN": router_dsn(self.admin),
+            "VIGIL_ROUTER_DSN": router_dsn(self.admin, self.options.router_db),
             "VIGIL_SINK_URL": f"http://127.0.0.1:{ports.sink}",
             "VIGIL_ADMIN_DSN": self.admin,
             "PYTHONUNBUFFERED": "1",
         })
-        exporter = exporter_dsn(self.admin)
+        exporter = exporter_dsn(self.admin, self.options.demo_db)
         if exporter:
             env["VIGIL_EXPORTER_DSN"] = exporter
         env.update(self.options.extra_env)
@@ -128,7 +131,8 @@ class Stack:
         # `vigil demo setup` creates the demo database and installs the monitoring schema
         # (vigil_monitor) and the exporter's role into it; it is idempotent.
         return [Task("demo-setup", "monitoring schema + demo database (vigil demo setup)",
-                     vigil_cmd("demo", "setup", "--admin-dsn", self.admin),
+                     vigil_cmd("demo", "setup", "--admin-dsn", self.admin,
+                               "--db", self.options.demo_db),
                      module_missing("vigil.demo.cli", "the demo application (vigil demo)"))]
 
     def services(self, *, prepare: bool = False) -> dict[str, Service]:
@@ -157,7 +161,8 @@ class Stack:
         exporter_cfg = gen / "exporter.yml"
         if prepare and not exporter_missing:
             derive_generic(exporter_src, exporter_cfg, ports,
-                           {"state_dir": str(lay.state / "exporter")})
+                           {"state_dir": str(lay.state / "exporter")},
+                           self.options.exporter_overrides)
         exporter = Service("exporter", "exporter metrics",
                            vigil_cmd("exporter", "--config", str(exporter_cfg),
                                      "--web.listen-address", f"127.0.0.1:{ports.exporter}"),
@@ -167,6 +172,7 @@ class Stack:
 
         workload = Service("workload", "demo workload",
                            vigil_cmd("demo", "load", "--admin-dsn", self.admin,
+                                     "--db", self.options.demo_db,
                                      *(self.options.workload_args or ("--duration", "0",
                                                                       "--rate", "10"))),
                            None, None,
@@ -212,8 +218,7 @@ class Stack:
                                          f"http://127.0.0.1:{ports.prometheus}",
                                          f"127.0.0.1:{ports.reporter}"),
                            f"http://127.0.0.1:{ports.reporter}/-/healthy",
-                           f"http://127.0.0.1:{ports.reporter}/metrics",
-                           missing=command_missing(("report", "schedule"), "the daily report"))
+                           f"http://127.0.0.1:{ports.reporter}/metrics")
 
         parts = {s.name: s for s in (sink, router, exporter, sealer, maintainer, workload,
                                      alertmanager, prometheus, reporter)}
@@ -227,16 +232,14 @@ class Stack:
         """Issue #16: `vigil audit seal` chains the demo database's audit buffer with the
         stack's key file; `vigil db maintain` keeps its rollups and retention. Healthy means
         running (like the workload); the exporter's audit_pipeline metrics say how well."""
-        lay = self.layout
+        lay, db = self.layout, self.options.demo_db
         if prepare:
             ensure_audit_key(lay)
         sealer = Service("sealer", "audit sealer (vigil audit seal)",
-                         sealer_argv(sealer_dsn(self.admin), lay.audit_key_file,
-                                     lay.audit_checkpoint_file),
-                         None, None, missing=command_missing(("audit", "seal"), "the audit sealer"))
+                         sealer_argv(sealer_dsn(self.admin, db), lay.audit_key_file,
+                                     lay.audit_checkpoint_file), None, None)
         maintainer = Service("maintainer", "rollups + retention (vigil db maintain)",
-                             maintainer_argv(maintainer_dsn(self.admin)), None, None,
-                             missing=command_missing(("db", "maintain"), "the maintainer"))
+                             maintainer_argv(maintainer_dsn(self.admin, db)), None, None)
         return sealer, maintainer
 
     # ---------------------------------------------------------------- up
@@ -326,7 +329,7 @@ class Stack:
             return False
 
     def _ensure_databases(self) -> None:
-        if pg.ensure_database(self.admin, pg.dbname_of(router_dsn(self.admin))):
+        if pg.ensure_database(self.admin, self.options.router_db):
             self.say("  ok    database     created the router's database")
 
     def _run_task(self, task: Task) -> None:
@@ -347,14 +350,14 @@ class Stack:
         if svc.health_url is None:
             record = self.records.load(svc.name)
             return record is not None and procs.is_running(record)
-        return http.is_healthy(svc.health_url)
+        return httpclient.is_healthy(svc.health_url)
 
     def _port_taken_by_stranger(self, svc: Service) -> str | None:
         if svc.health_url is None:
             return None
         try:
-            http.request(svc.health_url, timeout=1.0)
-        except http.HttpError as exc:
+            httpclient.request(svc.health_url, timeout=1.0)
+        except httpclient.HttpError as exc:
             if exc.status is None:
                 return None  # nothing answers: the port is free
         return (f"something not started by vigil already answers at {svc.health_url}; "
@@ -456,11 +459,12 @@ class Stack:
 
     def router_summary(self) -> dict[str, Any]:
         """Open alerts by severity and the next escalation due, from the router API."""
-        base = f"http://127.0.0.1:{self.options.ports.router}/api/v1/alerts"
+        from router.client_cli import RouterClient
+
         token = (self.layout.token_file.read_text().strip()
                  if self.layout.token_file.is_file() else "")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        doc = http.get_json(f"{base}?status=unresolved&limit=1000", headers=headers, timeout=3)
+        api = RouterClient(f"http://127.0.0.1:{self.options.ports.router}", token, timeout=3)
+        doc = api.get("/api/v1/alerts?status=unresolved&limit=1000")
         by_sev: dict[str, int] = {"P1": 0, "P2": 0, "P3": 0, "P4": 0}
         acked = 0
         next_due: dict[str, Any] | None = None
@@ -470,7 +474,7 @@ class Stack:
             if alert.get("status") != "open":
                 acked += 1
                 continue
-            ctx = http.get_json(f"{base}/{alert['id']}/context", headers=headers, timeout=3)
+            ctx = api.get(f"/api/v1/alerts/{alert['id']}/context")
             for step in ctx.get("plan", []):
                 if step.get("kind") != "step" or step.get("state") != "pending":
                     continue

@@ -1,7 +1,8 @@
-"""Test support only: stand-ins for the issue #16 status functions (schemas 008 and 009),
-with the exact signatures of the shared interface (BRIEF.md), each reading a small table the
-test fills. The product never ships these; once the real migrations are merged,
-``install(..., only_missing=True)`` leaves the real functions alone.
+"""Fakes of the issue #16 status functions (schemas 008 and 009) for the exporter's
+collector tests: the exact signatures of the shared interface (BRIEF.md), each reading a small
+table the test fills, so a test can set any value the real functions could return (a dead
+sealer, an error class, a never-run maintainer) in a database without the vigil schema.
+The live stacks run the real sealer and maintainer instead.
 """
 
 from __future__ import annotations
@@ -25,49 +26,21 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
                                           "rollup_lag_seconds float8, rows_trimmed_total bigint, "
                                           "last_error text"),
 }
-# A healthy pipeline: one live sealer keeping up, a verified chain, a recent maintenance run.
-HEALTHY: dict[str, list[tuple[Any, ...]]] = {
-    "buffer": [(3, 0.5, 16384)],
-    "sealer": [("standin-1", True, 0.5, 0.8, 1000, 50.0, None)],
-    "chain": [(1000, 990, 30.0, 0, None)],
-    "maintenance": [(20.0, 60.0, 0, None)],
-}
 
 
-def _exists(conn: psycopg.Connection[Any], function: str) -> bool:
-    row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL",
-                       (f"vigil_monitor.{function}()",)).fetchone()
-    return bool(row and row[0])
-
-
-def install(dsn: str, *, functions: tuple[str, ...] = tuple(FUNCTIONS),
-            only_missing: bool = False, rows: dict[str, list[tuple[Any, ...]]] | None = None,
-            grant_to: str | None = None) -> list[str]:
-    """Create the stand-ins (and fill them with ``rows``); returns the functions created."""
-    made = []
+def install(dsn: str, *, functions: tuple[str, ...] = tuple(FUNCTIONS)) -> None:
+    """Create the fakes, each returning no rows until ``set_rows``."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS vigil_monitor")
         for function in functions:
-            if only_missing and _exists(conn, function):
-                continue
             table, columns = FUNCTIONS[function]
             conn.execute(f"CREATE TABLE vigil_monitor.standin_{table} ({columns})")
             conn.execute(f"CREATE FUNCTION vigil_monitor.{function}() RETURNS TABLE ({columns})"
                          f" LANGUAGE sql STABLE AS 'SELECT * FROM vigil_monitor.standin_{table}'")
-            if grant_to:
-                conn.execute(f"GRANT SELECT ON vigil_monitor.standin_{table} TO {grant_to}")
-                conn.execute(f"GRANT EXECUTE ON FUNCTION vigil_monitor.{function}() "
-                             f"TO {grant_to}")
-            made.append(function)
-    for function in made:
-        table = FUNCTIONS[function][0]
-        if rows and table in rows:
-            set_rows(dsn, table, rows[table])
-    return made
 
 
 def set_rows(dsn: str, table: str, rows: list[tuple[Any, ...]]) -> None:
-    """Replace what the stand-in ``table`` (buffer, sealer, chain, maintenance) returns."""
+    """Replace what the fake ``table`` (buffer, sealer, chain, maintenance) returns."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"DELETE FROM vigil_monitor.standin_{table}")
         for row in rows:

@@ -28,6 +28,17 @@ def _forbidden(*args: Any, **kwargs: Any) -> NoReturn:
                             "next to its package under tests/ or use a fake")
 
 
+UNIT_TIMEOUT = 20  # seconds; the suite's 300 s would let one hung unit test eat the tier
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A conftest hook sees the whole session's items: only this tier's get the short timeout.
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(UNIT_TIMEOUT))
+
+
 @pytest.fixture(autouse=True)
 def _no_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(psycopg, "connect", _forbidden)

@@ -13,9 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
-# Measured on the whole suite (docs/architecture.md#tests): a few points below the total,
-# so a change that deletes tests or adds untested code fails CI. Raise it as tests grow.
-COVERAGE_FLOOR="${COVERAGE_FLOOR:-50}"
+# A few points below the measured total, so a change that deletes tests or adds untested
+# code fails CI; raise it as tests grow. Measured 2026-11-30 (#10): 89.9 % of branches and
+# lines over the whole run, 38.9 % from the fast tier alone.
+COVERAGE_FLOOR="${COVERAGE_FLOOR:-86}"
 
 # pytest exit code 5 means it collected nothing: for a test suite that is a failure.
 run_pytest() {

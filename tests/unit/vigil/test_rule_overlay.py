@@ -1,0 +1,93 @@
+"""The compressed-timing rule overlay (``vigil up --fast``): windows capped, but never below
+the floor the collectors' intervals set (vigil/rulefloor.py), policies replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vigil import promtools, rulefloor
+
+INTERVALS = {"fast_metric": 15.0, "slow_metric": 60.0, "slow_hist_bucket": 60.0}
+
+
+def test_names_skip_string_literals() -> None:
+    found = rulefloor.names('rate(slow_metric{job="fast_metric"}[5m])')
+    assert {"rate", "slow_metric"} <= found      # function names match no metric: harmless
+    assert "fast_metric" not in found
+
+
+def test_a_rule_may_not_look_at_less_than_two_and_a_half_intervals() -> None:
+    rules = [{"alert": "A", "expr": "rate(fast_metric[1m]) > 0"},
+             {"alert": "B", "expr": "rate(fast_metric[1m]) / rate(slow_metric[1m])"},
+             {"alert": "C", "expr": "vector(1)"}]
+    floors = rulefloor.floors(rules, INTERVALS)
+    assert [floors[id(r)] for r in rules] == [37.5, 150.0, 0.0]
+
+
+def test_recording_rules_pass_their_inputs_interval_on_through_a_chain() -> None:
+    rules = [{"alert": "Late", "expr": "job:two > 1"},          # defined before its inputs
+             {"record": "job:two", "expr": "job:one * 2"},
+             {"record": "job:one", "expr": "sum(rate(slow_hist_bucket[5m]))"}]
+    floors = rulefloor.floors(rules, INTERVALS)
+    assert {floors[id(r)] for r in rules} == {150.0}
+
+
+def test_metric_intervals_come_from_the_built_in_collectors() -> None:
+    defaults = rulefloor.metric_intervals()
+    assert defaults["vigil_audit_write_duration_seconds_bucket"] == \
+        defaults["vigil_audit_write_duration_seconds"]
+    assert defaults["vigil_rls_overhead_seconds"] >= 60.0
+    faster = rulefloor.metric_intervals({"rls": 1.0})
+    assert faster["vigil_rls_overhead_seconds"] == 1.0
+
+
+def write_rules(directory: Path, rules: list[dict[str, Any]]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "app.yml").write_text(yaml.safe_dump(
+        {"groups": [{"name": "app", "rules": rules}]}))
+    return directory
+
+
+def read_rules(path: Path) -> dict[str, dict[str, Any]]:
+    doc = yaml.safe_load(path.read_text())
+    return {r.get("alert") or r["record"]: r for r in doc["groups"][0]["rules"]}
+
+
+def test_the_overlay_caps_for_and_windows_but_keeps_labels(tmp_path: Path) -> None:
+    src = write_rules(tmp_path / "src", [
+        {"alert": "Slow", "expr": "rate(vigil_audit_write_duration_seconds_count[10m]) > 0",
+         "for": "10m", "labels": {"severity": "P3"}},
+        {"alert": "Quick", "expr": "up == 0", "for": "2s"},
+    ])
+    [out] = promtools.compressed_rules(src, tmp_path / "dst", for_="20s", window="1m")
+    rules = read_rules(out)
+    assert rules["Slow"]["for"] == "20s" and rules["Slow"]["labels"] == {"severity": "P3"}
+    assert "[1m]" in rules["Slow"]["expr"]
+    assert rules["Quick"]["for"] == "2s"                     # already shorter: kept
+
+
+def test_the_overlay_never_caps_below_the_collectors_floor(tmp_path: Path) -> None:
+    src = write_rules(tmp_path / "src", [
+        {"alert": "Rls", "expr": "max_over_time(vigil_rls_overhead_seconds[1h]) > 0.05"}])
+    [out] = promtools.compressed_rules(src, tmp_path / "dst", window="30s",
+                                       collector_intervals={"rls": 60.0})
+    assert "[2m30s]" in read_rules(out)["Rls"]["expr"]      # 2.5 x 60 s, not 30 s
+
+
+def test_a_policy_replaces_a_recording_rule_and_a_typo_in_it_fails(tmp_path: Path) -> None:
+    src = write_rules(tmp_path / "src", [
+        {"record": "vigil:policy:max_age", "expr": "vector(7776000)"}])
+    [out] = promtools.compressed_rules(src, tmp_path / "dst",
+                                       policy={"vigil:policy:max_age": 60})
+    assert read_rules(out)["vigil:policy:max_age"]["expr"] == "vector(60.0)"
+    with pytest.raises(promtools.PromToolsError, match="policy names no recording rule"):
+        promtools.compressed_rules(src, tmp_path / "dst2", policy={"vigil:policy:maxage": 1})
+
+
+def test_a_directory_without_rule_files_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(promtools.PromToolsError, match="no rule files"):
+        promtools.compressed_rules(tmp_path, tmp_path / "dst")

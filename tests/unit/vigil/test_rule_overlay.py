@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from vigil import promtools, rulefloor
+from vigil import rulefloor, ruleoverlay
 
 INTERVALS = {"fast_metric": 15.0, "slow_metric": 60.0, "slow_hist_bucket": 60.0}
 
@@ -63,7 +63,7 @@ def test_the_overlay_caps_for_and_windows_but_keeps_labels(tmp_path: Path) -> No
          "for": "10m", "labels": {"severity": "P3"}},
         {"alert": "Quick", "expr": "up == 0", "for": "2s"},
     ])
-    [out] = promtools.compressed_rules(src, tmp_path / "dst", for_="20s", window="1m")
+    [out] = ruleoverlay.compressed_rules(src, tmp_path / "dst", for_="20s", window="1m")
     rules = read_rules(out)
     assert rules["Slow"]["for"] == "20s" and rules["Slow"]["labels"] == {"severity": "P3"}
     assert "[1m]" in rules["Slow"]["expr"]
@@ -73,7 +73,7 @@ def test_the_overlay_caps_for_and_windows_but_keeps_labels(tmp_path: Path) -> No
 def test_the_overlay_never_caps_below_the_collectors_floor(tmp_path: Path) -> None:
     src = write_rules(tmp_path / "src", [
         {"alert": "Rls", "expr": "max_over_time(vigil_rls_overhead_seconds[1h]) > 0.05"}])
-    [out] = promtools.compressed_rules(src, tmp_path / "dst", window="30s",
+    [out] = ruleoverlay.compressed_rules(src, tmp_path / "dst", window="30s",
                                        collector_intervals={"rls": 60.0})
     assert "[2m30s]" in read_rules(out)["Rls"]["expr"]      # 2.5 x 60 s, not 30 s
 
@@ -81,13 +81,13 @@ def test_the_overlay_never_caps_below_the_collectors_floor(tmp_path: Path) -> No
 def test_a_policy_replaces_a_recording_rule_and_a_typo_in_it_fails(tmp_path: Path) -> None:
     src = write_rules(tmp_path / "src", [
         {"record": "vigil:policy:max_age", "expr": "vector(7776000)"}])
-    [out] = promtools.compressed_rules(src, tmp_path / "dst",
+    [out] = ruleoverlay.compressed_rules(src, tmp_path / "dst",
                                        policy={"vigil:policy:max_age": 60})
     assert read_rules(out)["vigil:policy:max_age"]["expr"] == "vector(60.0)"
-    with pytest.raises(promtools.PromToolsError, match="policy names no recording rule"):
-        promtools.compressed_rules(src, tmp_path / "dst2", policy={"vigil:policy:maxage": 1})
+    with pytest.raises(ruleoverlay.OverlayError, match="policy names no recording rule"):
+        ruleoverlay.compressed_rules(src, tmp_path / "dst2", policy={"vigil:policy:maxage": 1})
 
 
 def test_a_directory_without_rule_files_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(promtools.PromToolsError, match="no rule files"):
-        promtools.compressed_rules(tmp_path, tmp_path / "dst")
+    with pytest.raises(ruleoverlay.OverlayError, match="no rule files"):
+        ruleoverlay.compressed_rules(tmp_path, tmp_path / "dst")

@@ -25,6 +25,7 @@ from router import sql, store
 from router.health import Worker, bounded
 from router.matrix import Matrix
 from router.metrics import Metrics
+from vigil import durations
 from vigil.clock import Clock
 
 log = logging.getLogger("vigil.router")
@@ -34,17 +35,6 @@ STALE_SWEEP_INTERVAL = 15.0   # seconds between stale sweeps of one engine
 
 _FIRE = sql.load("fire")     # claim, fire and notify one batch of due plan rows
 _STALE = sql.load("stale")   # claim a batch of stale alerts (store.resolve_many resolves them)
-
-
-def human_duration(seconds: float) -> str:
-    """``2100`` -> ``35m``, ``8100`` -> ``2h15m``, ``172800`` -> ``2d``."""
-    rest = round(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return "".join(parts) or "0s"
 
 
 class Engine(Worker):
@@ -61,9 +51,10 @@ class Engine(Worker):
         esc = matrix.esc
         self._channels = store.channels(matrix)
         self._response_times = json.dumps({lv: matrix.response_time(lv) for lv in esc.levels})
-        self._stale_levels = json.dumps({lv: {"stale_after": matrix.stale_after(lv),
-                                              "human": human_duration(matrix.stale_after(lv))}
-                                         for lv in esc.levels})
+        stale = {lv: matrix.stale_after(lv) for lv in esc.levels}
+        self._stale_levels = json.dumps({lv: {"stale_after": s,
+                                              "human": durations.format(round(s))}
+                                         for lv, s in stale.items()})
         # The stale sweep reads every open alert: once per STALE_SWEEP_INTERVAL is plenty
         # for thresholds of half an hour and more.
         self._next_sweep: datetime | None = None

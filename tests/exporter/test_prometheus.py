@@ -29,7 +29,7 @@ def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
         "scheduler": {"start_jitter": 0},
         "collectors": {n: {"interval": "1s"} for n in
                        ("rls", "encryption", "audit", "phi", "security", "indexes",
-                        "audit_pipeline", "maintenance")},
+                        "audit_pipeline", "maintenance", "controls")},
         "custom_collectors": [{"name": "app", "interval": "1s", "queries": [{
             "sql": "SELECT 'x' AS kind, 0.02 AS value",
             "metrics": [{"name": "app_example_seconds", "type": "histogram", "help": "e",

@@ -105,6 +105,7 @@ def verify(dsn: str, *, app_role: str = "vigil_demo_app", max_tenants: int = 5,
         results.append(CheckResult("Audit coverage", cov >= 1.0 and gaps == 0, float(cov), 1.0,
                                    f"{gaps} missing (table, event) pairs"))
         results.append(_isolation(conn, app_role, max_tenants))
+        results.append(_controls(conn))
     return results
 
 
@@ -134,3 +135,18 @@ def _isolation(conn: Conn, app_role: str, max_tenants: int) -> CheckResult:
     return CheckResult("Tenant isolation", not leaks, float(len(leaks)), 0.0,
                        f"{probes} probes as {app_role}" if not leaks
                        else "rows of other tenants visible: " + "; ".join(leaks))
+
+
+def _controls(conn: Conn) -> CheckResult:
+    """RLS, FORCE, policies and audit triggers as approved, and no unaudited writes (012)."""
+    from vigil.schema import controls
+
+    states = controls.read(conn)
+    changed = [f"{s.name}: {'; '.join(s.problems())}" for s in states if s.problems()]
+    if changed:
+        return CheckResult("Controls", False, float(len(changed)), 0.0,
+                           "changed since the approved baseline (`vigil db baseline show`): "
+                           + " | ".join(changed))
+    return CheckResult("Controls", bool(states), 0.0, 0.0,
+                       f"{len(states)} monitored tables as approved" if states
+                       else "no monitored table (no RLS table, no registered PHI table)")

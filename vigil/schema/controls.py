@@ -11,6 +11,8 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from vigil import pg
 
 
@@ -49,10 +51,14 @@ class ControlState:
 
 def status(dsn: str) -> list[ControlState]:
     with pg.connect(dsn, application_name="vigil-check") as conn:
-        rows = conn.execute(
-            "SELECT schema_name, table_name, phi, rls_enabled, rls_forced, rls_disabled, "
-            "force_removed, policy_issues, audit_trigger_enabled, unaudited_writes "
-            "FROM vigil_monitor.control_status()").fetchall()
+        return read(conn)
+
+
+def read(conn: psycopg.Connection[tuple[object, ...]]) -> list[ControlState]:
+    rows = conn.execute(
+        "SELECT schema_name, table_name, phi, rls_enabled, rls_forced, rls_disabled, "
+        "force_removed, policy_issues, audit_trigger_enabled, unaudited_writes "
+        "FROM vigil_monitor.control_status()").fetchall()
     return [ControlState(str(r[0]), str(r[1]), bool(r[2]), bool(r[3]), bool(r[4]), bool(r[5]),
                          bool(r[6]), tuple(str(i) for i in r[7] or ()),  # type: ignore[attr-defined]
                          None if r[8] is None else bool(r[8]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+import psycopg
 import pytest
 from pghelpers import one, query, wait_for
 
@@ -101,3 +102,27 @@ def test_unaudited_writes_are_the_same_folded_or_not_and_approve_restarts_them(
     assert one(admin, "SELECT vigil_monitor.controls_fold(100000)")[0] == 0
     controls.approve(admin)
     assert unaudited() == 0
+
+
+def test_control_status_reads_the_unfolded_tail_by_index_never_the_history(
+        demo_db: demo.DemoInfo) -> None:
+    admin = demo_db.admin_dsn
+    # 100,000 rows of audit history for Deal, then the maintainer's fold catches up.
+    query(admin, "INSERT INTO vigil_monitor.audit_write_metrics (duration, table_name, "
+          "operation, schema_name, relname) SELECT '1 ms', 'public.\"Deal\"', 'UPDATE', "
+          "'public', 'Deal' FROM generate_series(1, 100000)")
+
+    def tail() -> int:
+        one(admin, "SELECT vigil_monitor.controls_fold(50000)")
+        return int(one(admin, "SELECT coalesce(sum(audited), 0) "
+                       "FROM vigil_monitor.control_audit_tail()")[0])
+
+    wait_for(tail, lambda n: n == 0, timeout=60)
+    query(admin, "ANALYZE vigil_monitor.audit_write_metrics")
+
+    with psycopg.connect(admin) as conn:  # one transaction: pg_stat_xact_* shows its reads
+        conn.execute("SELECT * FROM vigil_monitor.control_status()").fetchall()
+        seq, fetched = conn.execute(
+            "SELECT seq_scan, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+            "WHERE relid = 'vigil_monitor.audit_write_metrics'::regclass").fetchone() or (0, 0)
+    assert seq == 0 and fetched < 100, (seq, fetched)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,22 +107,45 @@ class Sealer:
              "--dsn", dsn, "--key-file", str(key), "--checkpoint-file", str(tmp / "ckpt"),
              "--interval", "1"], cwd=ROOT)
         self.max_lag = 0.0
+        self._sampling = threading.Event()  # lag is sampled during vigil's own runs only
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
+    def _query(self, text: str) -> float:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            row = conn.execute(text.encode()).fetchone()
+        return float(row[0] or 0) if row else 0.0
+
     def _sample(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self._stop.wait(1.0):
+                if not self._sampling.is_set():
+                    continue
                 for row in conn.execute("SELECT seal_lag_seconds FROM "
                                         "vigil_monitor.audit_sealer_status() WHERE alive"):
                     self.max_lag = max(self.max_lag, float(row[0] or 0))
 
-    def rows_per_second(self) -> float:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            row = conn.execute("SELECT coalesce(sum(rows_per_second), 0) FROM "
-                               "vigil_monitor.audit_sealer_status() WHERE alive").fetchone()
-        return float(row[0]) if row else 0.0
+    def begin(self) -> None:
+        self.max_lag = 0.0
+        self._sealed0 = self._query("SELECT coalesce(max(id), 0) FROM vigil_monitor.audit_log")
+        self._t0 = time.monotonic()
+        self._sampling.set()
+
+    def end(self) -> dict[str, float]:
+        """Rows chained per second over the run (the chain's growth, not a last-batch rate),
+        the worst seal lag seen during it, and how long the backlog took to drain after it."""
+        self._sampling.clear()
+        sealed = self._query("SELECT coalesce(max(id), 0) FROM vigil_monitor.audit_log")
+        rate = (sealed - self._sealed0) / (time.monotonic() - self._t0)
+        t1 = time.monotonic()
+        while self._query("SELECT rows_waiting FROM vigil_monitor.audit_buffer_status()") > 0:
+            if time.monotonic() - t1 > 120:
+                break
+            time.sleep(0.2)
+        return {"sealer_rows_per_second": round(rate, 1),
+                "sealer_max_lag_seconds": round(self.max_lag, 2),
+                "sealer_drain_seconds": round(time.monotonic() - t1, 2)}
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,13 +172,14 @@ def run_all(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 for variant in ("plain", "vigil", "pgaudit"):
                     with psycopg.connect(dsns[variant], autocommit=True) as conn:
                         since = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
+                    if variant == "vigil" and sealer is not None:
+                        sealer.begin()
                     r: dict[str, Any] = {"variant": variant, "clients": clients,
                                          **pgbench(dsns[variant], clients, args.duration, script)}
                     if variant == "vigil":
-                        r.update(audit_write_p95(dsns[variant], since))
                         if sealer is not None:
-                            r["sealer_rows_per_second"] = sealer.rows_per_second()
-                            r["sealer_max_lag_seconds"] = sealer.max_lag
+                            r.update(sealer.end())
+                        r.update(audit_write_p95(dsns[variant], since))
                     print(json.dumps(r), flush=True)
                     results["runs"].append(r)
         finally:
@@ -175,7 +200,8 @@ def report(results: dict[str, Any]) -> None:
               f"{'' if p95 is None else f'{p95:.2f}':>14}")
         if "sealer_rows_per_second" in r:
             print(f"{'':<17}sealer {r['sealer_rows_per_second']:.0f} rows/s, "
-                  f"max lag {r['sealer_max_lag_seconds']:.1f} s")
+                  f"max lag {r['sealer_max_lag_seconds']:.1f} s, "
+                  f"drained {r['sealer_drain_seconds']:.1f} s after the run")
     if "sealer" in results:
         print(results["sealer"])
 

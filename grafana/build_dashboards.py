@@ -160,7 +160,30 @@ def overview() -> dict[str, Any]:
               [q("sum by (severity) (vigil_router_open_alerts)", "{{severity}}")],
               kind="stat", w=12, options={"textMode": "value_and_name"},
               description="Not yet resolved in the router (acked or not)."),
+        row("Daily security report"),
+        report_link(),
     ])
+
+
+def report_link() -> Panel:
+    """The daily report (issue #13) lives in a file store; this panel shows whether its
+    review is overdue and says where the report is. -1 means no reporter is scraped: shown as
+    NO DATA in red, never as a healthy 0."""
+    p = panel("Oldest unreviewed daily report (vigil report list)",
+              [q("max(vigil_report_unreviewed_age_seconds) or on() vector(-1)", "age")],
+              kind="stat", unit="s", threshold=172800, w=24, h=4,
+              description=(
+                  "`vigil report daily` builds yesterday's report at 00:15 UTC (`vigil up` runs "
+                  "it) into .vigil/reports/DATE/report.html: thresholds with plots, access "
+                  "review, audit, encryption, alerts, collection health. `vigil report attest "
+                  "DATE --by NAME` records the review; `vigil report verify` checks the hash "
+                  "chain. Red over vigil:policy:report_review_max_age_seconds (48 h; alert "
+                  "VigilReportUnreviewed). See docs/report.md and the runbook's Daily Analysis."),
+              options={"colorMode": "background", "textMode": "value"})
+    p["fieldConfig"]["defaults"]["mappings"] = [
+        {"type": "value", "options": {"-1": {"text": "NO DATA: reporter not scraped",
+                                              "color": "red"}}}]
+    return p
 
 
 def rls() -> dict[str, Any]:

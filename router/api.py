@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from router import incidents, ingest, migrate, openapi, store
+from router import incidents, ingest, migrate, openapi, sql, store
 from router.config import LEVELS
 from router.health import bounded
 from router.http import DB_ERRORS, error, json_body, path_int, reply, unavailable
@@ -24,6 +24,8 @@ from vigil.logs import fields
 
 log = logging.getLogger("vigil.router")
 MAX_WINDOW = 366 * 86400   # related alerts: a year either side at most
+_LIST = sql.load("list_alerts")
+_RELATED = sql.load("related")
 
 
 async def alertmanager(request: web.Request) -> web.Response:
@@ -80,36 +82,25 @@ async def _alertmanager(request: web.Request) -> web.Response:
 
 async def list_alerts(request: web.Request) -> web.Response:
     q = request.query
-    where: list[str] = ["true"]
-    params: list[Any] = []
-    status = q.get("status")
-    if status:
-        if status not in ("open", "acked", "resolved", "unresolved"):
-            return error(400, "status: use open, acked, resolved or unresolved", "status")
-        where.append("status <> 'resolved'" if status == "unresolved" else "status = %s")
-        if status != "unresolved":
-            params.append(status)
-    if q.get("severity"):
-        if q["severity"] not in LEVELS:
-            return error(400, "severity: use P1, P2, P3 or P4", "severity")
-        where.append("severity = %s")
-        params.append(q["severity"])
+    status = q.get("status") or None
+    if status and status not in ("open", "acked", "resolved", "unresolved"):
+        return error(400, "status: use open, acked, resolved or unresolved", "status")
+    severity = q.get("severity") or None
+    if severity and severity not in LEVELS:
+        return error(400, "severity: use P1, P2, P3 or P4", "severity")
     labels = {}
     for item in q.getall("label", []):
         name, sep, value = item.partition("=")
         if not sep or not name:
             return error(400, "label: use label=name=value", "label")
         labels[name] = value
-    if labels:
-        where.append("labels @> %s")
-        params.append(Jsonb(labels))
     try:
         limit = min(max(int(q.get("limit", "100")), 1), 1000)
     except ValueError:
         return error(400, "limit: expected an integer", "limit")
     async with request.app[POOL].connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {store.ALERT_COLUMNS} FROM vigil_router.alerts "
-                          f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {limit}", params)
+        await cur.execute(_LIST, {"status": status, "severity": severity,
+                                  "labels": Jsonb(labels) if labels else None, "limit": limit})
         rows = await cur.fetchall()
     return reply({"alerts": rows})
 
@@ -181,21 +172,6 @@ async def alert_timeline(request: web.Request) -> web.Response:
             return error(404, "no such alert")
         events = await store.timeline(conn, alert_id=alert_id)
     return reply({"alert_id": alert_id, "events": events})
-
-
-_RELATED = f"""
-SELECT {store.ALERT_COLUMNS},
-    (alertname = %(name)s) AS same_alertname,
-    ARRAY(SELECT e.key FROM jsonb_each_text(labels) e
-          WHERE e.key NOT IN ('alertname', 'severity') AND %(labels)s::jsonb ->> e.key = e.value
-          ORDER BY e.key) AS shared_labels
-FROM vigil_router.alerts
-WHERE id <> %(id)s AND received_at BETWEEN %(lo)s AND %(hi)s
-  AND (alertname = %(name)s OR EXISTS (
-      SELECT 1 FROM jsonb_each_text(labels) e
-      WHERE e.key NOT IN ('alertname', 'severity') AND %(labels)s::jsonb ->> e.key = e.value))
-ORDER BY received_at DESC LIMIT 200
-"""
 
 
 async def related(request: web.Request) -> web.Response:

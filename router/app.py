@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from router import api, auth
-from router.channels import build as build_channels
+from router.channels.registry import build as build_channels
 from router.config import Config, Database
 from router.engine import Engine
 from router.health import Health, bounded, quiet_driver_logs

@@ -20,10 +20,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vigil.errors import DatabaseUnavailable
 from vigil.logs import fields
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+    from router.metrics import Metrics
+    from vigil.clock import Clock
 
 log = logging.getLogger("vigil.router")
 T = TypeVar("T")
@@ -60,6 +66,19 @@ async def bounded(work: Awaitable[T], seconds: float) -> T:
     _abandoned.add(task)
     task.add_done_callback(_reap)
     raise DatabaseTimeout(f"database work abandoned after {seconds:g}s") from None
+
+
+class Worker:
+    """What the background workers (the engine, the outbox sender) share: the pool they work
+    on, the router clock, the metrics they count in, and the client-side bound on each of
+    their statements (``op_timeout``, see ``bounded``)."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], clock: Clock, metrics: Metrics,
+                 op_timeout: float) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.metrics = metrics
+        self.op_timeout = op_timeout
 
 
 class Health:

@@ -12,22 +12,23 @@ from typing import Any
 from aiohttp import web
 from psycopg.rows import dict_row
 
-from router import store
+from router import sql, store
 from router.config import LEVELS
 from router.http import error, json_body, path_int, reply
-from router.keys import CLOCK, CONFIG, MATRIX, POOL
+from router.keys import CLOCK, MATRIX, POOL
 from router.validate import is_id
 
-INCIDENT_COLUMNS = ("id, type, severity, description, status, created_at, created_by, "
-                    "responded_at, responded_by")
+_RESPOND = sql.load("respond")
 
 
 async def _get(conn: Any, incident_id: int) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(f"SELECT {INCIDENT_COLUMNS}, ARRAY(SELECT alert_id FROM "
-                          "vigil_router.incident_alerts ia WHERE ia.incident_id = i.id "
-                          "ORDER BY alert_id) AS alert_ids FROM vigil_router.incidents i "
-                          "WHERE id = %s", (incident_id,))
+        await cur.execute(
+            "SELECT id, type, severity, description, status, created_at, created_by, "
+            "responded_at, responded_by, ARRAY(SELECT alert_id FROM "
+            "vigil_router.incident_alerts ia WHERE ia.incident_id = i.id "
+            "ORDER BY alert_id) AS alert_ids FROM vigil_router.incidents i "
+            "WHERE id = %s", (incident_id,))
         row: dict[str, Any] | None = await cur.fetchone()
         return row
 
@@ -102,9 +103,8 @@ async def respond(request: web.Request) -> web.Response:
         level = app[MATRIX].esc.levels[incident["severity"]]
         targets = list(dict.fromkeys([*level.steps[0].targets,
                                       *(t for n in level.notices for t in n.targets)]))
-        await store.enqueue(conn, app[MATRIX], now, [
-            (store.idempotency_key(f"i{incident_id}", "respond", t), incident, "incident",
-             "incident", t, {}) for t in targets], app[CONFIG].router.public_url)
+        await conn.execute(_RESPOND, {"now": now, "id": incident_id, "targets": targets,
+                                      "channels": store.channels(app[MATRIX])})
         await store.event(conn, now, "response_initiated", incident_id=incident_id, actor=who,
                           detail={"notified": targets})
         incident = await _get(conn, incident_id)

@@ -8,7 +8,6 @@ escalation already running and a restart finds every timer where it was.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping
 
 from router.config import DEFAULT_STALE_AFTER, LEVELS, Escalation
@@ -56,13 +55,6 @@ class Matrix:
         out.extend(Planned("notice", i + 1, n.delay, n.targets) for i, n in enumerate(lv.notices))
         out.append(Planned("sla", 0, lv.response_time, ()))
         return out
-
-    @functools.cached_property
-    def ingest_sql(self) -> str:
-        """The webhook's ingest statement with this matrix's plans as constants."""
-        from router.ingest import ingest_sql
-
-        return ingest_sql(self)
 
     def channel_of(self, target: str) -> str:
         return self.esc.targets[target].channel

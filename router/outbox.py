@@ -28,9 +28,10 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from router import sql
 from router.channels import Channel, Delivery, DeliveryError
 from router.config import Escalation, Outbox
-from router.health import bounded
+from router.health import Worker, bounded
 from router.metrics import Metrics
 from vigil.clock import Clock
 from vigil.logs import StateLog, fields
@@ -44,52 +45,12 @@ log = logging.getLogger("vigil.router")
 # another replica holds, and leased in the same statement. A resolve notice is not a
 # candidate while a page or notice written before it to the same target is undelivered: the
 # target hears "resolved" after the page, never before (docs/router.md#resolve-rule).
-_CLAIM = """
-WITH cand AS (
-    SELECT id, target,
-           row_number() OVER (PARTITION BY target ORDER BY next_attempt_at, id) AS rn
-    FROM (SELECT id, target, next_attempt_at FROM vigil_router.outbox q
-          WHERE state = 'pending' AND next_attempt_at <= %(now)s
-            AND (lease_until IS NULL OR lease_until <= %(now)s)
-            AND target <> ALL(%(full)s::text[])
-            -- a resolve notice waits for the pages to its target written before it
-            AND (kind <> 'resolved' OR NOT EXISTS (
-                SELECT 1 FROM vigil_router.outbox p
-                WHERE p.alert_id = q.alert_id AND p.target = q.target
-                  AND p.state = 'pending' AND p.id < q.id))
-          ORDER BY next_attempt_at, id
-          LIMIT %(scan)s) s
-)
-UPDATE vigil_router.outbox o SET lease_until = %(lease)s, attempts = o.attempts + 1
-WHERE o.id IN (
-    SELECT x.id FROM vigil_router.outbox x JOIN cand c ON c.id = x.id
-    WHERE c.rn <= coalesce((%(room)s::jsonb ->> c.target)::int, %(per_target)s)
-      AND x.state = 'pending' AND (x.lease_until IS NULL OR x.lease_until <= %(now)s)
-    ORDER BY x.next_attempt_at, x.id
-    LIMIT %(limit)s
-    FOR UPDATE OF x SKIP LOCKED)
-RETURNING o.id, o.idempotency_key, o.alert_id, o.incident_id, o.target, o.channel,
-          o.payload, o.attempts
-"""
+_CLAIM = sql.load("claim")
 
 
 # Results and their timeline rows, many per statement (one transaction, one round trip,
 # one commit): deliveries that finish while a write is in flight share the next one.
-_RECORD = """
-WITH r AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
-        n int, id bigint, state text, sent_at timestamptz, next timestamptz, error text,
-        alert_id bigint, incident_id bigint, at timestamptz, kind text, detail jsonb)
-), done AS (
-    UPDATE vigil_router.outbox o
-    SET state = r.state, sent_at = coalesce(r.sent_at, o.sent_at),
-        next_attempt_at = coalesce(r.next, o.next_attempt_at),
-        lease_until = NULL, last_error = r.error
-    FROM r WHERE o.id = r.id
-)
-INSERT INTO vigil_router.events (alert_id, incident_id, at, kind, actor, detail)
-SELECT alert_id, incident_id, at, kind, NULL, detail FROM r ORDER BY n
-"""
+_RECORD = sql.load("record")
 _RECORD_BATCH = 512
 
 
@@ -98,17 +59,14 @@ def backoff(cfg: Outbox, attempts: int) -> float:
     return float(min(cfg.backoff_max, cfg.backoff_initial * 2 ** max(attempts - 1, 0)))
 
 
-class Sender:
+class Sender(Worker):
     def __init__(self, pool: AsyncConnectionPool[Any], esc: Escalation, *,
                  channels: dict[str, Channel], cfg: Outbox, clock: Clock,
                  metrics: Metrics, op_timeout: float = 12.0) -> None:
-        self.pool = pool
+        super().__init__(pool, clock, metrics, op_timeout)
         self.esc = esc
         self.channels = channels
         self.cfg = cfg
-        self.clock = clock
-        self.metrics = metrics
-        self.op_timeout = op_timeout   # client-side bound per statement (router/health.py)
         self.inflight: set[asyncio.Task[None]] = set()
         self.busy: Counter[str] = Counter()     # deliveries in flight per target
         self.per_target = max(1, min(cfg.per_target_concurrency, cfg.concurrency))

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # 1. Debian packages: Prometheus and Alertmanager (real ones, for the stack and the tests).
-APT_PKGS=(prometheus prometheus-alertmanager python3-venv)
+# chromium: the report tests open report.html in a real headless browser (tests/report).
+APT_PKGS=(prometheus prometheus-alertmanager python3-venv chromium)
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   APT_PKGS+=(postgresql)
 fi

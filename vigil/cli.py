@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "router.client_cli",     # vigil alert ..., vigil incident ...
     "vigil.stack.cli",       # vigil up|down|status
     "vigil.sink.cli",        # vigil sink
+    "vigil.report.cli",      # vigil report daily|attest|list|verify|schedule
+    "vigil.metrics.cli",     # vigil metrics verify|collect
 )
 
 

@@ -6,7 +6,8 @@ columns a metric lists under ``labels`` become labels; every other column is ign
 The settled watermark (built-in histograms). Ids come from sequences, so they become visible
 in commit order, not id order: "max id seen" skips a row whose transaction took its id early
 and committed late. Each row therefore carries the id of the transaction that wrote it
-(``txid``), and a run first reads the horizon ``h = pg_snapshot_xmin(pg_current_snapshot())``:
+(``txid``), and a run first reads the horizon ``h = vigil_monitor.settled_horizon()`` (the
+oldest transaction of this database still running, else the snapshot's xmax; schema 013):
 
 - every transaction with an id below ``h`` has committed or aborted, so the rows with
   ``txid < h`` are final (visible to this and every later snapshot, none will appear);
@@ -20,9 +21,14 @@ the mark only moves to a row read (``txid < h``) or to ``(h, 0) <= (t, 0) < (t, 
 mark stays below the row until its transaction commits, and the first run whose horizon
 passes ``t`` reads it. So each committed row is observed exactly once.
 
-The price: a transaction that holds a transaction id for long (anywhere in the cluster: a
-long write, an idle-in-transaction session that wrote something, a prepared transaction)
-holds ``h`` back and delays observations until it ends. Nothing is lost.
+The horizon is read in its own statement, before the rows: under READ COMMITTED the row
+reads take later snapshots, so a transaction that finished while ``h`` was computed is
+visible to them.
+
+The price: a transaction of this database that holds a transaction id for long (a long
+write, an idle-in-transaction session that wrote something, a prepared transaction) holds
+``h`` back and delays observations until it ends. Nothing is lost. Transactions in other
+databases of the cluster cannot write here, so they don't hold it back.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from exporter.db import AConn, ProbeFailed, RowLimitExceeded
 from exporter.metrics import HistSeries, Labels, Mark, RunResult
 
 MAX_BATCHES = 10  # watermark batches per run; the rest waits for the next run
-HORIZON_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+HORIZON_SQL = "SELECT vigil_monitor.settled_horizon()"
 
 
 def number(value: Any) -> tuple[float | None, str]:

@@ -3,18 +3,19 @@
 A channel gets a ``Delivery`` (the stored payload, its target and idempotency
 key) and either returns (delivered) or raises ``DeliveryError``; ``retryable``
 says whether the outbox should try again. Adding a channel is one class with a
-``send`` method plus one line in ``build``.
+``send`` method plus one line in ``registry.build``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import aiohttp
 
-from router.config import Escalation
+from router.config import Channel as ChannelConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,25 +71,23 @@ def check_status(status: int, body: str) -> None:
     raise DeliveryError(f"HTTP {status}{detail}", retryable=retryable)
 
 
-def build(esc: Escalation, session: aiohttp.ClientSession) -> dict[str, Channel]:
-    """One channel object per ``channels:`` entry of escalation.yml."""
-    from router.channels.email import EmailChannel
-    from router.channels.file import FileChannel, LogChannel
-    from router.channels.pagerduty import PagerDutyChannel
-    from router.channels.webhook import SlackChannel, WebhookChannel
+class HttpChannel:
+    """A channel that POSTs to a receiver over the router's shared aiohttp session: the
+    status decides (``check_status``); a network error is retried, and only its class is
+    kept (its text may hold the URL)."""
 
-    out: dict[str, Channel] = {}
-    for name, cfg in esc.channels.items():
-        if cfg.type == "webhook":
-            out[name] = WebhookChannel(name, cfg, session)
-        elif cfg.type == "slack":
-            out[name] = SlackChannel(name, cfg, session)
-        elif cfg.type == "pagerduty":
-            out[name] = PagerDutyChannel(name, cfg, session)
-        elif cfg.type == "email":
-            out[name] = EmailChannel(name, cfg)
-        elif cfg.type == "file":
-            out[name] = FileChannel(name, cfg)
-        else:
-            out[name] = LogChannel(name, cfg)
-    return out
+    type = "http"
+
+    def __init__(self, name: str, cfg: ChannelConfig, session: aiohttp.ClientSession) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.session = session
+        self.timeout = float(cfg.timeout)
+
+    async def post(self, url: str, data: str | bytes, headers: Mapping[str, str]) -> None:
+        try:
+            async with self.session.post(url, data=data, headers=dict(headers),
+                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
+                check_status(r.status, await r.text(errors="replace"))
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(type(exc).__name__) from None

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
-
-from router.channels import Delivery, DeliveryError, check_status, summary_text
-from router.config import Channel as ChannelConfig
+from router.channels import Delivery, HttpChannel, summary_text
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 _SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info"}
 
 
-class PagerDutyChannel:
+class PagerDutyChannel(HttpChannel):
     type = "pagerduty"
-
-    def __init__(self, name: str, cfg: ChannelConfig, session: aiohttp.ClientSession) -> None:
-        self.name = name
-        self.cfg = cfg
-        self.session = session
-        self.timeout = float(cfg.timeout)
 
     def body(self, d: Delivery) -> dict[str, object]:
         p = d.payload
@@ -36,11 +27,5 @@ class PagerDutyChannel:
         return doc
 
     async def send(self, d: Delivery) -> None:
-        try:
-            async with self.session.post(self.cfg.url or EVENTS_URL,
-                                         data=json.dumps(self.body(d), default=str),
-                                         headers={"Content-Type": "application/json"},
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
-                check_status(r.status, await r.text(errors="replace"))
-        except aiohttp.ClientError as exc:
-            raise DeliveryError(type(exc).__name__) from None  # its text may hold the URL
+        await self.post(self.cfg.url or EVENTS_URL, json.dumps(self.body(d), default=str),
+                        {"Content-Type": "application/json"})

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
-
-from router.channels import Delivery, DeliveryError, check_status, summary_text
-from router.config import Channel as ChannelConfig
+from router.channels import Delivery, HttpChannel, summary_text
 
 
-class WebhookChannel:
+class WebhookChannel(HttpChannel):
     """POSTs the stored payload as JSON, with the key in ``Idempotency-Key``."""
 
     type = "webhook"
-
-    def __init__(self, name: str, cfg: ChannelConfig, session: aiohttp.ClientSession) -> None:
-        self.name = name
-        self.cfg = cfg
-        self.session = session
-        self.timeout = float(cfg.timeout)
 
     def body(self, d: Delivery) -> bytes:
         return json.dumps(d.payload, default=str).encode()
@@ -28,13 +19,7 @@ class WebhookChannel:
         assert self.cfg.url
         headers = {"Content-Type": "application/json", "Idempotency-Key": d.key,
                    "User-Agent": "vigil-router", **dict(self.cfg.headers)}
-        try:
-            async with self.session.post(self.cfg.url, data=self.body(d), headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
-                text = await r.text(errors="replace")
-                check_status(r.status, text)
-        except aiohttp.ClientError as exc:
-            raise DeliveryError(type(exc).__name__) from None  # its text may hold the URL
+        await self.post(self.cfg.url, self.body(d), headers)
 
 
 class SlackChannel(WebhookChannel):

@@ -11,7 +11,7 @@ import pytest
 from pghelpers import one, query, wait_for
 
 from vigil import pg
-from vigil.audit import verify
+from vigil.audit import sealer, verify
 from vigil.audit.service import Sealer, SealerConfig
 from vigil.demo.app import role_dsn
 
@@ -219,3 +219,16 @@ def test_unique_seq_stops_a_fork_when_two_sealers_bypass_the_lock(audited: Audit
         t.join(10)
     assert len(errors) == 1
     assert [r[0] for r in _chain(audited.dsn)] == [1, 2]
+
+
+def test_finding_the_head_costs_an_index_lookup_not_a_walk_over_the_chain(
+        audited: Audited) -> None:
+    # The sealer reads where the keyed chain starts before every batch: with a long keyed chain
+    # a plan without the partial index walks every row, O(history) per batch.
+    audited.write(30)
+    audited.seal()
+    with pg.connect(audited.dsn) as conn:
+        conn.execute("SET enable_seqscan = off")  # a tiny table would be seq-scanned anyway
+        plan = "\n".join(str(r[0]) for r in conn.execute(
+            ("EXPLAIN " + sealer.KEYED_FROM).encode()).fetchall())
+    assert "audit_log_legacy_id" in plan, plan

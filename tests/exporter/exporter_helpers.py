@@ -52,15 +52,15 @@ async def wait_for(check: Callable[[], Awaitable[bool] | bool], within: float = 
 async def settled(dsn: str, within: float = 20.0) -> None:
     """Wait until every transaction that wrote before now has finished, so the built-in
     histograms (settled watermark) can observe its rows: take a transaction id, then wait
-    for the snapshot horizon to pass it. Other sessions of the cluster may hold it back."""
+    for the exporter's own horizon (vigil_monitor.settled_horizon()) to pass it. Only this
+    database's sessions hold it back, not other tests' databases."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
         assert row is not None
         mine = int(row[0])
 
         def passed() -> bool:
-            h = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-                             ).fetchone()
+            h = conn.execute("SELECT vigil_monitor.settled_horizon()").fetchone()
             return h is not None and int(h[0]) > mine
 
         await wait_for(passed, within=within)

@@ -121,9 +121,10 @@ async def test_p1_repeats_the_cto_page_until_acked(router: Router) -> None:
     assert {r.header_key for r in router.sink.received} == set(keys)
 
 
-async def test_engine_payload_matches_the_alert_summary_written_by_python(
+async def test_escalation_and_resolve_notices_carry_the_same_alert_summary(
         router: Router) -> None:
-    """Escalations are rendered in SQL, resolve notices in Python: the same alert shape."""
+    """The engine's pages and the API resolve's notices: the same alert shape (both built
+    by vigil_router.alert_summary, migration 0005)."""
     aid = await _alert(router, "P1", "Shape")
     await router.run()
     status, _ = await router.api("POST", f"/api/v1/alerts/{aid}/resolve", json={"who": "ops"})

@@ -29,7 +29,17 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 _PENDING = ("SELECT id, txid, logged_at, tenant_id, actor_id, table_name, operation, row_pk, "
             "changed_columns FROM vigil_monitor.audit_buffer "
-            "WHERE txid < vigil_monitor.audit_settled_horizon() ORDER BY txid, id LIMIT %s")
+            "WHERE txid < %s ORDER BY txid, id LIMIT %s")
+# Read in its own statement, before the rows: under READ COMMITTED the row read then takes a
+# later snapshot, so every transaction below the horizon is visible to it and batches stay in
+# (txid, id) order (in one statement, a transaction that committed between the statement's
+# snapshot and the horizon's pg_stat_activity read would be passed over, then chained late).
+_HORIZON = "SELECT vigil_monitor.audit_settled_horizon()"
+# Where the keyed chain starts: max(id) over the partial index audit_log_legacy_id (schema
+# 013), O(log n) before every batch instead of a walk over every keyed row. The predicate must
+# match the index's literally, so it is not a parameter.
+KEYED_FROM = ("SELECT coalesce(max(id), 0) + 1 FROM vigil_monitor.audit_log "
+              "WHERE hash_alg = 'sha256'")
 _INSERT = ("INSERT INTO vigil_monitor.audit_log (id, logged_at, tenant_id, actor_id, table_name, "
            "operation, row_pk, changed_columns, prev_hash, row_hash, hash_alg, txid, buffer_id, "
            "sealed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
@@ -67,8 +77,7 @@ def read_head(conn: Conn) -> Head:
     seq, h, alg = int(str(row[0])), str(row[1]), str(row[2])
     if alg == chain.LEGACY:
         return Head(seq, h, seq + 1)
-    first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM vigil_monitor.audit_log "
-                         "WHERE hash_alg = %s", (chain.LEGACY,)).fetchone()
+    first = conn.execute(KEYED_FROM).fetchone()
     return Head(seq, h, int(str(first[0])) if first else 1)
 
 
@@ -76,7 +85,8 @@ def seal_batch(conn: Conn, key: bytes, batch: int, checkpoint_file: Path | None)
     """Seal up to ``batch`` settled rows; returns how many. ``conn`` must be in autocommit."""
     with conn.transaction():
         head = read_head(conn)
-        pending = conn.execute(_PENDING, (batch,)).fetchall()
+        horizon = conn.execute(_HORIZON).fetchone()
+        pending = conn.execute(_PENDING, (horizon[0] if horizon else 0, batch)).fetchall()
         if not pending:
             return 0
         seq, prev = head.seq, head.hash

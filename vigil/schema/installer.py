@@ -1,11 +1,11 @@
-"""Install and inspect ``vigil_monitor``: versioned SQL files applied once each, in order."""
+"""Install and inspect ``vigil_monitor``: versioned SQL files applied once each, in order
+(by vigil/migrations.py, the runner the router's schema shares)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -13,6 +13,7 @@ import psycopg
 from vigil import pg
 from vigil.errors import VigilError
 from vigil.logs import fields
+from vigil.migrations import Migration, Track, applied, apply, shipped
 from vigil.schema import roles
 from vigil.schema.contract import (
     CONTRACT,
@@ -23,18 +24,14 @@ from vigil.schema.contract import (
 )
 
 log = logging.getLogger("vigil.schema")
-_FILE = re.compile(r"^(\d{3})_(\w+)\.sql$")
-# Serializes concurrent installs into the same database.
-_INSTALL_LOCK = 7311930000
+# Files NNN_name.sql recorded in vigil_monitor.schema_version (created by 001), applied by
+# the runner the router's schema uses too; the lock serializes concurrent installs into one
+# database (it is held until install's transaction ends, over the probe-grant refresh too).
+TRACK = Track(package="vigil.schema", folder="sql", pattern=re.compile(r"^(\d{3})_(\w+)\.sql$"),
+              schema=SCHEMA, table="schema_version", lock_id=7311930000,
+              prelude="CREATE EXTENSION IF NOT EXISTS pgcrypto")
 
 Conn = psycopg.Connection[tuple[object, ...]]
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
 
 
 @dataclass(frozen=True)
@@ -50,36 +47,17 @@ class Status:
 
 
 def migrations() -> list[Migration]:
-    found: list[Migration] = []
-    for entry in resources.files("vigil.schema").joinpath("sql").iterdir():
-        m = _FILE.match(entry.name)
-        if m:
-            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text("utf-8")))
-    return sorted(found, key=lambda mig: mig.version)
+    return shipped(TRACK)
 
 
 def _applied(conn: Conn) -> set[int]:
-    exists = conn.execute("SELECT to_regclass('vigil_monitor.schema_version')").fetchone()
-    if not exists or exists[0] is None:
-        return set()
-    rows = conn.execute("SELECT version FROM vigil_monitor.schema_version")
-    return {int(str(r[0])) for r in rows}
+    return applied(conn, TRACK)
 
 
 def apply_migrations(conn: psycopg.Connection[Any], up_to: int | None = None) -> list[int]:
     """Apply the pending migrations (only those <= ``up_to``, to build an older schema for an
     upgrade test) on ``conn`` and record each; returns the versions applied."""
-    conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-    done = _applied(conn)
-    applied: list[int] = []
-    for mig in migrations():
-        if mig.version in done or (up_to is not None and mig.version > up_to):
-            continue
-        conn.execute(mig.sql.encode())
-        conn.execute("INSERT INTO vigil_monitor.schema_version (version, name) "
-                     "VALUES (%s, %s)", (mig.version, mig.name))
-        applied.append(mig.version)
-    return applied
+    return apply(conn, TRACK, up_to)
 
 
 def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
@@ -103,7 +81,6 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
         applied_now: list[int] = []
         try:
             with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
                 applied_now = apply_migrations(conn)
                 conn.execute("SELECT vigil_monitor.refresh_probe_grants()")
         except psycopg.errors.InsufficientPrivilege:

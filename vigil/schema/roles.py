@@ -8,6 +8,7 @@ catalog update) by retrying.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import psycopg
 from psycopg import errors, sql
@@ -72,46 +73,44 @@ def membership_grants(role: str) -> list[tuple[str, sql.Composed]]:
             for group in ("pg_monitor", PROBE_RLS_ROLE, PROBE_BYPASS_ROLE)]
 
 
-def object_grants(role: str) -> list[sql.Composed]:
-    """Database-local grants for a monitoring role: read-only, no PHI anywhere."""
+def _grants(role: str, tables: Iterable[tuple[str, str]] = (),
+            functions: Iterable[str] = ()) -> list[sql.Composed]:
+    """USAGE on the schema, then each (table, privileges), then EXECUTE on each function."""
     ident = sql.Identifier(role)
     schema = sql.Identifier(SCHEMA)
     stmts: list[sql.Composed] = [sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, ident)]
-    for table in READ_TABLES:
-        stmts.append(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
+    for table, privs in tables:
+        stmts.append(sql.SQL("GRANT " + privs + " ON {}.{} TO {}").format(
             schema, sql.Identifier(table), ident))
-    for fn in READ_FUNCTIONS:
+    for fn in functions:
         stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.").format(schema)
                      + sql.SQL(fn) + sql.SQL(" TO {}").format(ident))
     return stmts
+
+
+def _apply(conn: psycopg.Connection[tuple[object, ...]], stmts: list[sql.Composed]) -> None:
+    with conn.transaction():
+        for stmt in stmts:
+            conn.execute(stmt)
+
+
+def object_grants(role: str) -> list[sql.Composed]:
+    """Database-local grants for a monitoring role: read-only, no PHI anywhere."""
+    return _grants(role, [(table, "SELECT") for table in READ_TABLES], READ_FUNCTIONS)
 
 
 def app_grants(role: str) -> list[sql.Composed]:
-    ident = sql.Identifier(role)
-    schema = sql.Identifier(SCHEMA)
-    stmts: list[sql.Composed] = [sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, ident)]
-    for fn in APP_FUNCTIONS:
-        stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.").format(schema)
-                     + sql.SQL(fn) + sql.SQL(" TO {}").format(ident))
-    return stmts
+    return _grants(role, functions=APP_FUNCTIONS)
 
 
 def maintainer_grants(role: str) -> list[sql.Composed]:
     """Least privilege for ``vigil db maintain``: schema usage and the maintenance functions
     (SECURITY DEFINER: they do the reads and deletes, the role has no table privilege)."""
-    ident = sql.Identifier(role)
-    schema = sql.Identifier(SCHEMA)
-    stmts: list[sql.Composed] = [sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, ident)]
-    for fn in MAINTAIN_FUNCTIONS:
-        stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.").format(schema)
-                     + sql.SQL(fn) + sql.SQL(" TO {}").format(ident))
-    return stmts
+    return _grants(role, functions=MAINTAIN_FUNCTIONS)
 
 
 def apply_maintainer_grants(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
-    with conn.transaction():
-        for stmt in maintainer_grants(role):
-            conn.execute(stmt)
+    _apply(conn, maintainer_grants(role))
 
 
 def grants_script(role: str, conn: psycopg.Connection[tuple[object, ...]] | None = None) -> str:
@@ -124,33 +123,18 @@ def apply_monitor_grants(conn: psycopg.Connection[tuple[object, ...]], role: str
     for group, stmt in membership_grants(role):
         if not _is_member(conn, role, group):
             _retry(conn, stmt)
-    with conn.transaction():
-        for stmt in object_grants(role):
-            conn.execute(stmt)
+    _apply(conn, object_grants(role))
 
 
 def apply_app_grants(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
-    with conn.transaction():
-        for stmt in app_grants(role):
-            conn.execute(stmt)
+    _apply(conn, app_grants(role))
 
 
 def sealer_grants(role: str) -> list[sql.Composed]:
     """The audit sealer's grants: no UPDATE anywhere, DELETE only on the buffer (and a trigger
     there refuses rows that are not sealed yet)."""
-    ident = sql.Identifier(role)
-    schema = sql.Identifier(SCHEMA)
-    stmts: list[sql.Composed] = [sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, ident)]
-    for table, privs in SEALER_TABLE_GRANTS:
-        stmts.append(sql.SQL("GRANT " + privs + " ON {}.{} TO {}").format(
-            schema, sql.Identifier(table), ident))
-    for fn in SEALER_FUNCTIONS:
-        stmts.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.").format(schema)
-                     + sql.SQL(fn) + sql.SQL(" TO {}").format(ident))
-    return stmts
+    return _grants(role, SEALER_TABLE_GRANTS, SEALER_FUNCTIONS)
 
 
 def apply_sealer_grants(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
-    with conn.transaction():
-        for stmt in sealer_grants(role):
-            conn.execute(stmt)
+    _apply(conn, sealer_grants(role))

@@ -39,6 +39,7 @@ class Ports:
     exporter: int = 18090
     router: int = 18091
     sink: int = 18092
+    reporter: int = 18093
     prometheus: int = 9090
     alertmanager: int = 9093
 
@@ -282,6 +283,15 @@ def sealer_argv(dsn: str, key_file: Path, checkpoint_file: Path) -> tuple[str, .
 def maintainer_argv(dsn: str) -> tuple[str, ...]:
     """``vigil db maintain``, long-lived (issue #16)."""
     return vigil_cmd("db", "maintain", "--dsn", dsn)
+
+
+def reporter_argv(store: Path, prometheus_url: str, listen: str) -> tuple[str, ...]:
+    """``vigil report schedule`` (issue #13): the daily report at 00:15 UTC, the hourly
+    ``vigil metrics verify``, and their status on ``/metrics`` (job vigil-report). The
+    databases come from the environment the stack sets for every part (VIGIL_ADMIN_DSN ->
+    the demo database, VIGIL_ROUTER_DSN), so no DSN is on a command line."""
+    return vigil_cmd("report", "schedule", "--store", str(store), "--prometheus-url",
+                     prometheus_url, "--listen", listen)
 
 
 def command_missing(words: tuple[str, ...], what: str) -> str | None:

@@ -47,6 +47,7 @@ from vigil.stack.plan import (
     maintainer_argv,
     maintainer_dsn,
     module_missing,
+    reporter_argv,
     router_dsn,
     sealer_argv,
     sealer_dsn,
@@ -59,8 +60,9 @@ Say = Callable[[str], None]
 
 # Start order; stop order is the reverse.
 # The sealer and maintainer start before the workload, so its audit rows never wait long.
+# The reporter asks Prometheus, so it starts last (it retries until Prometheus answers).
 ORDER: tuple[str, ...] = ("sink", "router", "exporter", "sealer", "maintainer", "workload",
-                          "alertmanager", "prometheus")
+                          "alertmanager", "prometheus", "reporter")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,8 +207,16 @@ class Stack:
             f"http://127.0.0.1:{ports.prometheus}/-/ready",
             f"http://127.0.0.1:{ports.prometheus}/", missing=prom_missing)
 
+        reporter = Service("reporter", "daily report + hourly metrics verify",
+                           reporter_argv(lay.state / "reports",
+                                         f"http://127.0.0.1:{ports.prometheus}",
+                                         f"127.0.0.1:{ports.reporter}"),
+                           f"http://127.0.0.1:{ports.reporter}/-/healthy",
+                           f"http://127.0.0.1:{ports.reporter}/metrics",
+                           missing=command_missing(("report", "schedule"), "the daily report"))
+
         parts = {s.name: s for s in (sink, router, exporter, sealer, maintainer, workload,
-                                     alertmanager, prometheus)}
+                                     alertmanager, prometheus, reporter)}
         if not self.options.with_workload:
             parts.pop("workload")
         if self.options.only is not None:

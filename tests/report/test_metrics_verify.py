@@ -1,0 +1,149 @@
+"""`vigil metrics verify` asks a real Prometheus, and names the failing or unscraped collector."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from vigil import cli, promtools
+from vigil.metrics.verify import Problem, verify
+from vigil.report.prom import Prom
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class FakeExporter:
+    """Serves whatever exposition the test sets; stops answering when stopped."""
+
+    def __init__(self) -> None:
+        self.failing: set[str] = set()
+        body = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                data = body.exposition().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.errors = 0
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def exposition(self) -> str:
+        now = time.time()
+        lines = ['vigil_up{target="demo"} 1']
+        for c in ("rls", "security"):
+            ok = c not in self.failing
+            if not ok:
+                self.errors += 1
+            lines += [f'vigil_collector_success{{target="demo",collector="{c}"}} {int(ok)}',
+                      f'vigil_collector_last_success_timestamp_seconds{{target="demo",'
+                      f'collector="{c}"}} {now if ok else now - 5}',
+                      f'vigil_collector_errors_total{{target="demo",collector="{c}",'
+                      f'reason="timeout"}} {0 if ok else self.errors}']
+        return "\n".join(lines) + "\n"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def exporter() -> Iterator[FakeExporter]:
+    fake = FakeExporter()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def prometheus(exporter: FakeExporter, tmp_path: Path) -> Iterator[str]:
+    rules = promtools.compressed_rules(promtools.RULES_DIR, tmp_path / "rules")
+    config = promtools.prometheus_test_config(
+        tmp_path / "prometheus.yml", targets={"vigil-exporter": [exporter.address]},
+        rule_files=rules)
+    proc = promtools.start_prometheus(config)
+    try:
+        promtools.wait_for_targets_up(proc.url, ["vigil-exporter"])
+        yield proc.url
+    finally:
+        proc.stop()
+
+
+def _problems(url: str) -> list[Problem]:
+    return verify(Prom(url), time.time())[0]
+
+
+def _wait(url: str, pred: Callable[[list[Problem]], bool], what: str) -> list[Problem]:
+    def check() -> list[Problem] | None:
+        found = _problems(url)
+        return found if pred(found) else None
+
+    return promtools.wait_for(check, timeout=60, interval=0.5, describe=what)
+
+
+def test_verify_passes_then_names_a_failing_collector_then_an_unscraped_one(
+        exporter: FakeExporter, prometheus: str, capsys: pytest.CaptureFixture[str]) -> None:
+    promtools.wait_for(lambda: _problems(prometheus) == [], timeout=60,
+                       describe="a clean verify (targets up, every rule group evaluated)")
+    assert cli.main(["metrics", "verify", "--prometheus-url", prometheus]) == 0
+    assert capsys.readouterr().out.startswith("OK:")
+
+    exporter.failing.add("security")
+    _wait(prometheus, lambda ps: any(p.name == "demo/security" for p in ps),
+          "the failing collector to be reported")
+    assert cli.main(["metrics", "verify", "--prometheus-url", prometheus]) == 1
+    out = capsys.readouterr().out
+    assert "STALE collector demo/security: last run failed (timeout)" in out
+    assert "demo/rls" not in out
+
+    exporter.stop()  # Prometheus can no longer scrape: every collector goes stale
+    _wait(prometheus, lambda ps: any(p.kind == "target" for p in ps)
+          and {p.name for p in ps if "stopped scraping" in p.reason} >= {"demo/rls"},
+          "the unscraped target and collectors to be reported")
+    assert cli.main(["metrics", "verify", "--prometheus-url", prometheus]) == 1
+    out = capsys.readouterr().out
+    assert f"STALE target vigil-exporter http://{exporter.address}/metrics: down" in out
+    assert ("STALE collector demo/rls: no fresh samples: Prometheus stopped scraping it"
+            in out)
+
+
+def test_verify_fails_when_prometheus_is_not_there(capsys: pytest.CaptureFixture[str]) -> None:
+    port = promtools.free_port()
+    assert cli.main(["metrics", "verify", "--prometheus-url", f"http://127.0.0.1:{port}"]) == 1
+    assert "did not answer" in capsys.readouterr().err
+
+
+def test_verify_names_a_rule_group_that_fails_to_evaluate(
+        exporter: FakeExporter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.yml"
+    # two series on the "one" side: every evaluation fails with a matching error
+    broken.write_text("groups:\n  - name: broken-group\n    rules:\n"
+                      "      - record: x:broken\n"
+                      "        expr: vigil_collector_success * on() group_left() "
+                      "vigil_collector_success\n")
+    config = promtools.prometheus_test_config(
+        tmp_path / "prometheus.yml", targets={"vigil-exporter": [exporter.address]},
+        rule_files=[broken])
+    proc = promtools.start_prometheus(config)
+    try:
+        promtools.wait_for_targets_up(proc.url, ["vigil-exporter"])
+        _wait(proc.url, lambda ps: any(p.kind == "rule_group" for p in ps),
+              "the broken rule group to be reported")
+        assert cli.main(["metrics", "verify", "--prometheus-url", proc.url]) == 1
+    finally:
+        proc.stop()
+    out = capsys.readouterr().out
+    assert "STALE rule_group broken-group: rule x:broken:" in out
+    assert "STALE collector" not in out  # the collectors themselves are fine

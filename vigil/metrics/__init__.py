@@ -1,0 +1,1 @@
+"""``vigil metrics verify|collect``: the runbook's hourly metric collection checks (#13)."""

@@ -1,0 +1,13 @@
+"""Errors of the report and collection checks (small hierarchy, actionable messages)."""
+
+from __future__ import annotations
+
+from vigil.errors import VigilError
+
+
+class ReportError(VigilError):
+    """A report could not be built, stored or verified; the message says which and why."""
+
+
+class PrometheusUnavailable(ReportError):
+    """Prometheus did not answer, or answered with an error."""

@@ -59,10 +59,11 @@ def test_each_control_fault_fails_check_verify_naming_the_table_and_heal_clears_
 
 
 def test_control_status_is_readable_by_the_exporter_role(demo_db: demo.DemoInfo) -> None:
-    rows = query(demo_db.exporter_dsn, "SELECT table_name, rls_enabled, audit_trigger_enabled, "
-                 "unaudited_writes FROM vigil_monitor.control_status() ORDER BY 1")
-    assert rows == [("Contact", True, True, 0), ("Deal", True, True, 0),
-                    ("tenants", True, None, None)]
+    rows = query(demo_db.exporter_dsn, "SELECT table_name, phi, rls_enabled, "
+                 "audit_trigger_enabled, unaudited_writes FROM vigil_monitor.control_status() "
+                 "ORDER BY 1")
+    assert rows == [("Contact", True, True, True, 0), ("Deal", True, True, True, 0),
+                    ("tenants", False, True, None, None)]
 
 
 def test_force_removed_changed_policy_and_added_permissive_policy_are_changes_restrictive_not(

@@ -82,7 +82,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('vigil_monitor', 'pg_catalog',
               'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-          AND (c.relrowsecurity OR c.oid IN (SELECT phi.rel FROM phi)
+          AND (c.relrowsecurity OR EXISTS (SELECT 1 FROM phi WHERE phi.rel = c.oid)
                OR EXISTS (SELECT 1 FROM vigil_monitor.control_baseline b
                           WHERE b.schema_name = n.nspname AND b.table_name = c.relname))
     )
@@ -99,7 +99,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                        AND t.tgfoid = 'vigil_monitor.audit_trigger()'::regprocedure), false),
            EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid
                    AND t.tgfoid = 'vigil_monitor.audit_trigger()'::regprocedure),
-           c.oid IN (SELECT phi.rel FROM phi)
+           EXISTS (SELECT 1 FROM phi WHERE phi.rel = c.oid)  -- (IN would be NULL, not false)
     FROM mon JOIN pg_class c ON c.oid = mon.oid JOIN pg_namespace n ON n.oid = c.relnamespace
 $$;
 

@@ -130,7 +130,8 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                             "Share of PHI tables with an audit trigger, from "
                             "vigil_monitor.security_audit_metrics().", value="coverage_ratio"),
                  MetricSpec("vigil_audit_gaps", "gauge",
-                            "Missing ids in the audit log sequence, from "
+                            "Missing (PHI table, trigger event) pairs: INSERT, UPDATE or "
+                            "DELETE of a PHI table without an enabled audit trigger, from "
                             "vigil_monitor.security_audit_metrics().", value="gaps"),
                  MetricSpec("vigil_audit_integrity_issues", "gauge",
                             "Audit rows whose hash chain does not verify, from "

@@ -42,7 +42,7 @@ def test_each_control_fault_fails_check_verify_naming_the_table_and_heal_clears_
     demo.run_load(demo_db, duration=0.5, rate=30)
     before = _controls(demo_db.admin_dsn)
     assert before.ok, before.detail
-    assert "3 monitored tables as approved" in before.detail
+    assert "3 monitored tables examined, as approved" in before.detail
     table, words = CONTROL_FAULTS[fault]
     demo.inject(demo_db.admin_dsn, fault)
     if fault == "audit-trigger-disabled":  # the trigger alone; writes follow with the load

@@ -9,6 +9,7 @@ import pytest
 from pghelpers import query
 
 from vigil import checks, demo
+from vigil.audit.demo import seal_for_demo
 from vigil.checks import cli as checks_cli
 
 
@@ -63,6 +64,9 @@ def test_security_json_has_the_runbook_shape(
 
 def test_verify_finds_tamper_and_a_leaking_policy(demo_db: demo.DemoInfo) -> None:
     demo.run_load(demo_db, duration=0.5, rate=30)
+    unsealed = checks.verify(demo_db.admin_dsn)[0]
+    assert unsealed.no_data and not unsealed.ok  # nothing sealed yet: not a ✓ (#9)
+    assert seal_for_demo(demo_db.admin_dsn) > 0
     assert all(r.ok for r in checks.verify(demo_db.admin_dsn))
     done = demo.inject(demo_db.admin_dsn, "audit-tamper")
     chain = checks.verify(demo_db.admin_dsn)[0]

@@ -18,7 +18,10 @@ def register(subparsers: Any) -> None:
         "health", help="Daily Health Check (exit 1 when a threshold is crossed)",
         description="The runbook's Daily Health Check, read straight from vigil_monitor: RLS "
                     "overhead (measured now, worst table), PHI query time and audit write time "
-                    "(p95 over the window). One ✓/✗ line each; exit 1 if any is crossed.")
+                    "(p95 over the window). One line each: ✓ within the threshold, ✗ crossed, "
+                    "⚠ no data (nothing was measured: not a pass). Exit 0 all ✓, 1 any ✗, "
+                    "2 no ✗ but some ⚠. Run it with the monitoring login (--dsn), not a "
+                    "superuser.")
     _dsn_arg(p)
     p.add_argument("--rls-ms", type=float, default=50.0,
                    help="RLS overhead threshold in ms (default %(default)s)")
@@ -41,16 +44,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON in the runbook's shape")
     p.set_defaults(func=_security)
 
-    p = sub.add_parser("verify", help="audit chain, audit coverage and tenant isolation")
+    p = sub.add_parser("verify", help="audit chain, audit coverage and tenant isolation",
+                       description="✓ verified, ✗ failed, ⚠ nothing to examine (no sealed audit "
+                                   "row, no PHI registered). Exit 0 all ✓, 1 any ✗, 2 some ⚠. "
+                                   "Tenant isolation is probed on every RLS table as the roles "
+                                   "its policies apply to; a table it cannot probe fails it.")
     _dsn_arg(p)
-    p.add_argument("--app-role", default="vigil_demo_app", help="RLS-subject role to test as")
+    p.add_argument("--app-role", default="vigil_demo_app",
+                   help="ignored (kept for old scripts): isolation is probed as the roles the "
+                        "policies apply to, see vigil db probe set --role")
     p.set_defaults(func=_verify)
 
 
 def _dsn_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", default=None,
-                   help="superuser DSN of the monitored database (default: $VIGIL_ADMIN_DSN "
-                        f"with database {pg.DEFAULT_DEMO_DB}, i.e. the demo)")
+                   help="DSN of the monitoring login (e.g. vigil_exporter) on the monitored "
+                        "database; no superuser needed (default: $VIGIL_ADMIN_DSN with "
+                        f"database {pg.DEFAULT_DEMO_DB}, i.e. the demo)")
 
 
 def _dsn(args: argparse.Namespace) -> str:
@@ -59,13 +69,15 @@ def _dsn(args: argparse.Namespace) -> str:
 
 def _print(results: list[runbook.CheckResult], unit: str = "") -> int:
     for r in results:
-        mark = "✓" if r.ok else "✗"
+        mark = "⚠" if r.no_data else "✓" if r.ok else "✗"
         if r.threshold is not None and unit:
             value = "no data" if r.value is None else f"{r.value:.2f}{unit}"
             print(f"{mark} {r.name}: {value} (threshold < {r.threshold:g}{unit}; {r.detail})")
         else:
             print(f"{mark} {r.name}: {r.detail}")
-    return 0 if all(r.ok for r in results) else 1
+    if any(not r.ok and not r.no_data for r in results):
+        return 1
+    return 2 if any(r.no_data for r in results) else 0
 
 
 def _health(args: argparse.Namespace) -> int:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from vigil import pg
+from vigil.checks.isolation import isolation
+from vigil.checks.result import CheckResult
 
 Conn = psycopg.Connection[tuple[object, ...]]
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    value: float | None
-    threshold: float | None
-    detail: str = ""
+__all__ = ["CheckResult", "health", "security", "verify"]
 
 
 def _one(conn: Conn, query: str, params: Any = None) -> tuple[Any, ...]:
@@ -43,7 +35,8 @@ def health(dsn: str, *, rls_ms: float = 50, phi_ms: float = 100, audit_ms: float
         # A table the probe could not measure (locked, say) is not a healthy one (migration 010).
         failed = [f"{r[0]} ({r[2]})" for r in probed if r[2] is not None]
         rls = float(str(rows[0][1])) if rows else None
-        worst = str(rows[0][0]) if rows else "no RLS tables"
+        worst = (f"worst table {rows[0][0]} of {len(rows)} measured" if rows
+                 else "no RLS table measured")
         phi = _one(conn, "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms), "
                    "count(*) FROM vigil_monitor.phi_access_patterns "
                    "WHERE accessed_at > now() - %s * interval '1 minute'", (window_minutes,))
@@ -51,7 +44,7 @@ def health(dsn: str, *, rls_ms: float = 50, phi_ms: float = 100, audit_ms: float
                      "extract(epoch FROM duration) * 1000), count(*) "
                      "FROM vigil_monitor.audit_write_metrics "
                      "WHERE \"timestamp\" > now() - %s * interval '1 minute'", (window_minutes,))
-    rls_result = _judge("RLS Overhead", rls, rls_ms, f"worst table {worst}")
+    rls_result = _judge("RLS Overhead", rls, rls_ms, worst)
     if failed:
         rls_result = CheckResult("RLS Overhead", False, rls, rls_ms,
                                  "could not measure " + ", ".join(failed))
@@ -67,8 +60,8 @@ def _f(value: object) -> float | None:
 
 
 def _judge(name: str, value: float | None, limit: float, detail: str) -> CheckResult:
-    if value is None:
-        return CheckResult(name, True, None, limit, "no data in the window")
+    if value is None:  # nothing examined: not a pass (#9)
+        return CheckResult(name, False, None, limit, detail, no_data=True)
     return CheckResult(name, value < limit, value, limit, detail)
 
 
@@ -97,44 +90,29 @@ def verify(dsn: str, *, app_role: str = "vigil_demo_app", max_tenants: int = 5,
     results: list[CheckResult] = []
     with pg.connect(dsn, application_name="vigil-check") as conn:
         checked, broken, reason = _one(conn, "SELECT * FROM vigil_monitor.verify_audit_chain()")
-        results.append(CheckResult("Audit chain", broken is None, _f(broken), None,
-                                   f"{checked} rows checked" if broken is None
-                                   else f"first broken row id {broken}: {reason}"))
-        cov, gaps = _one(conn, "SELECT coverage_ratio, gaps FROM "
-                         "vigil_monitor.security_audit_metrics()")
-        results.append(CheckResult("Audit coverage", cov >= 1.0 and gaps == 0, float(cov), 1.0,
-                                   f"{gaps} missing (table, event) pairs"))
-        results.append(_isolation(conn, app_role, max_tenants))
+        if broken is None and not checked:
+            results.append(CheckResult("Audit chain", False, None, None,
+                                       "no data: 0 sealed audit rows to check", no_data=True))
+        else:
+            results.append(CheckResult("Audit chain", broken is None, _f(broken), None,
+                                       f"{checked} sealed rows checked" if broken is None
+                                       else f"first broken row id {broken}: {reason}"))
+        cov, phi_tables, gaps = _one(conn, "SELECT coverage_ratio, phi_tables, gaps FROM "
+                                     "vigil_monitor.security_audit_metrics()")
+        if cov is None:
+            results.append(CheckResult("Audit coverage", False, None, 1.0,
+                                       "no data: no PHI column registered "
+                                       "(vigil db phi add TABLE COLUMN)", no_data=True))
+        else:
+            results.append(CheckResult("Audit coverage", cov >= 1.0 and gaps == 0, float(cov),
+                                       1.0, f"{phi_tables} PHI tables examined, {gaps} missing "
+                                       "(PHI table, trigger event) pairs"))
+        # app_role is kept for old callers: the probe now runs as the roles the policies
+        # name (vigil db probe set --role), through the probe roles, not SET ROLE.
+        del app_role
+        results.append(isolation(conn, max_tenants))
         results.append(_controls(conn))
     return results
-
-
-def _isolation(conn: Conn, app_role: str, max_tenants: int) -> CheckResult:
-    tables = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' "
-        "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') ORDER BY 1, 2").fetchall()
-    leaks: list[str] = []
-    probes = 0
-    for schema_name, table in tables:
-        ident = sql.Identifier(str(schema_name), str(table))
-        tenants = [str(r[0]) for r in conn.execute(sql.SQL(
-            "SELECT DISTINCT tenant_id FROM {} ORDER BY 1 LIMIT {}").format(
-            ident, sql.Literal(max_tenants)))]
-        for tenant in [*tenants, ""]:
-            with conn.transaction():
-                conn.execute("SELECT set_config('app.current_tenant_id', %s, true)", (tenant,))
-                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(app_role)))
-                row = conn.execute(sql.SQL(
-                    "SELECT count(*) FROM {} WHERE tenant_id IS DISTINCT FROM "
-                    "nullif(current_setting('app.current_tenant_id', true), '')").format(
-                    ident)).fetchone()
-                probes += 1
-                if row and int(str(row[0])) > 0:
-                    leaks.append(f"{schema_name}.{table} as tenant {tenant or '(unset)'}")
-    return CheckResult("Tenant isolation", not leaks, float(len(leaks)), 0.0,
-                       f"{probes} probes as {app_role}" if not leaks
-                       else "rows of other tenants visible: " + "; ".join(leaks))
 
 
 def _controls(conn: Conn) -> CheckResult:
@@ -147,6 +125,8 @@ def _controls(conn: Conn) -> CheckResult:
         return CheckResult("Controls", False, float(len(changed)), 0.0,
                            "changed since the approved baseline (`vigil db baseline show`): "
                            + " | ".join(changed))
-    return CheckResult("Controls", bool(states), 0.0, 0.0,
-                       f"{len(states)} monitored tables as approved" if states
-                       else "no monitored table (no RLS table, no registered PHI table)")
+    if not states:
+        return CheckResult("Controls", False, None, 0.0, "no data: no monitored table (no RLS "
+                           "table, no registered PHI table)", no_data=True)
+    return CheckResult("Controls", True, 0.0, 0.0,
+                       f"{len(states)} monitored tables examined, as approved")

@@ -30,22 +30,32 @@ def register(subparsers: Any) -> None:
                         "maintenance functions (default %(default)s)")
     p.set_defaults(func=_install)
 
-    p = sub.add_parser("status", help="installed version and missing contract objects",
-                       description="Exit 0 when every contract object is present, 1 otherwise.")
+    p = sub.add_parser("status", help="installed version, missing objects, what is not monitored",
+                       description="Exit 0 when every contract object is present and nothing "
+                                   "is left unmonitored (probe tenant, RLS tables measured, PHI "
+                                   "tables audited, tenant columns, RLS bypass); else 1, with "
+                                   "the command that fixes each finding.")
     _dsn_arg(p)
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("grants", help="grant a monitoring role pg_monitor + the shipped grants")
+    p = sub.add_parser("grants", help="grant a monitoring role, or the application role",
+                       description="Without --app-role: pg_monitor and the read grants to the "
+                                   "monitoring role. With --app-role: EXECUTE on the record_* "
+                                   "functions the application calls, and nothing else.")
     _dsn_arg(p)
     p.add_argument("--role", default=DEFAULT_EXPORTER_ROLE,
                    help="the monitoring role (default %(default)s)")
+    p.add_argument("--app-role", default=None, metavar="ROLE",
+                   help="grant the application role instead (it must exist)")
     p.add_argument("--print", dest="print_only", action="store_true",
                    help="print the GRANT script instead of applying it")
     p.set_defaults(func=_grants)
 
     from vigil.maintain import cli as maintain_cli  # vigil db maintain
+    from vigil.schema import onboard_cli  # vigil db phi|audit|tenant-column|probe
 
     maintain_cli.register(sub)
+    onboard_cli.register(sub, _dsn_arg)
 
     from vigil.schema import controls  # vigil db baseline (schema 012)
 
@@ -86,7 +96,21 @@ def _status(args: argparse.Namespace) -> int:
     if st.ok:
         print("all contract objects present")
     _print_storage(_dsn(args))
-    return 0 if st.ok else 1
+    unmonitored = _print_unmonitored(_dsn(args)) if st.installed_version else 0
+    return 0 if st.ok and not unmonitored else 1
+
+
+def _print_unmonitored(dsn: str) -> int:
+    from vigil.schema.coverage import findings
+
+    with pg.connect(dsn) as conn:
+        found = findings(conn)
+    if not found:
+        print("monitored: every RLS table measured, every PHI table audited, tenant columns "
+              "known, probe tenant set, no role bypasses RLS")
+    for f in found:
+        print(f"not monitored: {f.problem}\n  fix: {f.fix}")
+    return len(found)
 
 
 def _print_storage(dsn: str) -> None:
@@ -103,6 +127,11 @@ def _print_storage(dsn: str) -> None:
 
 
 def _grants(args: argparse.Namespace) -> int:
+    if args.app_role:
+        from vigil.schema import onboard
+
+        print(onboard.grant_app(_dsn(args), args.app_role))
+        return 0
     if args.print_only:
         sys.stdout.write(roles.grants_script(args.role))
         return 0

@@ -94,13 +94,19 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "audit_tripwire_issues()",
     "control_status()",  # SECURITY DEFINER (012): no grant on the baseline tables needed
     "audit_row_hash(bigint, timestamptz, text, text, text, text, text, text[], text)",
+    # 011: the probes run as the probe roles through these (the login is no member of them).
+    "probe_run_rls(regclass)",
+    "probe_run_bypass(regclass)",
+    "isolation_tenants(regclass, integer)",
+    "isolation_leaks(regclass, text)",
+    "tenant_column_of(text, text)",
 )
 # Tables without PHI (identifiers and timings only) that the read functions scan.
 READ_TABLES: tuple[str, ...] = (
     "schema_version", "settings", "rls_probe_queries", "phi_columns", "audit_log",
     "audit_write_metrics", "phi_access_patterns", "access_log", "encryption_ops",
     "encryption_keys", "reencryption_jobs", "unused_indexes", "rollup_state", "access_rollup",
-    "maintenance_state",
+    "maintenance_state", "tenant_columns", "probe_columns",
 )
 # SECURITY DEFINER maintenance entry points (`vigil db maintain`), for the maintainer role only.
 MAINTAIN_FUNCTIONS: tuple[str, ...] = (
@@ -128,7 +134,15 @@ APP_FUNCTIONS: tuple[str, ...] = (
     "register_encryption_key(text, boolean)",
     "start_reencryption(text, text, bigint)",
     "record_reencryption_progress(bigint, bigint, boolean)",
-    "enable_audit(regclass, text)",
-    "register_phi_column(regclass, text)",
     "current_actor()",
+)
+# Admin only (`vigil db phi|audit|tenant-column|probe`): they run as the schema owner and put
+# triggers on tables, so neither PUBLIC nor the application may execute them (migration 011).
+ADMIN_FUNCTIONS: tuple[str, ...] = (
+    "enable_audit(regclass, text)",
+    "disable_audit(regclass)",
+    "register_phi_column(regclass, text)",
+    "unregister_phi_column(regclass, text)",
+    "register_tenant_column(regclass, text)",
+    "refresh_probe_grants()",
 )

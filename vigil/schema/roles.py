@@ -55,7 +55,9 @@ def ensure_role(conn: psycopg.Connection[tuple[object, ...]], name: str, attrs: 
 
 
 def ensure_probe_roles(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    ensure_role(conn, PROBE_RLS_ROLE, "NOLOGIN NOBYPASSRLS NOINHERIT")
+    # INHERIT: the RLS probe role is made a member of the roles the policies name (011), and
+    # a policy applies to a member only through inheritance.
+    ensure_role(conn, PROBE_RLS_ROLE, "NOLOGIN NOBYPASSRLS INHERIT")
     ensure_role(conn, PROBE_BYPASS_ROLE, "NOLOGIN BYPASSRLS NOINHERIT")
 
 
@@ -70,7 +72,7 @@ def _is_member(conn: psycopg.Connection[tuple[object, ...]], member: str, group:
 def membership_grants(role: str) -> list[tuple[str, sql.Composed]]:
     ident = sql.Identifier(role)
     return [(group, sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), ident))
-            for group in ("pg_monitor", PROBE_RLS_ROLE, PROBE_BYPASS_ROLE)]
+            for group in ("pg_monitor",)]
 
 
 def _grants(role: str, tables: Iterable[tuple[str, str]] = (),

@@ -108,6 +108,11 @@ def catch_up(dsn: str) -> float:
                                    (source,)).fetchone()
                 if not row or int(str(row[0])) < 200000:
                     break
+        # schema 012: the control counters fold audit_write_metrics the same way
+        while True:
+            row = conn.execute("SELECT vigil_monitor.controls_fold(200000)").fetchone()
+            if not row or int(str(row[0])) < 200000:
+                break
         conn.execute("ANALYZE vigil_monitor.access_rollup")
     return time.perf_counter() - t0
 

@@ -22,7 +22,7 @@ from vigil.errors import ConfigError
 
 DEFAULT_PORT = 18090
 BUILTIN_COLLECTORS = ("rls", "encryption", "audit", "phi", "security", "indexes",
-                      "audit_pipeline", "maintenance")
+                      "audit_pipeline", "maintenance", "controls")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 COLLECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, tuple[float, float, float]] = {
     "indexes": (300.0, 5.0, 1.0),
     "audit_pipeline": (15.0, 5.0, 1.0),   # buffer, sealers, chain: O(1) status functions
     "maintenance": (60.0, 5.0, 1.0),      # rollups/retention run minutes apart
+    "controls": (15.0, 5.0, 1.0),         # control_status(): O(catalog) + unfolded tail
 }
 
 
@@ -162,6 +163,8 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
         return _audit_pipeline(cap)
     if name == "maintenance":
         return _maintenance()
+    if name == "controls":
+        return _controls(cap)
     raise KeyError(name)
 
 
@@ -251,6 +254,51 @@ def _maintenance() -> tuple[QuerySpec, ...]:
          MetricSpec("vigil_maintenance_trimmed_rows_total", "counter",
                     "Rows removed by retention, from vigil_monitor.maintenance_status().",
                     value="rows_trimmed_total"))),)
+
+
+def _controls(cap: int) -> tuple[QuerySpec, ...]:
+    """Schema 012 (issue #9): the controls themselves, per monitored table, against the
+    approved baseline (`vigil db baseline approve`)."""
+    # Tables with a change first, so the cap drops unchanged ones.
+    src = (f"FROM {S}.control_status() ORDER BY (rls_disabled OR force_removed "
+           f"OR policy_changes > 0 OR audit_trigger_enabled IS FALSE "
+           f"OR coalesce(unaudited_writes, 0) > 0) DESC, schema_name, table_name")
+    labels = ("schema", "table")
+    cols = 'SELECT schema_name AS schema, table_name AS "table", '
+
+    def m(name: str, help_: str, value: str) -> MetricSpec:
+        return MetricSpec(name, "gauge", help_ + " From vigil_monitor.control_status().",
+                          value=value, labels=labels, max_series=cap)
+
+    return (
+        QuerySpec(
+            cols + "rls_enabled::int AS rls_enabled, rls_forced::int AS rls_forced, "
+            "rls_disabled::int AS rls_disabled, force_removed::int AS force_removed, "
+            "policy_changes " + src,
+            (m("vigil_control_rls_enabled", "1 if row level security is enabled on the "
+               "monitored table, 0 if not.", "rls_enabled"),
+             m("vigil_control_rls_forced", "1 if row level security is forced (applies to the "
+               "table owner too), 0 if not.", "rls_forced"),
+             m("vigil_control_rls_disabled", "1 if row level security was enabled in the "
+               "approved baseline and is off now.", "rls_disabled"),
+             m("vigil_control_rls_force_removed", "1 if FORCE row level security was on in "
+               "the approved baseline and is off now.", "force_removed"),
+             m("vigil_control_policy_changes", "Policies of the table dropped or changed since "
+               "the approved baseline, plus permissive policies added.", "policy_changes"))),
+        QuerySpec(
+            cols + "audit_trigger_enabled::int AS value "
+            + src.replace("ORDER BY", "WHERE audit_trigger_enabled IS NOT NULL ORDER BY"),
+            (m("vigil_control_audit_trigger_enabled", "1 if the table's audit trigger fires "
+               "for INSERT, UPDATE and DELETE in normal sessions, 0 if it is disabled or "
+               "gone; tables that never had one have no series.", "value"),)),
+        QuerySpec(
+            cols + "unaudited_writes AS value "
+            + src.replace("ORDER BY", "WHERE unaudited_writes IS NOT NULL ORDER BY"),
+            (m("vigil_control_unaudited_writes", "Writes to the PHI table since the approved "
+               "baseline that pg_stat_user_tables counts but the audit trigger did not "
+               "record (disabled trigger, session_replication_role = replica, or rolled "
+               "back).", "value"),)),
+    )
 
 
 def builtin_specs(cfg: ExporterConfig) -> list[CollectorSpec]:

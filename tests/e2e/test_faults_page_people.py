@@ -45,6 +45,11 @@ FAULTS: dict[str, str] = {
     "slow-encryption": "VigilEncryptionSlow",
     "failed-access": "VigilFailedAccessSpike",
     "audit-tamper": "VigilAuditIntegrityViolation",
+    # Issue #9 point 7, the two controls the issue saw bypassed (about 20 s each here; the
+    # other two control faults are proven through the real Prometheus in
+    # tests/rules/test_faults_fire.py, to keep this test's cost down).
+    "rls-disabled": "VigilControlRlsDisabled",
+    "unaudited-writes": "VigilControlUnauditedWrites",
 }
 RESPONSE = 6.0   # every level's response time and step spacing in the test matrix, seconds
 FIRE_TIMEOUT = 90.0

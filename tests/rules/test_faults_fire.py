@@ -26,6 +26,12 @@ FAULTS: dict[str, tuple[str, ...]] = {
     "slow-encryption": ("VigilEncryptionSlow",),
     "failed-access": ("VigilFailedAccessSpike", "VigilUnusualAccessPatterns"),
     "audit-tamper": ("VigilAuditIntegrityViolation",),
+    # The controls themselves (issue #9 point 7). Disabling Deal's audit trigger also makes
+    # the workload's writes unaudited (and coverage incomplete); only its own alert is required.
+    "rls-disabled": ("VigilControlRlsDisabled",),
+    "policy-dropped": ("VigilControlPolicyChanged",),
+    "audit-trigger-disabled": ("VigilControlAuditTriggerDisabled",),
+    "unaudited-writes": ("VigilControlUnauditedWrites",),
 }
 FIRE_TIMEOUT = 60
 CLEAR_TIMEOUT = 60

@@ -111,4 +111,22 @@ def verify(dsn: str, *, app_role: str = "vigil_demo_app", max_tenants: int = 5,
         # name (vigil db probe set --role), through the probe roles, not SET ROLE.
         del app_role
         results.append(isolation(conn, max_tenants))
+        results.append(_controls(conn))
     return results
+
+
+def _controls(conn: Conn) -> CheckResult:
+    """RLS, FORCE, policies and audit triggers as approved, and no unaudited writes (012)."""
+    from vigil.schema import controls
+
+    states = controls.read(conn)
+    changed = [f"{s.name}: {'; '.join(s.problems())}" for s in states if s.problems()]
+    if changed:
+        return CheckResult("Controls", False, float(len(changed)), 0.0,
+                           "changed since the approved baseline (`vigil db baseline show`): "
+                           + " | ".join(changed))
+    if not states:
+        return CheckResult("Controls", False, None, 0.0, "no data: no monitored table (no RLS "
+                           "table, no registered PHI table)", no_data=True)
+    return CheckResult("Controls", True, 0.0, 0.0,
+                       f"{len(states)} monitored tables examined, as approved")

@@ -15,8 +15,12 @@ from vigil.demo.app import FAST_PGP_OPTIONS, add_key
 from vigil.demo.load import Conn, cross_tenant_attempt, reencrypt, victims
 from vigil.errors import VigilError
 
+# The control faults (issue #9 point 7) come last: healing the audit ones approves the
+# baseline again (the unaudited writes are acknowledged), which must not bless another fault
+# still in place, so `vigil demo heal` restores everything else first.
 FAULTS: tuple[str, ...] = ("slow-rls", "slow-audit", "slow-encryption", "failed-access",
-                           "audit-tamper")
+                           "audit-tamper", "rls-disabled", "policy-dropped",
+                           "audit-trigger-disabled", "unaudited-writes")
 # 75 ms per query: one InitPlan per statement, well past the 50 ms RLS threshold.
 SLOW_RLS_SECONDS = 0.075
 # 20 ms per audit row: a slow synchronous audit sink, past the 10 ms threshold.
@@ -182,10 +186,101 @@ def _heal_audit_tamper(conn: Conn) -> bool:
     return True
 
 
+def _inject_rls_disabled(conn: Conn) -> dict[str, object]:
+    conn.execute('ALTER TABLE public."Contact" DISABLE ROW LEVEL SECURITY')
+    _save(conn, "rls-disabled", {})
+    return {"table": 'public."Contact"'}
+
+
+def _heal_rls_disabled(conn: Conn) -> bool:
+    conn.execute('ALTER TABLE public."Contact" ENABLE ROW LEVEL SECURITY')
+    return _pop(conn, "rls-disabled") is not None
+
+
+def _inject_policy_dropped(conn: Conn) -> dict[str, object]:
+    """Drop Deal's tenant_isolation policy, as a careless rename would: the same rule comes
+    back under another name, so the workload keeps working while the approved policy is gone."""
+    row = conn.execute(
+        "SELECT pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid) "
+        "FROM pg_policy WHERE polname = 'tenant_isolation' "
+        "AND polrelid = 'public.\"Deal\"'::regclass").fetchone()
+    if row is None:
+        return {"already": True}
+    using, check = str(row[0]), str(row[1])
+    conn.execute('DROP POLICY tenant_isolation ON public."Deal"')
+    conn.execute(f'CREATE POLICY vigil_fault_renamed ON public."Deal" FOR ALL USING ({using}) '
+                 f"WITH CHECK ({check})")
+    _save(conn, "policy-dropped", {"using": using, "check": check})
+    return {"table": 'public."Deal"', "policy": "tenant_isolation"}
+
+
+def _heal_policy_dropped(conn: Conn) -> bool:
+    state = _pop(conn, "policy-dropped")
+    if state is None:
+        return False
+    conn.execute('DROP POLICY IF EXISTS vigil_fault_renamed ON public."Deal"')
+    conn.execute(f'CREATE POLICY tenant_isolation ON public."Deal" FOR ALL '
+                 f'USING ({state["using"]}) WITH CHECK ({state["check"]})')
+    return True
+
+
+def _inject_audit_trigger_disabled(conn: Conn) -> dict[str, object]:
+    conn.execute('ALTER TABLE public."Deal" DISABLE TRIGGER vigil_audit')
+    _save(conn, "audit-trigger-disabled", {})
+    return {"table": 'public."Deal"', "trigger": "vigil_audit"}
+
+
+def _heal_audit_trigger_disabled(conn: Conn) -> bool:
+    conn.execute('ALTER TABLE public."Deal" ENABLE TRIGGER vigil_audit')
+    if _pop(conn, "audit-trigger-disabled") is None:
+        return False
+    # The workload's writes meanwhile have no audit row: acknowledged, counters restart.
+    conn.execute("SELECT vigil_monitor.approve_controls()")
+    return True
+
+
+# Writes of one fault: enough that the few seconds of writes an approval under load may
+# count as already seen (controls_approve_margin_seconds) cannot hide them.
+UNAUDITED_WRITES = 200
+
+
+def _inject_unaudited_writes(conn: Conn) -> dict[str, object]:
+    """PHI rows updated behind the audit trigger's back: replica mode skips ENABLE triggers."""
+    conn.execute("SET LOCAL session_replication_role = replica")
+    written = 0
+    for _ in range(UNAUDITED_WRITES):  # the same rows again while there are fewer than that
+        cur = conn.execute('UPDATE public."Contact" SET key_id = key_id WHERE id IN '
+                           '(SELECT id FROM public."Contact" ORDER BY id LIMIT %s)',
+                           (UNAUDITED_WRITES - written,))
+        written += cur.rowcount
+        if cur.rowcount == 0 or written >= UNAUDITED_WRITES:
+            break
+    conn.execute("SET LOCAL session_replication_role = origin")
+    if written == 0:
+        raise VigilError("unaudited-writes needs Contact rows; run vigil demo load first")
+    _save(conn, "unaudited-writes", {"writes": written})
+    return {"table": 'public."Contact"', "writes": written}
+
+
+def _heal_unaudited_writes(conn: Conn) -> bool:
+    if _pop(conn, "unaudited-writes") is None:
+        return False
+    # What was written stays written; healing is what an operator does after investigating:
+    # approve the baseline again, which restarts the write counters.
+    conn.execute("SELECT vigil_monitor.approve_controls()")
+    return True
+
+
 _INJECT = {"slow-rls": _inject_slow_rls, "slow-audit": _inject_slow_audit,
            "slow-encryption": _inject_slow_encryption, "failed-access": _inject_failed_access,
-           "audit-tamper": _inject_audit_tamper}
+           "audit-tamper": _inject_audit_tamper, "rls-disabled": _inject_rls_disabled,
+           "policy-dropped": _inject_policy_dropped,
+           "audit-trigger-disabled": _inject_audit_trigger_disabled,
+           "unaudited-writes": _inject_unaudited_writes}
 _HEAL = {"slow-rls": _heal_slow_rls, "slow-audit": _heal_slow_audit,
          "slow-encryption": _heal_slow_encryption, "failed-access": _heal_failed_access,
-         "audit-tamper": _heal_audit_tamper}
+         "audit-tamper": _heal_audit_tamper, "rls-disabled": _heal_rls_disabled,
+         "policy-dropped": _heal_policy_dropped,
+         "audit-trigger-disabled": _heal_audit_trigger_disabled,
+         "unaudited-writes": _heal_unaudited_writes}
 

@@ -68,6 +68,21 @@ def _drain(conn: Conn, fn: str, arg: str, batch: int, max_batches: int) -> int:
     return total
 
 
+def _drain_controls(conn: Conn, batch: int, max_batches: int) -> int:
+    # A schema installed before 012 has no control counters: nothing to fold.
+    if conn.execute("SELECT to_regprocedure('vigil_monitor.controls_fold(integer)')"
+                    ).fetchone() in (None, (None,)):
+        return 0
+    total = 0
+    for _ in range(max_batches):
+        row = conn.execute("SELECT vigil_monitor.controls_fold(%s)", (batch,)).fetchone()
+        n = int(str(row[0])) if row and row[0] is not None else 0
+        total += n
+        if n < batch:
+            break
+    return total
+
+
 def run_once(conn: Conn, *, batch: int = 10_000, max_batches: int = 100) -> RunStats:
     """Roll up new settled rows, trim every table to its retention, record the run.
 
@@ -78,6 +93,9 @@ def run_once(conn: Conn, *, batch: int = 10_000, max_batches: int = 100) -> RunS
     try:
         for source in ROLLUP_SOURCES:
             stats.rolled[source] = _drain(conn, "maintain_rollup", source, batch, max_batches)
+        # Before trimming: audit_write_metrics rows are folded into the control counters
+        # (schema 012) while they are still there.
+        stats.rolled["controls"] = _drain_controls(conn, batch, max_batches)
         for table in RETENTION_TABLES:
             stats.trimmed[table] = _drain(conn, "maintain_trim", table, batch, max_batches)
     except psycopg.Error as exc:

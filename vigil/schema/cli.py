@@ -57,6 +57,10 @@ def register(subparsers: Any) -> None:
     maintain_cli.register(sub)
     onboard_cli.register(sub, _dsn_arg)
 
+    from vigil.schema import controls  # vigil db baseline (schema 012)
+
+    controls.register(sub)
+
 
 def _dsn_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", default=None,

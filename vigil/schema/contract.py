@@ -65,6 +65,9 @@ CONTRACT: tuple[ContractObject, ...] = (
         "head_seq verified_through_seq verified_age_seconds integrity_issues first_broken_seq"),
     _fn("maintenance_status", "",
         "last_run_age_seconds rollup_lag_seconds rows_trimmed_total last_error"),
+    _fn("control_status", "",
+        "schema_name table_name phi rls_enabled rls_forced rls_disabled force_removed "
+        "policy_changes policy_issues audit_trigger_enabled unaudited_writes"),
 )
 
 # Functions the monitoring role may execute (read side); everything else stays private.
@@ -89,6 +92,7 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "audit_sealer_status()",
     "audit_chain_status()",
     "audit_tripwire_issues()",
+    "control_status()",  # SECURITY DEFINER (012): no grant on the baseline tables needed
     "audit_row_hash(bigint, timestamptz, text, text, text, text, text, text[], text)",
     # 011: the probes run as the probe roles through these (the login is no member of them).
     "probe_run_rls(regclass)",
@@ -109,6 +113,7 @@ MAINTAIN_FUNCTIONS: tuple[str, ...] = (
     "maintain_rollup(text, integer)",
     "maintain_trim(text, integer)",
     "maintain_record_run(text)",
+    "controls_fold(integer)",
     "maintenance_status()",
 )
 # What the sealer (`vigil audit seal`) needs, and nothing else: read and delete sealed buffer

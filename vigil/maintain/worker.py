@@ -57,10 +57,13 @@ def error_class(exc: BaseException) -> str:
     return str(state) if state else type(exc).__name__
 
 
-def _drain(conn: Conn, fn: str, arg: str, batch: int, max_batches: int) -> int:
+def _drain(conn: Conn, call: str, args: tuple[object, ...], batch: int,
+           max_batches: int) -> int:
+    """Call ``vigil_monitor.<call>`` (its last argument the batch size) until a batch comes
+    back short, at most ``max_batches`` times; returns the rows it handled."""
     total = 0
     for _ in range(max_batches):
-        row = conn.execute(f"SELECT vigil_monitor.{fn}(%s, %s)", (arg, batch)).fetchone()
+        row = conn.execute(f"SELECT vigil_monitor.{call}", (*args, batch)).fetchone()
         n = int(str(row[0])) if row and row[0] is not None else 0
         total += n
         if n < batch:
@@ -68,19 +71,11 @@ def _drain(conn: Conn, fn: str, arg: str, batch: int, max_batches: int) -> int:
     return total
 
 
-def _drain_controls(conn: Conn, batch: int, max_batches: int) -> int:
+def _has_controls(conn: Conn) -> bool:
     # A schema installed before 012 has no control counters: nothing to fold.
-    if conn.execute("SELECT to_regprocedure('vigil_monitor.controls_fold(integer)')"
-                    ).fetchone() in (None, (None,)):
-        return 0
-    total = 0
-    for _ in range(max_batches):
-        row = conn.execute("SELECT vigil_monitor.controls_fold(%s)", (batch,)).fetchone()
-        n = int(str(row[0])) if row and row[0] is not None else 0
-        total += n
-        if n < batch:
-            break
-    return total
+    row = conn.execute("SELECT to_regprocedure('vigil_monitor.controls_fold(integer)') "
+                       "IS NOT NULL").fetchone()
+    return bool(row and row[0])
 
 
 def run_once(conn: Conn, *, batch: int = 10_000, max_batches: int = 100) -> RunStats:
@@ -92,12 +87,15 @@ def run_once(conn: Conn, *, batch: int = 10_000, max_batches: int = 100) -> RunS
     stats = RunStats()
     try:
         for source in ROLLUP_SOURCES:
-            stats.rolled[source] = _drain(conn, "maintain_rollup", source, batch, max_batches)
+            stats.rolled[source] = _drain(conn, "maintain_rollup(%s, %s)", (source,), batch,
+                                          max_batches)
         # Before trimming: audit_write_metrics rows are folded into the control counters
         # (schema 012) while they are still there.
-        stats.rolled["controls"] = _drain_controls(conn, batch, max_batches)
+        if _has_controls(conn):
+            stats.rolled["controls"] = _drain(conn, "controls_fold(%s)", (), batch, max_batches)
         for table in RETENTION_TABLES:
-            stats.trimmed[table] = _drain(conn, "maintain_trim", table, batch, max_batches)
+            stats.trimmed[table] = _drain(conn, "maintain_trim(%s, %s)", (table,), batch,
+                                          max_batches)
     except psycopg.Error as exc:
         if not conn.closed and not conn.broken:
             with contextlib.suppress(psycopg.Error):  # the original error is the one to report

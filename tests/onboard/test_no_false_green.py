@@ -21,5 +21,6 @@ def test_a_fresh_install_is_no_data_not_green(
     assert "no RLS table measured" in out and "p95 of 0 queries" in out
     assert cli.main(["check", "verify", "--dsn", fresh_db]) == 2
     out = capsys.readouterr().out
-    assert "✓" not in out and out.count("⚠") == 3, out
+    # chain, coverage, isolation and controls (012): each no data, none ✓
+    assert "✓" not in out and out.count("⚠") == 4, out
     assert "no PHI column registered" in out and "0 sealed audit rows" in out

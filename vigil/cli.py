@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from psycopg import errors
+
 from vigil import __version__
 from vigil.errors import ConfigError, VigilError
 from vigil.secrets import scrub
@@ -71,6 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except VigilError as exc:
         print(f"vigil: {scrub(str(exc))}", file=sys.stderr)
+        return 1
+    except (errors.InvalidSchemaName, errors.UndefinedFunction, errors.UndefinedTable) as exc:
+        # The command reached a database without vigil's schema, or with an older one than this
+        # vigil: say what to do instead of a traceback. The SQLSTATE name, never the message
+        # (it quotes the statement).
+        print(f"vigil: the database has no vigil_monitor schema, or an older one than this vigil "
+              f"({type(exc).__name__}): check --dsn names the monitored database, then run "
+              f"`vigil db install` on it", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

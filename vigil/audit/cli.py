@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 def _dsn(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", default=None, help="DSN of the monitored database (default: "
-                   f"$VIGIL_ADMIN_DSN, else {pg.DEFAULT_ADMIN_DSN})")
+                   f"$VIGIL_ADMIN_DSN with database {pg.DEFAULT_DEMO_DB}, as `vigil check`)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _conn_dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.admin_dsn()
+    return str(args.dsn) if args.dsn else pg.with_dbname(pg.admin_dsn(), pg.DEFAULT_DEMO_DB)
 
 
 def _seal(args: argparse.Namespace) -> int:

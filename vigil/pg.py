@@ -22,6 +22,12 @@ def admin_dsn() -> str:
     return dsn
 
 
+def demo_dsn(admin: str | None = None, dbname: str = DEFAULT_DEMO_DB) -> str:
+    """The admin DSN on the demo database: what `vigil check`, `vigil audit` and the stack
+    read when no --dsn is given."""
+    return with_dbname(admin or admin_dsn(), dbname)
+
+
 def with_dbname(dsn: str, dbname: str) -> str:
     """The same server and credentials, another database."""
     try:

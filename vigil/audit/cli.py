@@ -82,7 +82,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _conn_dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.with_dbname(pg.admin_dsn(), pg.DEFAULT_DEMO_DB)
+    return str(args.dsn) if args.dsn else pg.demo_dsn()
 
 
 def _seal(args: argparse.Namespace) -> int:

@@ -64,7 +64,7 @@ def _dsn_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.with_dbname(pg.admin_dsn(), pg.DEFAULT_DEMO_DB)
+    return str(args.dsn) if args.dsn else pg.demo_dsn()
 
 
 def _print(results: list[runbook.CheckResult], unit: str = "") -> int:

@@ -311,7 +311,7 @@ def binary_missing(path: str, package: str) -> str | None:
 
 
 def demo_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str:
-    return pg.with_dbname(admin or pg.admin_dsn(), db)
+    return pg.demo_dsn(admin, db)
 
 
 def exporter_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str | None:

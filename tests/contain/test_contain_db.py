@@ -1,0 +1,103 @@
+"""Containment against the real PostgreSQL, through the Python API (vigil.contain): roles,
+actors and tenants of the demo application are contained, verified and released exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from pghelpers import one, query
+
+from vigil import contain, demo
+from vigil.contain import Target
+from vigil.demo import load
+
+
+def _reads(app_dsn: str, tenant: str, actor: str = "user-x") -> int:
+    with psycopg.connect(app_dsn) as conn, conn.transaction():
+        conn.execute("SELECT set_config('app.current_tenant_id', %s, true), "
+                     "set_config('app.current_actor_id', %s, true)", (tenant, actor))
+        row = conn.execute('SELECT count(*) FROM "Deal"').fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_role_sessions_are_terminated_and_new_logins_fail_then_release_restores(
+        demo_mod: demo.DemoInfo, login_role: Callable[[], tuple[str, str]]) -> None:
+    role, dsn = login_role()
+    before = one(demo_mod.admin_dsn, "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s",
+                 (role,))
+    sessions = [psycopg.connect(dsn, autocommit=True) for _ in range(5)]
+    target = Target("role", role)
+    plan = contain.plan(demo_mod.admin_dsn, target, incident_id=1, who="alice")
+    assert any("NOLOGIN" in s.sql for s in plan.steps)
+    assert contain.execute(demo_mod.admin_dsn, plan, timeout=5.0) == 0
+    for conn in sessions:      # every one of the five is gone
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("SELECT 1")
+        conn.close()
+    with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
+        psycopg.connect(dsn, connect_timeout=5)
+    assert contain.verify(demo_mod.admin_dsn, target).ok
+    # Idempotent: planning again plans nothing.
+    assert contain.plan(demo_mod.admin_dsn, target, 1, "alice").noop
+
+    release = contain.plan_release(demo_mod.admin_dsn, target, who="alice")
+    contain.execute(demo_mod.admin_dsn, release)
+    check = contain.verify(demo_mod.admin_dsn, target)
+    assert check.ok and check.state == "released", check
+    assert one(demo_mod.admin_dsn, "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s",
+               (role,)) == before
+    assert one(demo_mod.admin_dsn, "SELECT has_database_privilege(%s, %s, 'CONNECT')",
+               (role, demo_mod.dbname)) == (True,)
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        conn.execute("SELECT 1")
+    assert contain.plan_release(demo_mod.admin_dsn, target, who="alice").noop
+
+
+def test_a_contained_actors_next_request_is_refused_and_recorded(
+        demo_mod: demo.DemoInfo) -> None:
+    target = Target("actor", "user-tenant-1-0")
+    assert _reads(demo_mod.app_dsn, "tenant-1", target.value) > 0
+    contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, target, 2, "alice"))
+    assert contain.verify(demo_mod.admin_dsn, target).ok
+    with psycopg.connect(demo_mod.app_dsn, autocommit=True) as conn:
+        load.read(conn, "tenant-1", target.value)    # the demo's own request
+    assert _reads(demo_mod.app_dsn, "tenant-1", target.value) == 0
+    with psycopg.connect(demo_mod.app_dsn, autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        load.write(conn, "tenant-1", target.value)
+    # Another actor of the same tenant is unaffected.
+    assert _reads(demo_mod.app_dsn, "tenant-1", "user-tenant-1-1") > 0
+    denied = query(demo_mod.admin_dsn,
+                   "SELECT resource, success FROM vigil_monitor.access_log "
+                   "WHERE actor_id = %s AND reason = 'actor_contained'", (target.value,))
+    assert denied and all(not ok for _, ok in denied), denied
+
+    contain.execute(demo_mod.admin_dsn, contain.plan_release(demo_mod.admin_dsn, target, "al"))
+    assert contain.verify(demo_mod.admin_dsn, target).ok
+    assert _reads(demo_mod.app_dsn, "tenant-1", target.value) > 0
+    assert one(demo_mod.admin_dsn, "SELECT count(*) FROM pg_policy WHERE polname = "
+               "'vigil_contain'") == (0,)
+
+
+def test_a_quarantined_tenant_is_invisible_and_unwritable_others_unchanged(
+        demo_mod: demo.DemoInfo) -> None:
+    before = {t: _reads(demo_mod.app_dsn, t) for t in ("tenant-1", "tenant-2", "tenant-3")}
+    target = Target("tenant", "tenant-2")
+    plan = contain.plan(demo_mod.admin_dsn, target, 3, "alice")
+    contain.execute(demo_mod.admin_dsn, plan)
+    assert contain.verify(demo_mod.admin_dsn, target).ok
+    assert _reads(demo_mod.app_dsn, "tenant-2") == 0
+    assert _reads(demo_mod.app_dsn, "tenant-1") == before["tenant-1"]
+    assert _reads(demo_mod.app_dsn, "tenant-3") == before["tenant-3"]
+    with psycopg.connect(demo_mod.app_dsn, autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        load.write(conn, "tenant-2", "user-tenant-2-0")
+    with psycopg.connect(demo_mod.app_dsn, autocommit=True) as conn:
+        load.write(conn, "tenant-1", "user-tenant-1-0")
+
+    contain.execute(demo_mod.admin_dsn, contain.plan_release(demo_mod.admin_dsn, target, "al"))
+    assert contain.verify(demo_mod.admin_dsn, target).ok
+    assert _reads(demo_mod.app_dsn, "tenant-2") == before["tenant-2"]

@@ -12,6 +12,7 @@ from pghelpers import one, query
 from vigil import contain, demo
 from vigil.contain import Target
 from vigil.demo import load
+from vigil.errors import VigilError
 
 
 def _reads(app_dsn: str, tenant: str, actor: str = "user-x") -> int:
@@ -101,3 +102,22 @@ def test_a_quarantined_tenant_is_invisible_and_unwritable_others_unchanged(
     contain.execute(demo_mod.admin_dsn, contain.plan_release(demo_mod.admin_dsn, target, "al"))
     assert contain.verify(demo_mod.admin_dsn, target).ok
     assert _reads(demo_mod.app_dsn, "tenant-2") == before["tenant-2"]
+
+
+def test_a_plan_made_before_another_containment_ran_is_refused_not_applied(
+        demo_mod: demo.DemoInfo) -> None:
+    """Two responders planning at once: the second plan would re-create the policies without
+    the first one's tenant, so it must not run."""
+    first, second = Target("tenant", "tenant-1"), Target("tenant", "tenant-3")
+    plan1 = contain.plan(demo_mod.admin_dsn, first, 5, "alice")
+    plan2 = contain.plan(demo_mod.admin_dsn, second, 5, "bob")
+    contain.execute(demo_mod.admin_dsn, plan1)
+    with pytest.raises(VigilError, match="changed since this plan"):
+        contain.execute(demo_mod.admin_dsn, plan2)
+    contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, second, 5, "bob"))
+    assert _reads(demo_mod.app_dsn, "tenant-1") == 0 == _reads(demo_mod.app_dsn, "tenant-3")
+    for target in (first, second):
+        contain.execute(demo_mod.admin_dsn, contain.plan_release(demo_mod.admin_dsn, target,
+                                                                 "alice"))
+        assert contain.verify(demo_mod.admin_dsn, target).ok
+    assert _reads(demo_mod.app_dsn, "tenant-1") > 0 and _reads(demo_mod.app_dsn, "tenant-3") > 0

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from router_helpers import Router
+import pytest
+import yaml
+from router_helpers import REPO, Router
+
+from router.config import load_escalation
+from vigil.errors import ConfigError
 
 OK = {"verification": {"ok": True, "checks": []}}
 
@@ -69,3 +75,20 @@ async def test_lower_levels_need_no_approval_and_bad_input_names_the_field(
     assert status == 404
     status, _ = await router.api("POST", f"{base}/999999/approve", json={"who": "bob"})
     assert status == 404
+
+
+def test_containment_approvals_are_validated_with_their_yaml_path(tmp_path: Path) -> None:
+    doc = yaml.safe_load((REPO / "config" / "escalation.yml").read_text())
+    assert load_escalation(REPO / "config" / "escalation.yml",
+                           env={}).levels["P1"].approvals("P1") == 1
+    doc["levels"]["P2"]["containment_approvals"] = 9
+    path = tmp_path / "escalation.yml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=r"levels\.P2\.containment_approvals"):
+        load_escalation(path, env={})
+    del doc["levels"]["P1"]["containment_approvals"]
+    doc["levels"]["P2"]["containment_approvals"] = 2
+    path.write_text(yaml.safe_dump(doc))
+    esc = load_escalation(path, env={})
+    assert esc.levels["P1"].approvals("P1") == 1 and esc.levels["P2"].approvals("P2") == 2
+    assert esc.levels["P3"].approvals("P3") == 0

@@ -14,11 +14,13 @@ from typing import Any
 import psycopg
 from psycopg import errors
 
+from vigil.contain import planner
 from vigil.contain.model import Plan, Target
 from vigil.errors import VigilError
 
 Conn = psycopg.Connection[Any]
 POLL = 0.05   # seconds between checks for sessions still open
+LOCK = 7311930014   # pg_advisory_xact_lock key: containment changes on one database
 
 
 def run(conn: Conn, plan: Plan, timeout: float) -> int:
@@ -26,22 +28,34 @@ def run(conn: Conn, plan: Plan, timeout: float) -> int:
     everything but a role whose sessions outlived ``timeout``)."""
     if plan.noop:
         return 0
+    label = f"{plan.action} {plan.target.label}"
+    step = 0
     try:
         with conn.transaction():
-            for step in plan.steps:
-                if not step.after:
-                    conn.execute(step.sql.encode())
+            # One containment change at a time per database, and only on the state planned.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
+            if planner.basis(conn) != plan.basis:
+                raise VigilError(f"{label}: the database's containments changed since this "
+                                 "plan was made; nothing ran, plan again")
+            for index, s in enumerate(plan.steps, 1):
+                step = index   # named in the error below
+                if not s.after:
+                    conn.execute(s.sql.encode())
     except errors.UniqueViolation:
-        # Another responder contained the same target between our plan and now.
         raise VigilError(f"{plan.target.label} was contained meanwhile; re-run to see its "
                          "state") from None
+    except psycopg.Error as exc:
+        # The class and SQLSTATE, never PostgreSQL's message (it can quote values).
+        raise VigilError(f"{label}: step {step} failed ({type(exc).__name__}, SQLSTATE "
+                         f"{getattr(exc, 'sqlstate', '') or '?'}); nothing changed (one "
+                         "transaction)") from None
     after = [s for s in plan.steps if s.after]
     if not after:
         return 0
     deadline = time.monotonic() + timeout
     while True:
-        for step in after:
-            conn.execute(step.sql.encode())
+        for terminate in after:
+            conn.execute(terminate.sql.encode())
         left = sessions(conn, plan.target)
         if left == 0 or time.monotonic() >= deadline:
             return left

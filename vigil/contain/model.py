@@ -63,6 +63,9 @@ class Plan:
     incident_id: int | None
     steps: tuple[Step, ...]
     notes: tuple[str, ...] = ()
+    # The active containments the plan was made from: the executor refuses to run it when
+    # they changed meanwhile (another responder's policy statements would be overwritten).
+    basis: str = ""
 
     @property
     def noop(self) -> bool:

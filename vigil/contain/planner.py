@@ -61,6 +61,14 @@ def role_state(conn: Conn, role: str) -> dict[str, Any] | None:
             "connect": [{"grantor": str(g[0]), "grantable": bool(g[1])} for g in grants]}
 
 
+def basis(conn: Conn) -> str:
+    """The active containments, as one string: what a plan was made from."""
+    row = conn.execute("SELECT coalesce(string_agg(kind || ':' || target || '#' || id, ',' "
+                       "ORDER BY id), '') FROM vigil_monitor.containments "
+                       "WHERE released_at IS NULL").fetchone()
+    return str(row[0]) if row else ""
+
+
 def _database(conn: Conn) -> str:
     row = conn.execute("SELECT current_database()").fetchone()
     assert row is not None
@@ -77,7 +85,7 @@ def plan_contain(conn: Conn, target: Target, incident_id: int, who: str) -> Plan
         steps, notes = _contain_role(conn, target, incident_id, who, db)
     else:
         steps, notes = _contain_rows(conn, target, incident_id, who)
-    return Plan("contain", target, db, incident_id, tuple(steps), tuple(notes))
+    return Plan("contain", target, db, incident_id, tuple(steps), tuple(notes), basis(conn))
 
 
 def plan_release(conn: Conn, target: Target, who: str) -> Plan:
@@ -91,7 +99,7 @@ def plan_release(conn: Conn, target: Target, who: str) -> Plan:
         steps, notes = _release_role(conn, target, cid, prior, who=who, db=db)
     else:
         steps, notes = _release_rows(conn, target, cid, who)
-    return Plan("release", target, db, incident_id, tuple(steps), tuple(notes))
+    return Plan("release", target, db, incident_id, tuple(steps), tuple(notes), basis(conn))
 
 
 def _contain_role(conn: Conn, target: Target, incident_id: int, who: str,

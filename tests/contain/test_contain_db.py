@@ -121,3 +121,28 @@ def test_a_plan_made_before_another_containment_ran_is_refused_not_applied(
                                                                  "alice"))
         assert contain.verify(demo_mod.admin_dsn, target).ok
     assert _reads(demo_mod.app_dsn, "tenant-1") > 0 and _reads(demo_mod.app_dsn, "tenant-3") > 0
+
+
+def test_release_restores_a_roles_exact_prior_state(
+        demo_mod: demo.DemoInfo, login_role: Callable[[], tuple[str, str]]) -> None:
+    """A role that was NOLOGIN stays NOLOGIN; a CONNECT grant WITH GRANT OPTION comes back
+    with its grant option."""
+    role, _ = login_role()
+    db = demo_mod.dbname
+    with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE {role} NOLOGIN".encode())
+        conn.execute(f"GRANT CONNECT ON DATABASE {db} TO {role} WITH GRANT OPTION".encode())
+    acl = ("SELECT rolcanlogin, (SELECT array_agg(a.grantor::regrole::text || ':' || "
+           "a.is_grantable ORDER BY 1) FROM pg_database d, aclexplode(d.datacl) a "
+           "WHERE d.datname = %s AND a.grantee = r.oid) FROM pg_roles r WHERE rolname = %s")
+    before = one(demo_mod.admin_dsn, acl, (db, role))
+    target = Target("role", role)
+    plan = contain.plan(demo_mod.admin_dsn, target, 6, "alice")
+    assert any("NOLOGIN already" in n for n in plan.notes)
+    contain.execute(demo_mod.admin_dsn, plan, timeout=2.0)
+    assert one(demo_mod.admin_dsn, acl, (db, role)) == (False, None)
+    release = contain.plan_release(demo_mod.admin_dsn, target, "alice")
+    assert not any("LOGIN" in s.sql and "ALTER ROLE" in s.sql for s in release.steps)
+    contain.execute(demo_mod.admin_dsn, release)
+    assert contain.verify(demo_mod.admin_dsn, target).ok
+    assert one(demo_mod.admin_dsn, acl, (db, role)) == before

@@ -98,6 +98,9 @@ def test_a_quarantined_tenant_is_invisible_and_unwritable_others_unchanged(
         load.write(conn, "tenant-2", "user-tenant-2-0")
     with psycopg.connect(demo_mod.app_dsn, autocommit=True) as conn:
         load.write(conn, "tenant-1", "user-tenant-1-0")
+    # A restrictive policy only narrows access: the controls check sees no policy change.
+    assert one(demo_mod.admin_dsn, "SELECT coalesce(sum(policy_changes), 0) "
+               "FROM vigil_monitor.control_status()") == (0,)
 
     contain.execute(demo_mod.admin_dsn, contain.plan_release(demo_mod.admin_dsn, target, "al"))
     assert contain.verify(demo_mod.admin_dsn, target).ok

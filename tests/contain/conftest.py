@@ -17,7 +17,8 @@ import yaml
 from support.polling import free_port, wait_for
 
 from router.migrate import migrate
-from vigil import demo, httpclient, pg
+from vigil import demo
+from vigil.core import httpclient, pg
 from vigil.demo.app import role_dsn
 
 REPO = Path(__file__).resolve().parents[2]

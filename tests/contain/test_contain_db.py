@@ -11,8 +11,8 @@ from pghelpers import one, query
 
 from vigil import contain, demo
 from vigil.contain import Target
+from vigil.core.errors import VigilError
 from vigil.demo import load
-from vigil.errors import VigilError
 
 
 def _reads(app_dsn: str, tenant: str, actor: str = "user-x") -> int:

@@ -12,8 +12,9 @@ import psycopg
 import pytest
 from pghelpers import one
 
-from vigil import cli, contain, pg, schema
+from vigil import cli, contain, schema
 from vigil.contain import Target
+from vigil.core import pg
 from vigil.demo.app import role_dsn
 
 APP_SQL = """

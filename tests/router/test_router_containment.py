@@ -11,7 +11,7 @@ import yaml
 from router_helpers import REPO, Router
 
 from router.config import load_escalation
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 OK = {"verification": {"ok": True, "checks": []}}
 

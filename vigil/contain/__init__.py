@@ -13,9 +13,9 @@ Every function takes an admin DSN of the monitored database (vigil_monitor insta
 
 from __future__ import annotations
 
-from vigil import pg
 from vigil.contain import executor, planner, verifier
 from vigil.contain.model import KINDS, Check, Plan, Step, Target, TargetError, Verification
+from vigil.core import pg
 
 __all__ = ["KINDS", "Check", "Plan", "Step", "Target", "TargetError", "Verification",
            "execute", "plan", "plan_release", "verify"]

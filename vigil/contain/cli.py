@@ -18,9 +18,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from vigil import contain, durations, pg
+from vigil import contain
 from vigil.contain.model import Plan, Target, TargetError, Verification
-from vigil.errors import VigilError
+from vigil.core import durations, pg
+from vigil.core.errors import VigilError
 
 _EXITS = ("exit codes: 0 done or nothing to do, 1 refused (awaiting approval) or not verified, "
           "2 bad usage")

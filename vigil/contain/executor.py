@@ -16,7 +16,7 @@ from psycopg import errors
 
 from vigil.contain import planner
 from vigil.contain.model import Plan, Target
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 
 Conn = psycopg.Connection[Any]
 POLL = 0.05   # seconds between checks for sessions still open

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 
 Kind = Literal["role", "actor", "tenant"]
 KINDS: tuple[Kind, ...] = ("role", "actor", "tenant")

@@ -117,11 +117,12 @@ def _contain_role(conn: Conn, target: Target, incident_id: int, who: str,
     sessions = int(row[0]) if row else 0
     ident = sql.Identifier(role)
     own = prior["connect"]
+    login = "LOGIN" if prior["rolcanlogin"] else "NOLOGIN"
     notes = [] if prior["rolcanlogin"] else [f"{role} is NOLOGIN already; release keeps it so"]
     return [
         _record(conn, target, incident_id, who, prior=prior,
-                effect=f"records {role}'s prior state (LOGIN {prior['rolcanlogin']}, own CONNECT "
-                f"grants {len(own)}) so release restores exactly that"),
+                effect=f"records {role}'s prior state ({login}, own CONNECT grants "
+                f" {len(own)}) so release restores exactly that"),
         Step(sql.SQL("ALTER ROLE {} NOLOGIN").format(ident).as_string(conn),
              f"refuses every new login of {role} on this server; sessions already open stay "
              "connected until the terminate step"),

@@ -122,7 +122,7 @@ def _contain_role(conn: Conn, target: Target, incident_id: int, who: str,
     return [
         _record(conn, target, incident_id, who, prior=prior,
                 effect=f"records {role}'s prior state ({login}, own CONNECT grants "
-                f" {len(own)}) so release restores exactly that"),
+                f"{len(own)}) so release restores exactly that"),
         Step(sql.SQL("ALTER ROLE {} NOLOGIN").format(ident).as_string(conn),
              f"refuses every new login of {role} on this server; sessions already open stay "
              "connected until the terminate step"),

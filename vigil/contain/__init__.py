@@ -8,6 +8,10 @@ The Python API other commands build on (``vigil incident contain``, ``vigil secu
     contain.execute(dsn, contain.plan_release(dsn, plan.target, who="alice"))
     contain.verify(dsn, plan.target).ok         # prior state restored?
 
+or in one call each: ``contain.contain(dsn, target, incident_id, who)`` and
+``contain.release(dsn, target, who)``, each returning the Verification. Outside an incident
+(a self-test), pass incident_id 0.
+
 Every function takes an admin DSN of the monitored database (vigil_monitor installed, 014+).
 """
 
@@ -18,7 +22,7 @@ from vigil.contain.model import KINDS, Check, Plan, Step, Target, TargetError, V
 from vigil.core import pg
 
 __all__ = ["KINDS", "Check", "Plan", "Step", "Target", "TargetError", "Verification",
-           "execute", "plan", "plan_release", "verify"]
+           "contain", "execute", "plan", "plan_release", "release", "verify"]
 
 
 def plan(dsn: str, target: Target, incident_id: int, who: str) -> Plan:
@@ -43,3 +47,16 @@ def verify(dsn: str, target: Target) -> Verification:
     """Whether ``target`` is contained as recorded, or restored to its prior state."""
     with pg.connect(dsn, application_name="vigil-contain") as conn:
         return verifier.verify(conn, target)
+
+
+def contain(dsn: str, target: Target, incident_id: int, who: str,
+            timeout: float = 10.0) -> Verification:
+    """Plan, run and verify a containment, with no approval gate (the CLI holds that)."""
+    execute(dsn, plan(dsn, target, incident_id, who), timeout)
+    return verify(dsn, target)
+
+
+def release(dsn: str, target: Target, who: str) -> Verification:
+    """Plan, run and verify the release of ``target``: its prior state restored."""
+    execute(dsn, plan_release(dsn, target, who))
+    return verify(dsn, target)

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from router import api, auth
 from router.channels.registry import build as build_channels
 from router.config import Config, Database
+from router.containment import routes as containment_routes
 from router.engine import Engine
 from router.health import Health, bounded, quiet_driver_logs
 from router.http import DB_ERRORS, STORAGE_ERRORS, check_query, error, needs_json, unavailable
@@ -94,6 +95,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
         app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_freeze)
     api.setup_routes(app)
+    containment_routes.setup_routes(app)
     return app
 
 

@@ -22,6 +22,8 @@ LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "P4")
 # plus a margin, so one lost re-send never resolves a firing alert (docs/escalation.md).
 DEFAULT_STALE_AFTER: dict[str, float] = {"P1": 35 * 60.0, "P2": 2.25 * 3600, "P3": 8.5 * 3600,
                                          "P4": 2 * 86400.0}
+# Second responders who must approve a containment before it runs (issue #12): P1 needs one.
+DEFAULT_CONTAINMENT_APPROVALS: dict[str, int] = {"P1": 1, "P2": 0, "P3": 0, "P4": 0}
 ChannelType = Literal["webhook", "slack", "email", "file", "log", "pagerduty"]
 
 
@@ -96,6 +98,14 @@ class Level:
     # Resolve an open or acked alert Alertmanager has not re-sent for this long (it re-sends
     # every still-firing alert each repeat_interval); None: DEFAULT_STALE_AFTER[level].
     stale_after: Seconds | None = None
+    # Approvals by responders other than the requester before `vigil incident contain` runs;
+    # None: DEFAULT_CONTAINMENT_APPROVALS[level].
+    containment_approvals: int | None = None
+
+    def approvals(self, level: str) -> int:
+        if self.containment_approvals is not None:
+            return self.containment_approvals
+        return DEFAULT_CONTAINMENT_APPROVALS.get(level, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +153,9 @@ def check_escalation(esc: Escalation, source: str) -> Escalation:
             errors.append((f"levels.{lname}.stale_after",
                            "must be positive: longer than Alertmanager's repeat_interval "
                            "for this level"))
+        if level.containment_approvals is not None and not 0 <= level.containment_approvals <= 5:
+            errors.append((f"levels.{lname}.containment_approvals",
+                           "must be 0 to 5 second responders"))
         for kind, steps in (("steps", level.steps), ("notices", level.notices)):
             for i, step in enumerate(steps):
                 if not step.targets:

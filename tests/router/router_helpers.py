@@ -125,6 +125,7 @@ def write_router_yml(tmp: Path, dsn: str, *, escalation: str | Path | None = Non
         "auth": {"bearer_token": TOKEN,
                  "basic": {"username": "alertmanager", "password": "basic-pass-xyz"}},
         "escalation_file": str(escalation or REPO / "config" / "escalation.yml"),
+        "oncall_file": str(REPO / "config" / "oncall.yml"),
         "outbox": {"backoff_initial": "1s", "backoff_max": "8s", "max_attempts": 4,
                    "lease": "30s"},
     }

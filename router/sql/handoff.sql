@@ -20,8 +20,9 @@ WITH input AS (
            vigil_router.notification(k.key, 'handoff', t.target, t.channel, 'oncall', i.info),
            %(now)s, %(now)s
     FROM claimed c JOIN input i ON i.schedule = c.schedule AND i.since = c.since
-    CROSS JOIN LATERAL jsonb_to_recordset(i.targets) WITH ORDINALITY AS t(target text,
-                                                                          channel text, ord)
+    CROSS JOIN LATERAL jsonb_array_elements(i.targets) WITH ORDINALITY AS e(doc, ord)
+    CROSS JOIN LATERAL (SELECT e.doc ->> 'target' AS target, e.doc ->> 'channel' AS channel,
+                               e.ord) t
     CROSS JOIN LATERAL (
         SELECT vigil_router.notification_key(
                    'h' || i.schedule || '@' || extract(epoch FROM i.since)::bigint,

@@ -25,6 +25,9 @@ from vigil.clock import ManualClock
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-router-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# Whom the shipped P3 target "on-call" (schedule primary of config/oncall.yml) reaches at the
+# ManualClock's start, 2026-01-01: alice, on call from Monday 2025-12-29 09:00 New York.
+ON_CALL = "alice/sink"
 
 
 async def serve_local(app: web.Application) -> tuple[web.AppRunner, str]:

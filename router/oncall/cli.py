@@ -25,18 +25,22 @@ def register(subparsers: Any) -> None:
         description="Who is on call in each on-call schedule (or one), now or at the next "
                     "hand-off: the person an escalation step naming the schedule would page.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["now", "next"],
-                   help="now: who is on call; next: who takes over at the next hand-off")
-    p.add_argument("schedule", nargs="?", default=None, help="one schedule (default: all)")
-    p.add_argument("--at", default=None, metavar="TIME",
-                   help="ISO 8601 instant instead of now, e.g. 2026-03-08T07:00Z (no offset: "
-                        "UTC)")
-    p.add_argument("--json", action="store_true", help="JSON for scripts")
-    p.add_argument("--oncall", default=DEFAULT_ONCALL,
-                   help=f"oncall.yml (default {DEFAULT_ONCALL})")
-    p.add_argument("--escalation", default=DEFAULT_ESCALATION,
-                   help=f"escalation.yml it is checked against (default {DEFAULT_ESCALATION})")
-    p.set_defaults(func=run)
+    sub = p.add_subparsers(dest="action", required=True, metavar="now|next")
+    for action, text in (("now", "who is on call"),
+                         ("next", "who takes over at the next hand-off, and when")):
+        a = sub.add_parser(action, help=text, description=f"{text[0].upper()}{text[1:]}.",
+                           epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        a.add_argument("schedule", nargs="?", default=None, help="one schedule (default: all)")
+        a.add_argument("--at", default=None, metavar="TIME",
+                       help="an ISO 8601 instant instead of now, e.g. 2026-03-08T07:00Z "
+                            "(no offset: UTC)")
+        a.add_argument("--json", action="store_true", help="JSON for scripts")
+        a.add_argument("--oncall", default=DEFAULT_ONCALL,
+                       help=f"oncall.yml (default {DEFAULT_ONCALL})")
+        a.add_argument("--escalation", default=DEFAULT_ESCALATION,
+                       help=f"escalation.yml it is checked against (default "
+                            f"{DEFAULT_ESCALATION})")
+        a.set_defaults(func=run)
 
 
 def _at(text: str | None) -> datetime | None:

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from vigil.clock import SystemClock
+
 DEFAULT_ONCALL = "config/oncall.yml"
 DEFAULT_ESCALATION = "config/escalation.yml"
 
@@ -45,7 +47,7 @@ def register(subparsers: Any) -> None:
 
 def _at(text: str | None) -> datetime | None:
     if text is None:
-        return datetime.now(UTC)
+        return SystemClock().now()
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

@@ -174,3 +174,23 @@ def test_the_shipped_files_load_together(write_yaml: Callable[..., Path]) -> Non
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert has(exc.value.details, "targets.on-call.schedule", "names no oncall_file")
+
+
+def test_a_handoff_notice_reads_as_one_line_and_is_its_own_pagerduty_event() -> None:
+    from router.channels import Delivery, summary_text
+    from router.channels.pagerduty import PagerDutyChannel
+    from router.config import Channel
+    from vigil.config import Secret
+
+    payload = {"kind": "handoff", "target": "bob/pd", "channel": "pd",
+               "oncall": {"schedule": "primary", "person": "bob", "via": "rotation",
+                          "since": "2026-03-08T07:00:00+00:00",
+                          "until": "2026-03-09T06:30:00+00:00"}}
+    assert summary_text(payload) == ("on call: bob takes over primary until "
+                                     "2026-03-09T06:30:00+00:00")
+    pd = PagerDutyChannel("pd", Channel(type="pagerduty", routing_key=Secret("unit-rk")),
+                          None)  # type: ignore[arg-type]  # body() sends nothing
+    key = "vigil-hprimary@1772953200-handoff-bob/pd"
+    body = pd.body(Delivery(key, "bob/pd", (), payload, 1))
+    assert body["dedup_key"] == key and body["event_action"] == "trigger"
+    assert body["payload"]["severity"] == "info"  # type: ignore[index]

@@ -45,6 +45,7 @@ class Engine(Worker):
         super().__init__(pool, clock, metrics, op_timeout)
         self.matrix = matrix
         self.handoff_window = handoff_window   # router/oncall/handoff.py
+        self._handed_off: set[tuple[str, str]] = set()   # hand-offs settled, this process
         self.batch_size = batch_size
         self.public_url = public_url
         # Called after every committed statement: a tick working through a burst of many
@@ -106,7 +107,7 @@ class Engine(Worker):
     async def _handoffs(self) -> int:
         async with self.pool.connection() as conn:
             n = await handoff.send(conn, self.matrix.oncall, self.clock.now(),
-                                   self.handoff_window)
+                                   self.handoff_window, self._handed_off)
         if n:
             log.info("announced %d on-call hand-off(s)", n)
         return n

@@ -48,13 +48,19 @@ def due_notices(oncall: Oncall, now: datetime, window: float) -> list[dict[str, 
     return out
 
 
-async def send(conn: AsyncConnection[Any], oncall: Oncall, now: datetime,
-               window: float) -> int:
+async def send(conn: AsyncConnection[Any], oncall: Oncall, now: datetime, window: float,
+               seen: set[tuple[str, str]] | None = None) -> int:
     """Write the notices due now that no one wrote yet; returns how many hand-offs were
-    announced by this call."""
-    notices = due_notices(oncall, now, window)
+    announced by this call. ``seen`` (the caller's, kept across ticks) holds the hand-offs
+    already settled, so a tick doesn't ask the database again for the rest of the window."""
+    due = due_notices(oncall, now, window)
+    if seen is not None:   # forget what is out of the window: the set stays small
+        seen.intersection_update((n["schedule"], n["since"]) for n in due)
+    notices = [n for n in due if seen is None or (n["schedule"], n["since"]) not in seen]
     if not notices:
         return 0
     cur = await conn.execute(_HANDOFF, {"now": now, "notices": json.dumps(notices)})
     row = await cur.fetchone()
+    if seen is not None:   # committed (autocommit): announced by us or by another replica
+        seen.update((n["schedule"], n["since"]) for n in notices)
     return int(row[0]) if row else 0

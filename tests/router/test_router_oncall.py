@@ -117,8 +117,12 @@ async def test_a_schedule_target_pages_whoever_is_on_call_when_the_step_fires(
         {"schedule": "primary", "person": "carol", "via": "override"}]
     assert sorted(x.target for x in r.sink.received if x.kind == "handoff") == [
         "bob/sink", "carol/sink"]
-    # every delivery once, by its idempotency key
+    # every delivery once, by its idempotency key; one row per hand-off, whoever ticked
     assert max(r.sink.keys().values()) == 1
+    await replica.run()
+    assert r.sql("SELECT person FROM vigil_router.handoffs ORDER BY since") == [
+        ("bob",), ("carol",)]
+    assert r.sql("SELECT count(*) FROM vigil_router.outbox WHERE kind = 'handoff'") == [(2,)]
 
 
 async def test_an_incident_response_reaches_the_person_on_call(

@@ -26,8 +26,8 @@ from router.health import Worker, bounded
 from router.matrix import Matrix
 from router.metrics import Metrics
 from router.oncall import handoff, routing
-from vigil import durations
-from vigil.clock import Clock
+from vigil.core import durations
+from vigil.core.clock import Clock
 
 log = logging.getLogger("vigil.router")
 

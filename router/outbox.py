@@ -35,9 +35,9 @@ from router.health import Worker, bounded
 from router.metrics import Metrics
 from router.oncall import routing
 from router.oncall.model import Oncall
-from vigil.clock import Clock
-from vigil.logs import StateLog, fields
-from vigil.secrets import scrub
+from vigil.core.clock import Clock
+from vigil.core.logs import StateLog, fields
+from vigil.core.secrets import scrub
 
 log = logging.getLogger("vigil.router")
 

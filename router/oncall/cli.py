@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from vigil.clock import SystemClock
+from vigil.core.clock import SystemClock
 
 DEFAULT_ONCALL = "config/oncall.yml"
 DEFAULT_ESCALATION = "config/escalation.yml"

@@ -1,4 +1,4 @@
-"""config/oncall.yml: shape first (``vigil.config.build``), then meaning, every problem at
+"""config/oncall.yml: shape first (``vigil.core.config.build``), then meaning, every problem at
 its YAML path, like router/config.py.
 
 ``load_oncall`` checks the file alone (zones, times, people, overrides); ``check_against``
@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from router.oncall.model import Oncall, Override, Person, PersonChannel, Rotation, Schedule
 from router.oncall.resolve import handoff_instant
-from vigil.config import build, load_yaml
-from vigil.errors import ConfigError
+from vigil.core.config import build, load_yaml
+from vigil.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from router.config import Escalation

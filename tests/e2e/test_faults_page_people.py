@@ -30,8 +30,8 @@ from rules.live import BACKEND, COLLECTOR_INTERVALS, Live, fast_exporter, privat
 from support import prom
 from support.polling import wait_for
 
-from vigil import httpclient, ruleoverlay
-from vigil.stack import procs
+from vigil.core import httpclient
+from vigil.stack import procs, ruleoverlay
 from vigil.stack.plan import derive_prometheus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -189,7 +189,7 @@ def paged(matrix: dict[str, Any], targets: list[str]) -> list[str]:
     from router.config import Escalation, check_escalation
     from router.oncall.load import load_oncall
     from router.oncall.routing import expand, resolution
-    from vigil.config import build
+    from vigil.core.config import build
 
     esc = check_escalation(build(Escalation, matrix), "e2e matrix")
     oncall = load_oncall(ROOT / "config" / "oncall.yml")

@@ -14,8 +14,8 @@ from router.config import Escalation, check_escalation, load_config
 from router.oncall.handoff import due_notices
 from router.oncall.load import build_oncall, check_against
 from router.oncall.routing import channels, expand, resolution
-from vigil.config import build
-from vigil.errors import ConfigError
+from vigil.core.config import build
+from vigil.core.errors import ConfigError
 
 from .escalation_data import escalation_doc
 from .oncall_data import oncall_doc
@@ -180,7 +180,7 @@ def test_a_handoff_notice_reads_as_one_line_and_is_its_own_pagerduty_event() -> 
     from router.channels import Delivery, summary_text
     from router.channels.pagerduty import PagerDutyChannel
     from router.config import Channel
-    from vigil.config import Secret
+    from vigil.core.config import Secret
 
     payload = {"kind": "handoff", "target": "bob/pd", "channel": "pd",
                "oncall": {"schedule": "primary", "person": "bob", "via": "rotation",

@@ -25,18 +25,22 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def write_files(tmp: Path) -> tuple[Path, Path]:
-    """The shipped matrix with a second P3 step 2 h later, and a schedule around the
-    2026-03-08 spring-forward: daily hand-off at 02:30 New York (skipped that night: at the
-    jump, 07:00 UTC), alice from 03-07, then bob; carol overrides 12:00-14:00 EDT on 03-08."""
+NEW_YORK = {
+    "time_zone": "America/New_York",
+    "rotation": {"every": "daily", "handoff": "02:30", "start": "2026-03-07",
+                 "people": ["alice", "bob"]},
+    "overrides": [{"who": "carol", "start": "2026-03-08T12:00", "end": "2026-03-08T14:00"}]}
+
+
+def write_files(tmp: Path, primary: dict[str, Any] = NEW_YORK) -> tuple[Path, Path]:
+    """The shipped matrix with a second P3 step 2 h later, and by default a schedule around
+    the 2026-03-08 spring-forward: daily hand-off at 02:30 New York (skipped that night: at
+    the jump, 07:00 UTC), alice from 03-07, then bob; carol overrides 12:00-14:00 EDT on
+    03-08."""
     esc = yaml.safe_load((REPO / "config" / "escalation.yml").read_text())
     esc["levels"]["P3"]["steps"].append({"delay": "2h", "targets": ["on-call"]})
     oncall = yaml.safe_load((REPO / "config" / "oncall.yml").read_text())
-    oncall["schedules"]["primary"].update({
-        "time_zone": "America/New_York",
-        "rotation": {"every": "daily", "handoff": "02:30", "start": "2026-03-07",
-                     "people": ["alice", "bob"]},
-        "overrides": [{"who": "carol", "start": "2026-03-08T12:00", "end": "2026-03-08T14:00"}]})
+    oncall["schedules"]["primary"].update(primary)
     (tmp / "esc.yml").write_text(yaml.safe_dump(esc))
     (tmp / "oncall.yml").write_text(yaml.safe_dump(oncall))
     return tmp / "esc.yml", tmp / "oncall.yml"
@@ -123,6 +127,28 @@ async def test_a_schedule_target_pages_whoever_is_on_call_when_the_step_fires(
     assert r.sql("SELECT person FROM vigil_router.handoffs ORDER BY since") == [
         ("bob",), ("carol",)]
     assert r.sql("SELECT count(*) FROM vigil_router.outbox WHERE kind = 'handoff'") == [(2,)]
+
+
+async def test_london_fall_back_hands_off_at_the_first_1_30_only(
+        make_router: Callable[..., Any], tmp_path: Path) -> None:
+    # Daily at 01:30 London: on 2026-10-25 01:30 is read at 00:30 UTC (BST) and again at
+    # 01:30 UTC (GMT). bob takes over at the first reading; the second changes nothing.
+    esc, oncall = write_files(tmp_path, {
+        "time_zone": "Europe/London", "overrides": [],
+        "rotation": {"every": "daily", "handoff": "01:30", "start": "2026-10-24",
+                     "people": ["alice", "bob"]}})
+    r: Router = await make_router(escalation=esc, oncall_file=str(oncall))
+    r.clock.set(utc(2026, 10, 25, 0, 15))
+    fall = await alert(r, "Fall")
+    await r.run()
+    for at in (utc(2026, 10, 25, 0, 30), utc(2026, 10, 25, 1, 30), utc(2026, 10, 25, 2, 15)):
+        r.clock.set(at)
+        await r.run()
+    assert pages(r, fall) == [("alice/sink", 1, "alice"), ("bob/sink", 2, "bob")]
+    handoffs = [x.payload["oncall"] for x in r.sink.received if x.kind == "handoff"]
+    assert [(h["person"], h["since"]) for h in handoffs] == [
+        ("bob", "2026-10-25T00:30:00+00:00")]
+    assert handoffs[0]["until"] == "2026-10-26T01:30:00+00:00"   # 01:30 GMT: a 25-hour shift
 
 
 async def test_an_incident_response_reaches_the_person_on_call(

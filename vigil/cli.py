@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "exporter.cli",          # vigil exporter
     "router.cli",            # vigil router [migrate]
     "router.client_cli",     # vigil alert ..., vigil incident ...
+    "router.oncall.cli",     # vigil oncall now|next
     "vigil.stack.cli",       # vigil up|down|status
     "vigil.sink.cli",        # vigil sink
     "vigil.report.cli",      # vigil report daily|attest|list|verify|schedule

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -64,10 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vigil import logs
 
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logs.setup(args.log_level, args.log_format)
     try:
+        args = parser.parse_args(argv)
+        logs.setup(args.log_level, args.log_format)
         code: int = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader gone (| head) surfaces here, not at exit
+    except BrokenPipeError:
+        return _reader_gone()
     except ConfigError as exc:
         print(scrub(str(exc)), file=sys.stderr)
         return 1
@@ -85,6 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``vigil ... | head``): stop quietly, as Unix tools do.
+    stdout now points at /dev/null, so the interpreter's final flush has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE: what a shell reports for a tool killed by the closed pipe
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vigil.schema.cli",      # vigil db install|status|grants|verify
     "vigil.demo.cli",        # vigil demo setup|load|inject|heal
     "vigil.checks.cli",      # vigil check (daily health), security, system/data verify
+    "vigil.checks.phi_cli",  # vigil phi metrics
     "vigil.audit.cli",       # vigil audit seal|verify|buffer-status|async-health
     "exporter.cli",          # vigil exporter
     "router.cli",            # vigil router [migrate]
@@ -78,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VigilError as exc:
         print(f"vigil: {scrub(str(exc))}", file=sys.stderr)
         return 1
-    except (errors.InvalidSchemaName, errors.UndefinedFunction, errors.UndefinedTable) as exc:
+    except (errors.InvalidSchemaName, errors.UndefinedFunction, errors.UndefinedTable,
+            errors.UndefinedColumn) as exc:
         # The command reached a database without vigil's schema, or with an older one than this
         # vigil: say what to do instead of a traceback. The SQLSTATE name, never the message
         # (it quotes the statement).

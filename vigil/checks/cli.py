@@ -31,14 +31,14 @@ def register(subparsers: Any) -> None:
                     "(p95 over the window). One line each: ✓ within the threshold, ✗ crossed, "
                     "⚠ no data (nothing was measured: not a pass). Run it with the monitoring "
                     "login (--dsn), not a superuser. " + EXIT_CODES)
-    _common(p)
-    p.add_argument("--rls-ms", type=_positive, default=50.0,
+    common_args(p)
+    p.add_argument("--rls-ms", type=positive, default=50.0,
                    help="RLS overhead threshold in ms (default %(default)s)")
-    p.add_argument("--phi-ms", type=_positive, default=100.0,
+    p.add_argument("--phi-ms", type=positive, default=100.0,
                    help="PHI query p95 threshold in ms (default %(default)s)")
-    p.add_argument("--audit-ms", type=_positive, default=10.0,
+    p.add_argument("--audit-ms", type=positive, default=10.0,
                    help="audit write p95 threshold in ms (default %(default)s)")
-    p.add_argument("--window-minutes", type=_positive, default=60.0,
+    p.add_argument("--window-minutes", type=positive, default=60.0,
                    help="how far back PHI and audit timings are read, > 0 (default %(default)s)")
     p.add_argument("--samples", type=_positive_int, default=3,
                    help="RLS measurement samples per table (default %(default)s)")
@@ -55,8 +55,8 @@ def register(subparsers: Any) -> None:
                                    "install are context, not judged. Exit codes: 0 no issue, "
                                    "1 any issue (each names its docs/runbook.md section), "
                                    "2 usage error.")
-    _common(p)
-    p.add_argument("--key-max-age-days", type=_positive, default=90.0,
+    common_args(p)
+    p.add_argument("--key-max-age-days", type=positive, default=90.0,
                    help="oldest acceptable active key, in days (default %(default)s, as "
                         "vigil:policy:encryption_key_max_age_seconds)")
     p.set_defaults(func=_security)
@@ -66,14 +66,14 @@ def register(subparsers: Any) -> None:
                                    "row, no PHI registered). Tenant isolation is probed on every "
                                    "RLS table as the roles its policies apply to; a table it "
                                    "cannot probe fails it. " + EXIT_CODES)
-    _common(p)
+    common_args(p)
     p.add_argument("--app-role", default="vigil_demo_app",
                    help="ignored (kept for old scripts): isolation is probed as the roles the "
                         "policies apply to, see vigil db probe set --role")
     p.set_defaults(func=_verify)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", default=None,
                    help="DSN of the monitoring login (e.g. vigil_exporter) on the monitored "
                         "database; no superuser needed (default: $VIGIL_ADMIN_DSN with "
@@ -81,7 +81,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-def _positive(text: str) -> float:
+def positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

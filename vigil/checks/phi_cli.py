@@ -50,9 +50,10 @@ def _metrics(args: argparse.Namespace) -> int:
     if not rows:
         print("⚠ no data: no PHI query or encryption operation in the window (not a pass)")
         return code
-    width = max(len(r.subject) for r in rows)
-    for kind, title in (("phi_query", "PHI query time (table)"),
-                        ("encryption", "encryption time (key)")):
+    titles = (("phi_query", "PHI query time (table)"), ("encryption", "encryption time (key)"))
+    width = max(len(r.subject) for r in rows) + 1
+    width = max(width, *(len(title) for _, title in titles))
+    for kind, title in titles:
         mine = [r for r in rows if r.kind == kind]
         if not mine:
             print(f"\n{title}: ⚠ none in the window")

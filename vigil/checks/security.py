@@ -66,7 +66,7 @@ def judge(metrics: dict[str, dict[str, Any]], *, key_max_age_days: float) -> lis
            f"{aud['gaps']} missing (PHI table, trigger event) pairs",
            "audit triggers missing" if aud["gaps"] else None, guide="audit-gaps"),
         _m("audit.integrityIssues", aud["integrityIssues"], "rows",
-           f"{aud['integrityIssues']} broken chain rows",
+           f"{aud['integrityIssues']} chain rows broken",
            "audit hash chain broken" if aud["integrityIssues"] else None, guide="audit-integrity"),
         _m("audit.firstBrokenId", aud["firstBrokenId"], "audit row id",
            "-" if aud["firstBrokenId"] is None else f"row {aud['firstBrokenId']}", None,

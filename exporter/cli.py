@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 from exporter.config import DEFAULT_PORT, ExporterConfig, load_config
-from vigil import listen
-from vigil.errors import ConfigError
-from vigil.logs import fields
+from vigil.core import listen
+from vigil.core.errors import ConfigError
+from vigil.core.logs import fields
 
 log = logging.getLogger("exporter")
 

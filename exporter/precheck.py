@@ -19,8 +19,8 @@ from psycopg import pq
 
 from exporter import sqlcheck
 from exporter.config import ExporterConfig, MetricConfig
-from vigil import pg
-from vigil.errors import DatabaseUnavailable
+from vigil.core import pg
+from vigil.core.errors import DatabaseUnavailable
 
 # The parameters a watermark query takes (docs/exporter.md), as the server numbers them.
 _PARAMS = {"watermark": "$1", "batch": "$2"}

@@ -21,7 +21,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = (REPO / "docs" / "runbook.md", Path(__file__).parent / "data" / "OPERATIONS_RUNBOOK.md")

@@ -12,7 +12,7 @@ import yaml
 
 from exporter.config import build_config, load_config
 from vigil.cli import main as vigil_main
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 
 def _write(tmp_path: Path, dsn: str, queries: list[dict[str, Any]],

@@ -11,9 +11,9 @@ import argparse
 import json
 from typing import Any
 
-from vigil import pg
 from vigil.checks import runbook
 from vigil.checks.security import judge
+from vigil.core import pg
 
 EXIT_CODES = ("Exit codes: 0 every check passed; 1 a check failed (each ✗ line names the "
               "docs/runbook.md section to follow); 2 no failure but some check had no data "

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vigil import pg
 from vigil.checks.result import RUNBOOK
+from vigil.core import pg
 
 PHI_SQL = """
 SELECT coalesce(schema_name || '.' || relname, table_name), operation, count(*),

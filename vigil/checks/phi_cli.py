@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from vigil import pg
 from vigil.checks import phi
 from vigil.checks.cli import common_args, positive
+from vigil.core import pg
 
 
 def register(subparsers: Any) -> None:

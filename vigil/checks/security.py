@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vigil import durations
 from vigil.checks.result import RUNBOOK
+from vigil.core import durations
 
 DAY = 86_400.0
 

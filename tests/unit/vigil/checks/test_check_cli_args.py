@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from support import rulelint
 
-from vigil import cli, pg
+from vigil import cli
 from vigil.checks.result import GUIDES, RUNBOOK, CheckResult
 from vigil.checks.security import judge
+from vigil.core import pg
 
 REPO = Path(__file__).resolve().parents[4]
 

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from support.polling import wait_for
 
 from vigil import demo
 from vigil.core import pg
@@ -253,3 +254,32 @@ def test_the_documented_search_path_serves_a_role_with_its_own(
         with pg.connect(runbook_demo.admin_dsn) as conn:
             conn.execute(sql.SQL("ALTER ROLE vigil_exporter IN DATABASE {} RESET search_path")
                          .format(sql.Identifier(name)))
+
+
+def test_the_recent_window_is_read_through_the_primary_key(
+        runbook_demo: demo.DemoInfo) -> None:
+    """monitor_encryption_performance() without arguments reads the newest rows by a backward
+    scan of the primary key: no sequential scan, so its cost does not grow with the table."""
+    stats = ("SELECT seq_scan, idx_scan FROM pg_stat_user_tables "
+             "WHERE relid = 'vigil_monitor.encryption_ops'::regclass")
+
+    def counters(conn: psycopg.Connection[tuple[Any, ...]]) -> tuple[int, int]:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(stats).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    with psycopg.connect(runbook_demo.admin_dsn, autocommit=True) as conn:
+        # A table much larger than the window (on a small one a sequential scan is cheaper).
+        conn.execute("INSERT INTO vigil_monitor.encryption_ops (ts, operation, key_id, "
+                     "duration_ms, success) SELECT now() - interval '3 hours', 'decrypt', "
+                     "'k-older', 1.0, true FROM generate_series(1, 300000)")
+        conn.execute("ANALYZE vigil_monitor.encryption_ops")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        seq, idx = counters(conn)
+        rows = conn.execute("SELECT count(*) FROM monitor_encryption_performance()").fetchone()
+        assert rows is not None and rows[0] == 10_000
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        wait_for(lambda: counters(conn)[1] > idx, timeout=10, interval=0.1,
+                 describe="the index scan to be counted")
+        assert counters(conn)[0] == seq

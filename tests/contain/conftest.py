@@ -108,7 +108,9 @@ def router_proc(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory
         "listen": {"host": "127.0.0.1", "port": port}, "public_url": f"http://127.0.0.1:{port}",
         "database": {"dsn": dsn, "pool_min": 1, "pool_max": 4},
         "auth": {"bearer_token": "${VIGIL_ROUTER_TOKEN}"},
-        "escalation_file": str(REPO / "config" / "escalation.yml")}))
+        "escalation_file": str(REPO / "config" / "escalation.yml"),
+        # the shipped escalation names the on-call schedule (P3), so its file comes along
+        "oncall_file": str(REPO / "config" / "oncall.yml")}))
     router = RouterProc(cfg, port, tmp / "router.log").start()
     try:
         yield router

@@ -8,6 +8,7 @@ step is an event on the incident's timeline.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -101,39 +102,29 @@ async def approve(request: web.Request) -> web.Response:
     return reply(row)
 
 
-async def contained(request: web.Request) -> web.Response:
-    doc = await json_body(request)
-    who = _text(doc, "who", required=False)
-    if isinstance(who, web.Response):
-        return who
-    verification = _verification(doc)
-    if isinstance(verification, web.Response):
-        return verification
-    async with request.app[POOL].connection() as conn, conn.transaction():
-        row = await _one(request, conn)
-        if isinstance(row, web.Response):
-            return row
-        if not row["approved"]:
-            return error(409, f"needs {row['approvals_needed']} approval(s) by another "
-                              f"responder first (has {len(row['approved_by'])})")
-        row = await store.contained(conn, request.app[CLOCK].now(), row, who, verification)
-    return reply(row)
+def _outcome(outcome: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST .../contained and .../released: the CLI reports what ran and how it verified."""
 
+    async def handler(request: web.Request) -> web.Response:
+        doc = await json_body(request)
+        who = _text(doc, "who", required=False)
+        if isinstance(who, web.Response):
+            return who
+        verification = _verification(doc)
+        if isinstance(verification, web.Response):
+            return verification
+        async with request.app[POOL].connection() as conn, conn.transaction():
+            row = await _one(request, conn)
+            if isinstance(row, web.Response):
+                return row
+            if outcome == "contained" and not row["approved"]:
+                return error(409, f"needs {row['approvals_needed']} approval(s) by another "
+                                  f"responder first (has {len(row['approved_by'])})")
+            row = await store.record_outcome(conn, outcome, request.app[CLOCK].now(), row,
+                                             who=who, verification=verification)
+        return reply(row)
 
-async def released(request: web.Request) -> web.Response:
-    doc = await json_body(request)
-    who = _text(doc, "who", required=False)
-    if isinstance(who, web.Response):
-        return who
-    verification = _verification(doc)
-    if isinstance(verification, web.Response):
-        return verification
-    async with request.app[POOL].connection() as conn, conn.transaction():
-        row = await _one(request, conn)
-        if isinstance(row, web.Response):
-            return row
-        row = await store.released(conn, request.app[CLOCK].now(), row, who, verification)
-    return reply(row)
+    return handler
 
 
 def setup_routes(app: web.Application) -> None:
@@ -141,5 +132,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(base, listing)
     app.router.add_post(base, create)
     app.router.add_post(base + "/{cid}/approve", approve)
-    app.router.add_post(base + "/{cid}/contained", contained)
-    app.router.add_post(base + "/{cid}/released", released)
+    for outcome in store.OUTCOMES:
+        app.router.add_post(f"{base}/{{cid}}/{outcome}", _outcome(outcome))

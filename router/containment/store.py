@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -91,26 +91,24 @@ async def approve(conn: AsyncConnection[Any], now: datetime, row: Row, who: str)
     return fresh
 
 
-async def contained(conn: AsyncConnection[Any], now: datetime, row: Row, who: str,
-                    verification: Row) -> Row:
-    await conn.execute("UPDATE vigil_router.containments SET contained_at = %s, "
-                       "contained_by = %s, verification = %s WHERE id = %s",
-                       (now, who, Jsonb(verification), row["id"]))
-    kind = "contained" if verification.get("ok") else "containment_unverified"
-    await store.event(conn, now, kind, incident_id=row["incident_id"], actor=who,
-                      detail=_about(row, verification=verification))
-    fresh = await get(conn, row["incident_id"], row["id"])
-    assert fresh is not None
-    return fresh
+# outcome -> (when, who, verification) columns, and the timeline event (verified, unverified)
+OUTCOMES: dict[str, tuple[tuple[str, str, str], tuple[str, str]]] = {
+    "contained": (("contained_at", "contained_by", "verification"),
+                  ("contained", "containment_unverified")),
+    "released": (("released_at", "released_by", "release_verification"),
+                 ("released", "release_unverified")),
+}
 
 
-async def released(conn: AsyncConnection[Any], now: datetime, row: Row, who: str,
-                   verification: Row) -> Row:
-    await conn.execute("UPDATE vigil_router.containments SET released_at = %s, "
-                       "released_by = %s, release_verification = %s WHERE id = %s",
-                       (now, who, Jsonb(verification), row["id"]))
-    kind = "released" if verification.get("ok") else "release_unverified"
-    await store.event(conn, now, kind, incident_id=row["incident_id"], actor=who,
+async def record_outcome(conn: AsyncConnection[Any], outcome: str, now: datetime, row: Row, *,
+                         who: str | None, verification: Row) -> Row:
+    """What the CLI reports after running (and verifying) a containment or its release."""
+    columns, (verified, unverified) = OUTCOMES[outcome]
+    stmt = sql.SQL("UPDATE vigil_router.containments SET {} = %s, {} = %s, {} = %s "
+                   "WHERE id = %s").format(*map(sql.Identifier, columns))
+    await conn.execute(stmt, (now, who, Jsonb(verification), row["id"]))
+    await store.event(conn, now, verified if verification.get("ok") else unverified,
+                      incident_id=row["incident_id"], actor=who,
                       detail=_about(row, verification=verification))
     fresh = await get(conn, row["incident_id"], row["id"])
     assert fresh is not None

@@ -27,6 +27,7 @@ from vigil import httpclient, pg
 from vigil.errors import VigilError
 from vigil.secrets import redact_dsn
 from vigil.stack import procs
+from vigil.stack.logscan import why_failed
 from vigil.stack.plan import (
     ALERTMANAGER_BIN,
     PROMETHEUS_BIN,
@@ -104,6 +105,10 @@ class Stack:
         self.say: Say = say or (lambda line: print(line, flush=True))
         self.records = procs.RecordStore(layout.run)
         self.started: list[str] = []  # by this object, in order (for Ctrl-C during start)
+        # Each started part's log size before it started: its failure is read from there.
+        self._log_start: dict[str, int] = {}
+        # Each failed part and the log lines that say why (for `vigil up`'s summary).
+        self.failures: dict[str, str] = {}
 
     # ---------------------------------------------------------------- the parts
 
@@ -288,6 +293,8 @@ class Stack:
                 if busy:
                     self.say(f"  skip  {name:<12} {busy}")
                     continue
+                log_path = self.layout.log(name)
+                self._log_start[name] = log_path.stat().st_size if log_path.exists() else 0
                 record = procs.spawn(name, svc.argv, self.layout.log(name), cwd=self.layout.root,
                                      env=env, tie_to_parent=tie_to_parent)
                 self.records.save(record)
@@ -337,13 +344,14 @@ class Stack:
             self.say(f"  skip  {task.name:<12} {task.missing}")
             return
         log_path = self.layout.log(task.name)
+        start = log_path.stat().st_size if log_path.exists() else 0
         with log_path.open("ab") as out:
             proc = subprocess.run(  # noqa: S603 (argv built by vigil)
                 list(task.argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.layout.root, env=self._env(), check=False, timeout=600)
         if proc.returncode != 0:
             raise StackError(f"{task.title} failed (exit {proc.returncode}); "
-                             f"last lines of {log_path}:\n{tail(log_path)}")
+                             f"from {log_path}:\n{why_failed(log_path, start)}")
         self.say(f"  ok    {task.name:<12} {task.title}")
 
     def _healthy(self, svc: Service) -> bool:
@@ -371,8 +379,7 @@ class Stack:
             for name, svc in list(pending.items()):
                 record = self.records.load(name)
                 if record is None or not procs.is_running(record):
-                    self.say(f"  FAIL  {name:<12} exited; last lines of {self.layout.log(name)}:"
-                             f"\n{tail(self.layout.log(name))}")
+                    self._fail(name, "exited")
                     failed.append(name)
                     del pending[name]
                 elif self._healthy(svc):
@@ -380,13 +387,18 @@ class Stack:
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 for name in pending:
-                    self.say(f"  FAIL  {name:<12} not healthy after "
-                             f"{self.options.health_timeout:.0f} s; see {self.layout.log(name)}")
+                    self._fail(name, f"not healthy after {self.options.health_timeout:.0f} s")
                 failed.extend(pending)
                 break
             if pending:
                 time.sleep(0.25)
         return failed
+
+    def _fail(self, name: str, what: str) -> None:
+        log_path = self.layout.log(name)
+        why = why_failed(log_path, self._log_start.get(name, 0))
+        self.failures[name] = f"{what}; from {log_path}:\n{why}"
+        self.say(f"  FAIL  {name:<12} {what} (why: below)")
 
     def _write_stack_file(self, services: Mapping[str, Service]) -> None:
         doc = {
@@ -459,39 +471,13 @@ class Stack:
 
     def router_summary(self) -> dict[str, Any]:
         """Open alerts by severity and the next escalation due, from the router API."""
-        from router.client_cli import RouterClient
+        from vigil.stack import health
 
         token = (self.layout.token_file.read_text().strip()
                  if self.layout.token_file.is_file() else "")
-        api = RouterClient(f"http://127.0.0.1:{self.options.ports.router}", token, timeout=3)
-        doc = api.get("/api/v1/alerts?status=unresolved&limit=1000")
-        by_sev: dict[str, int] = {"P1": 0, "P2": 0, "P3": 0, "P4": 0}
-        acked = 0
-        next_due: dict[str, Any] | None = None
-        for alert in doc.get("alerts", []):
-            sev = str(alert.get("severity", "?"))
-            by_sev[sev] = by_sev.get(sev, 0) + 1
-            if alert.get("status") != "open":
-                acked += 1
-                continue
-            ctx = api.get(f"/api/v1/alerts/{alert['id']}/context")
-            for step in ctx.get("plan", []):
-                if step.get("kind") != "step" or step.get("state") != "pending":
-                    continue
-                if next_due is None or str(step["due_at"]) < next_due["due_at"]:
-                    next_due = {"due_at": str(step["due_at"]), "alert_id": alert["id"],
-                                "alertname": alert.get("alertname"), "severity": sev,
-                                "step": step.get("step_no"), "targets": step.get("targets")}
-        return {"open": by_sev, "acked": acked, "next_due": next_due}
+        return health.router_summary(f"http://127.0.0.1:{self.options.ports.router}", token)
 
 
 class StackError(VigilError):
     """The stack could not be brought up; the message says what to do."""
 
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "    (no log)"
-    return "\n".join(f"    {line}" for line in text.splitlines()[-lines:])

@@ -264,6 +264,7 @@ class Stack:
     def up(self, *, tie_to_parent: bool = False) -> tuple[list[str], list[str]]:
         """Start what is not running. Returns (started, failed) service names."""
         with self._lock():
+            began = time.time()
             for sub in (self.layout.run, self.layout.logs, self.layout.generated,
                         self.layout.data):
                 sub.mkdir(parents=True, exist_ok=True)
@@ -303,7 +304,25 @@ class Stack:
                 self.say(f"  start {name:<12} pid {record.pid}, log {record.log_path}")
             failed = self._wait_healthy([services[n] for n in started])
             self._write_stack_file(services)
+            if "prometheus" in started and "prometheus" not in failed:
+                self._reconcile_alerts(began)
             return started, failed
+
+    def _reconcile_alerts(self, began: float) -> None:
+        """A new Prometheus: resolve the router's alerts that stopped firing while it was down
+        (vigil/stack/reconcile.py), instead of leaving them open for their stale_after."""
+        from router.client_cli import RouterClient
+        from vigil.stack import reconcile
+
+        ports = self.options.ports
+        if not httpclient.is_healthy(f"http://127.0.0.1:{ports.router}/-/ready"):
+            return
+        token = (self.layout.token_file.read_text().strip()
+                 if self.layout.token_file.is_file() else "")
+        reconcile.after_restart(RouterClient(f"http://127.0.0.1:{ports.router}", token,
+                                             timeout=5),
+                                f"http://127.0.0.1:{ports.prometheus}", began,
+                                timeout=min(self.options.health_timeout, 90.0), say=self.say)
 
     def _ensure_postgres(self) -> None:
         if self._pg_ready():

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from pgcluster import ensure_apt_package, throwaway_cluster  # bench/ is sys.path[0]
 
-from vigil import pg
+from vigil.core import pg
 from vigil.schema import installer
 
 ROOT = Path(__file__).resolve().parent.parent

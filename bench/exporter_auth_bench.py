@@ -29,7 +29,7 @@ import yaml
 from exporter_bench import ROOT, free_port
 
 from exporter.config import BUILTIN_COLLECTORS
-from vigil import pg
+from vigil.core import pg
 
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)

@@ -47,8 +47,8 @@ from router.engine import Engine  # noqa: E402
 from router.matrix import Matrix  # noqa: E402
 from router.metrics import Metrics  # noqa: E402
 from router.migrate import migrate  # noqa: E402
-from vigil import pg  # noqa: E402
-from vigil.clock import SystemClock  # noqa: E402
+from vigil.core import pg  # noqa: E402
+from vigil.core.clock import SystemClock  # noqa: E402
 
 TOKEN = "bench-token-" + uuid.uuid4().hex[:8]
 

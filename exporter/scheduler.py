@@ -26,7 +26,7 @@ from exporter.db import ProbeFailed, TargetDB, classify, quiet_pool_logs
 from exporter.exposition import Renderer
 from exporter.metrics import HistSeries, Labels, Mark, RunResult, Store, TargetStore
 from exporter.state import StateFile
-from vigil.logs import StateLog, fields
+from vigil.core.logs import StateLog, fields
 
 log = logging.getLogger("exporter")
 PING_TIMEOUT = 2.0

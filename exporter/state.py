@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.metrics import HistSeries, Labels, Mark, TargetStore
-from vigil.logs import fields
+from vigil.core.logs import fields
 
 log = logging.getLogger("exporter.state")
 VERSION = 2

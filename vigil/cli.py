@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from psycopg import errors
 
 from vigil import __version__
-from vigil.errors import ConfigError, VigilError
-from vigil.secrets import scrub
+from vigil.core.errors import ConfigError, VigilError
+from vigil.core.secrets import scrub
 
 # (module, what it adds). Order is the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -77,7 +77,7 @@ def _remember_parsers(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vigil import logs
+    from vigil.core import logs
 
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)

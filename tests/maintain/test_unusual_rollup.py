@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pghelpers import one, query
 
-from vigil import pg
+from vigil.core import pg
 from vigil.maintain import worker
 
 # 004_monitor.sql's unusual_access_patterns(), with clock_timestamp() fixed to %(now)s.

@@ -12,9 +12,10 @@ import pytest
 from support import prom
 from support.polling import free_port, wait_for
 
-from vigil import cli, ruleoverlay
+from vigil import cli
 from vigil.metrics.verify import Problem, verify
 from vigil.report.prom import Prom
+from vigil.stack import ruleoverlay
 
 pytestmark = pytest.mark.timeout(300)
 

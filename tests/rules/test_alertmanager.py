@@ -15,8 +15,8 @@ import pytest
 import yaml
 from support import polling, prom
 
-from vigil import httpclient
-from vigil.ruleoverlay import PROMETHEUS_DIR
+from vigil.core import httpclient
+from vigil.stack.ruleoverlay import PROMETHEUS_DIR
 
 AM_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
 ROUTER_URL = "http://127.0.0.1:18091/api/v1/alertmanager"

@@ -16,7 +16,7 @@ import yaml
 from rules.live import private_stack, start
 from support import prom
 
-from vigil import httpclient
+from vigil.core import httpclient
 
 pytestmark = pytest.mark.timeout(120)
 

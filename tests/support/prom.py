@@ -31,10 +31,10 @@ from support.promconfig import (
     prometheus_test_config,
     promtool,
 )
-from vigil import httpclient
-from vigil.ruleoverlay import PROMETHEUS_DIR, RULES_DIR
+from vigil.core import httpclient
 from vigil.stack import procs
 from vigil.stack.plan import ALERTMANAGER_BIN, PROMETHEUS_BIN
+from vigil.stack.ruleoverlay import PROMETHEUS_DIR, RULES_DIR
 
 __all__ = ["PROMETHEUS_DIR", "RULES_DIR", "PromToolsError", "alertmanager_test_config", "amtool",
            "fast_alertmanager", "fast_prometheus", "prometheus_test_config", "promtool"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from vigil import httpclient
+from vigil.core import httpclient
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from vigil import httpclient
-from vigil.errors import VigilError
+from vigil.core import httpclient
+from vigil.core.errors import VigilError
 
 WHO = "vigil up"
 

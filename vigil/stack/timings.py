@@ -11,7 +11,7 @@ import dataclasses
 
 import yaml
 
-from vigil import httpclient
+from vigil.core import httpclient
 
 # The folder (under the state folder's config/) that holds the --fast rule overlay.
 FAST_RULES_DIR = "rules-fast"

@@ -254,7 +254,8 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:
     """`vigil up --fast`: real rules compressed, short intervals, and both tools accept them."""
     from vigil.core.durations import parse_prometheus as parse_duration
-    from vigil.stack.cli import FAST_FOR, _fast_options
+    from vigil.stack.fast import FAST_FOR
+    from vigil.stack.fast import options as _fast_options
     from vigil.stack.plan import default_layout
     from vigil.stack.ruleoverlay import iter_rules
 
@@ -318,6 +319,9 @@ def test_up_and_status_say_fast_timings_are_running(state: Path) -> None:
     assert "rule timings: FAST demo timings (--fast)" in status.stdout, status.stdout
     doc = json.loads(vigil("status", "--json", "--state-dir", str(state)).stdout)
     assert doc["timings"] == {"fast": True, "evaluation_interval": "5s"}
+    # Alert links (generatorURL) name where Prometheus listens, not the machine's hostname.
+    flags = httpclient.get_json(f"http://127.0.0.1:{port}/api/v1/status/flags")["data"]
+    assert flags["web.external-url"] == f"http://127.0.0.1:{port}/"
     # A kept Prometheus keeps its timings: asking for real ones says so.
     again = vigil("up", "--detach", "--only", "prometheus", "--state-dir", str(state),
                   "--port", f"prometheus={port}")

@@ -14,7 +14,16 @@ from typing import Any
 
 from vigil.core.errors import VigilError
 from vigil.stack import health, procs, timings
-from vigil.stack.plan import Layout, Ports, default_layout, repo_root
+from vigil.stack.fast import (
+    FAST_COLLECTOR,
+    FAST_FOR,
+    FAST_GROUP_WAIT,
+    FAST_INTERVAL,
+    FAST_KEEP_FIRING,
+    FAST_WINDOW,
+)
+from vigil.stack.fast import options as fast_options
+from vigil.stack.plan import Layout, Ports, default_layout
 from vigil.stack.runner import ORDER, Options, Stack, StackError
 
 
@@ -40,11 +49,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--port", action="append", default=[], metavar="PART=PORT",
                     help="use another port for a part (repeatable), e.g. --port sink=28092")
     up.add_argument("--fast", action="store_true",
-                    help="demo timings, to see a page within a minute or two: every rule's "
+                    help="demo timings, to see a page within a minute: every rule's "
                          f"for: capped at {FAST_FOR} and range windows at {FAST_WINDOW} (the "
-                         "overlay the tests use), scrapes and evaluations every "
-                         f"{FAST_INTERVAL}, Alertmanager waits {FAST_GROUP_WAIT} before the "
-                         "first notification. For trying vigil out, never for production; "
+                         "overlay the tests use), alerts keep firing for "
+                         f"{FAST_KEEP_FIRING} through a dip, collectors every {FAST_COLLECTOR}, "
+                         f"scrapes and evaluations every {FAST_INTERVAL}, Alertmanager waits "
+                         f"{FAST_GROUP_WAIT} before the first notification. For trying vigil "
+                         "out, never for production; "
                          "parts already running keep their timings (`vigil down` first)")
     up.add_argument("--health-timeout", type=float, default=120.0, metavar="SECONDS",
                     help="how long to wait for every part to be healthy (default %(default)s)")
@@ -94,46 +105,6 @@ def _stack(args: argparse.Namespace, port_args: list[str] | None = None,
     return Stack(layout, Options(ports=ports, **options))
 
 
-# --fast: long enough that one slow sample doesn't page, short enough to watch.
-FAST_FOR = "20s"
-FAST_WINDOW = "1m"
-FAST_INTERVAL = "5s"
-FAST_GROUP_WAIT = "5s"
-
-
-def _fast_options(layout: Layout) -> dict[str, Any]:
-    """Rules, Prometheus and Alertmanager settings for ``vigil up --fast``.
-
-    The rules are derived from prometheus/rules/ by the same overlay the end-to-end tests
-    use, so the demo timings can't drift from the real rules.
-    """
-    from vigil.stack import ruleoverlay
-
-    rules_dir = layout.generated / timings.FAST_RULES_DIR
-    written = ruleoverlay.compressed_rules(repo_root() / "prometheus" / "rules", rules_dir,
-                                           for_=FAST_FOR, window=FAST_WINDOW)
-
-    def prometheus(data: dict[str, Any]) -> None:
-        glob = data.setdefault("global", {})
-        glob.update(scrape_interval=FAST_INTERVAL, evaluation_interval=FAST_INTERVAL,
-                    scrape_timeout="4s")
-        for sc in data.get("scrape_configs") or []:
-            for key in ("scrape_interval", "scrape_timeout"):
-                sc.pop(key, None)
-
-    def alertmanager(data: dict[str, Any]) -> None:
-        def walk(route: dict[str, Any]) -> None:
-            route["group_wait"] = FAST_GROUP_WAIT
-            route["group_interval"] = "30s"
-            for child in route.get("routes") or []:
-                walk(child)
-
-        walk(data.setdefault("route", {}))
-
-    return {"rule_files": tuple(str(p) for p in written),
-            "prometheus_overrides": prometheus, "alertmanager_overrides": alertmanager}
-
-
 class _Stop(Exception):
     pass
 
@@ -150,7 +121,7 @@ def run_up(args: argparse.Namespace) -> int:
         if unknown:
             raise StackError(f"--only: unknown part(s) {', '.join(unknown)}; "
                              f"parts: {', '.join(ORDER)}")
-    fast = _fast_options(default_layout(args.state_dir)) if args.fast else {}
+    fast = fast_options(default_layout(args.state_dir)) if args.fast else {}
     stack = _stack(args, args.port, with_workload=not args.no_workload,
                    health_timeout=args.health_timeout, only=only, **fast)
     foreground = not args.detach

@@ -118,7 +118,8 @@ def iter_rules(src_dir: Path | str = RULES_DIR) -> Iterable[tuple[Path, str, dic
 def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5s",
                      window: str = "30s",
                      policy: Mapping[str, float] | None = None,
-                     collector_intervals: Mapping[str, float] | None = None) -> list[Path]:
+                     collector_intervals: Mapping[str, float] | None = None,
+                     keep_firing_for: str | None = None) -> list[Path]:
     """Write a compressed-timing copy of the rule files in ``src_dir`` into ``dst_dir``.
 
     - every ``for:`` longer than ``for_`` becomes ``for_``;
@@ -130,6 +131,9 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
     A window is never capped below ``rulefloor.FACTOR`` x the longest interval of the
     exporter collectors the rule reads (``collector_intervals`` by collector name, default
     the built-in defaults), so a rate over a slow collector doesn't flap (vigil/stack/rulefloor.py).
+
+    ``keep_firing_for`` (``vigil up --fast``) sets each alert's ``keep_firing_for:``, so a
+    value that dips for an evaluation or two in a short window doesn't resolve and re-page.
 
     Recorded series keep their names (``..._rate5m`` still says 5m); only timing changes.
     Returns the written paths, in the same order as the sources.
@@ -150,6 +154,8 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
                 if "for" in rule:
                     for_s = durations.parse_prometheus(rule["for"])
                     rule["for"] = durations.format(min(for_s, cap_for))
+                if keep_firing_for is not None and "alert" in rule:
+                    rule["keep_firing_for"] = keep_firing_for
                 name = rule.get("record")
                 if name in remaining:
                     rule["expr"] = f"vector({float(remaining.pop(name))!r})"

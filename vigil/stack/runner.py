@@ -193,13 +193,15 @@ class Stack:
         if prepare and not am_missing:
             derive_alertmanager(am_src, am_cfg, ports, lay.token_file,
                                 self.options.alertmanager_overrides)
-        alertmanager = Service("alertmanager", "Alertmanager", (
+        alertmanager = Service("alertmanager", "Alertmanager API", (
             ALERTMANAGER_BIN, f"--config.file={am_cfg}",
             f"--storage.path={lay.data / 'alertmanager'}",
             f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+            f"--web.external-url=http://127.0.0.1:{ports.alertmanager}/",
             "--cluster.listen-address="),  # no gossip port: a single local instance
             f"http://127.0.0.1:{ports.alertmanager}/-/ready",
-            f"http://127.0.0.1:{ports.alertmanager}/", missing=am_missing)
+            # Debian's package ships no web UI (its / says so): the API lists the alerts.
+            f"http://127.0.0.1:{ports.alertmanager}/api/v2/alerts", missing=am_missing)
 
         prom_src = root / "prometheus" / "prometheus.yml"
         prom_missing = (binary_missing(PROMETHEUS_BIN, "prometheus")
@@ -210,13 +212,17 @@ class Stack:
                               list(self.options.rule_files)
                               if self.options.rule_files is not None else None,
                               self.options.prometheus_overrides)
-        prometheus = Service("prometheus", "Prometheus", (
+        prometheus = Service("prometheus", "Prometheus alerts", (
             PROMETHEUS_BIN, f"--config.file={prom_cfg}",
             f"--storage.tsdb.path={lay.data / 'prometheus'}",
             f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+            # Alert links (generatorURL) name the address Prometheus listens on, not the
+            # machine's hostname, so they open from the pages and the router.
+            f"--web.external-url=http://127.0.0.1:{ports.prometheus}/",
             "--storage.tsdb.retention.time=2d", "--web.enable-lifecycle"),
             f"http://127.0.0.1:{ports.prometheus}/-/ready",
-            f"http://127.0.0.1:{ports.prometheus}/", missing=prom_missing)
+            # Debian's 2.42 serves the classic UI: /alerts answers 404, /classic/alerts works.
+            f"http://127.0.0.1:{ports.prometheus}/classic/alerts", missing=prom_missing)
 
         reporter = Service("reporter", "daily report + hourly metrics verify",
                            reporter_argv(lay.state / "reports",
@@ -431,6 +437,11 @@ class Stack:
         services = self.services()
         out = [(services[n].title, services[n].url or "") for n in ORDER
                if n in services and services[n].url and not services[n].missing]
+        if "router" in services and not services["router"].missing:
+            # The router's web console: the runbook's thresholds and signals, from Prometheus
+            # (what the docs call the dashboard on the native stack, which has no Grafana).
+            out.insert(0, ("overview (console)",
+                           f"http://127.0.0.1:{self.options.ports.router}/console/overview"))
         out.append(("state and logs", str(self.layout.state)))
         return out
 

@@ -17,6 +17,7 @@ The test fails on:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -220,3 +221,35 @@ def test_no_url_in_the_docs_answers_404_on_the_native_stack(walk: Walk) -> None:
                            f"{status or 'nothing'}")
     assert checked >= 5
     assert not bad, "\n".join(bad)
+
+
+def _status(walk: Walk, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vigil.cli", "status", *args], cwd=ROOT,
+                          env=walk.env, capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_status_shows_each_collector_and_fails_when_one_does(walk: Walk) -> None:
+    """#11: `vigil status` checked processes only; a collector failing on every run (here
+    the maintenance collector's function renamed away) must show, and exit 1. Runs last:
+    it breaks the stack's exporter on purpose."""
+    from vigil.core import pg
+
+    doc = json.loads(_status(walk, "--json").stdout)
+    names = {c["collector"]: c for c in doc["exporter"]["collectors"]}
+    assert "maintenance" in names and all(c["ok"] for c in names.values()), names
+    assert doc["timings"] is not None and doc["scrapes"], doc
+    with pg.connect(walk.live.demo_admin_dsn) as conn:
+        conn.execute("ALTER FUNCTION vigil_monitor.maintenance_status() "
+                     "RENAME TO maintenance_status_gone")
+
+    def failing() -> bool:
+        now = json.loads(_status(walk, "--json").stdout)
+        return any(c["collector"] == "maintenance" and not c["ok"]
+                   for c in now["exporter"]["collectors"])
+    wait_for(failing, timeout=30, interval=1, describe="the maintenance collector to fail")
+    text = _status(walk)
+    assert text.returncode == 1, text.stdout + text.stderr
+    line = next(ln for ln in text.stdout.splitlines() if " maintenance " in ln
+                and "FAILED" in ln)
+    assert "missing_object" in line, line

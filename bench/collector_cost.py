@@ -33,7 +33,7 @@ from exporter.collectors.builtin import builtin_specs
 from exporter.collectors.run import collect, horizon, start_mark
 from exporter.collectors.spec import CollectorSpec
 from exporter.config import build_config
-from exporter.metrics import Mark
+from exporter.snapshot import Mark
 from vigil import schema
 from vigil.core import pg
 

@@ -24,7 +24,7 @@ from exporter.collectors.spec import CollectorSpec, QuerySpec, custom_spec
 from exporter.config import ExporterConfig, Target
 from exporter.db import ProbeFailed, TargetDB, classify, quiet_pool_logs
 from exporter.exposition import Renderer
-from exporter.metrics import HistSeries, Labels, Mark, RunResult, Store, TargetStore
+from exporter.snapshot import HistSeries, Labels, Mark, RunResult, Store, TargetStore
 from exporter.state import StateFile
 from vigil.core.logs import StateLog, fields
 

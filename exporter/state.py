@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from exporter.metrics import HistSeries, Labels, Mark, TargetStore
+from exporter.snapshot import HistSeries, Labels, Mark, TargetStore
 from vigil.core.logs import fields
 
 log = logging.getLogger("exporter.state")

@@ -15,8 +15,8 @@ from exporter_helpers import exposition, run, value
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
 from exporter.config import ExporterConfig, build_config
 from exporter.exposition import Renderer
-from exporter.metrics import Store
 from exporter.scheduler import Exporter
+from exporter.snapshot import Store
 from vigil.cli import main as vigil_main
 from vigil.core.errors import ConfigError
 

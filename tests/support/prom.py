@@ -52,12 +52,12 @@ class Server:
     workdir: Path | None = None   # removed on stop (None: someone else's folder)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return "http://" + self.address
 
     def log_tail(self, lines: int = 30) -> str:
         try:

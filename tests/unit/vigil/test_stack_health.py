@@ -5,11 +5,10 @@ metrics become per-collector health."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support.httpstub import HttpStub, Request
 
 from vigil.stack import health
 
@@ -35,51 +34,24 @@ vigil_collector_errors_total{collector="rls",reason="query",target="demo"} 0.0
 """
 
 
-class Recorder(ThreadingHTTPServer):
-    paths: list[str]
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Recorder
-
-    def do_GET(self) -> None:
-        self.server.paths.append(self.path)
-        if self.path.startswith("/api/v1/alerts?"):
-            body, ctype = json.dumps({"alerts": ALERTS}).encode(), "application/json"
-        elif self.path == "/metrics":
-            body, ctype = METRICS.encode(), "text/plain; version=0.0.4"
-        else:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def respond(req: Request) -> tuple[int, str, bytes]:
+    if req.path.startswith("/api/v1/alerts?"):
+        return 200, "application/json", json.dumps({"alerts": ALERTS}).encode()
+    if req.path == "/metrics":
+        return 200, "text/plain; version=0.0.4", METRICS.encode()
+    return 404, "text/plain", b"not found"
 
 
 @pytest.fixture
-def server() -> Iterator[Recorder]:
-    srv = Recorder(("127.0.0.1", 0), Handler)
-    srv.paths = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def url(srv: Recorder) -> str:
-    return f"http://127.0.0.1:{srv.server_address[1]}"
+def server() -> Iterator[HttpStub]:
+    with HttpStub(respond) as stub:
+        yield stub
 
 
 def test_router_summary_is_one_request_whatever_the_number_of_open_alerts(
-        server: Recorder) -> None:
-    summary = health.router_summary(url(server), "token")
-    assert server.paths == ["/api/v1/alerts?status=unresolved&limit=1000"]
+        server: HttpStub) -> None:
+    summary = health.router_summary(server.url, "token")
+    assert [r.path for r in server.seen()] == ["/api/v1/alerts?status=unresolved&limit=1000"]
     assert summary["open"] == {"P1": 0, "P2": 5, "P3": 1, "P4": 0}
     assert summary["acked"] == 1
     assert summary["next_due"]["alert_id"] == 1  # the earliest due step
@@ -87,8 +59,8 @@ def test_router_summary_is_one_request_whatever_the_number_of_open_alerts(
 
 
 def test_exporter_health_names_each_collector_and_fails_on_one_failing(
-        server: Recorder) -> None:
-    got = health.exporter(f"{url(server)}/metrics", now=1000.0)
+        server: HttpStub) -> None:
+    got = health.exporter(f"{server.url}/metrics", now=1000.0)
     assert [(t.target, t.up) for t in got.targets] == [("demo", True)]
     by_name = {c.collector: c for c in got.collectors}
     assert by_name["audit"].ok and by_name["audit"].last_success_age == 10.0

@@ -283,6 +283,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"  {p.name:<13} {p.state:<8} {health_word:<10} pid {pid:<8} {detail}")
     if running_timings is not None:
         print(f"rule timings: {running_timings.describe()}")
+    else:
+        print("rule timings: unknown (Prometheus is not running or not answering)")
     _print_exporter(exporter, exporter_error)
     if scrapes is not None:
         print("Prometheus scrapes:")

@@ -83,8 +83,11 @@ def after_restart(router: Any, prometheus_url: str, since: float, timeout: float
     except (VigilError, ValueError) as exc:
         say(f"  note  open alerts not reconciled (router: {exc})")
         return
-    if not any(_ts(str(a["last_seen_at"])) < since for a in held):
+    before = [a for a in held if _ts(str(a["last_seen_at"])) < since]
+    if not before:
         return  # the common case: nothing left over from before, no wait
+    say(f"  wait  reconcile    {len(before)} open alert(s) from before this start: checking "
+        "them against Prometheus after its first rule evaluation")
     deadline = time.monotonic() + timeout
     while not evaluated_since(prometheus_url, since):
         if time.monotonic() > deadline:

@@ -22,16 +22,18 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from psycopg import sql as psql
 from rules.live import BACKEND, COLLECTOR_INTERVALS, Live, fast_exporter, private_stack, start
 from support import docwalk, prom
 from support.polling import wait_for
 
-from vigil.core import httpclient
+from vigil.core import httpclient, pg
 from vigil.stack import ruleoverlay
 from vigil.stack.plan import Ports, exporter_dsn, router_dsn
 
@@ -64,6 +66,9 @@ EMPTY_PASS = re.compile(r"\b0 (tables?|rows?|columns?|operations?|queries|writes
 ALERT_ID = ("ID", "${alertId}", "ALERT_ID")
 INCIDENT_ID = ("${incidentId}", "INCIDENT_ID", "INCIDENT")
 FAULT_ALERT = "VigilAuditWriteSlow"    # what the quick start's `demo inject slow-audit` raises
+# The role `vigil incident contain --role` isolates: roles are cluster-wide, so never one
+# another test (or the stack) logs in with; made for the walk, dropped after it.
+WALK_ROLE = f"vigil_walk_{uuid.uuid4().hex[:8]}"
 
 
 class Walk:
@@ -81,9 +86,13 @@ class Walk:
                         VIGIL_ROUTER_DSN=router_dsn(admin_dsn, opts.router_db),
                         VIGIL_REPORT_DIR=str(work / "reports"))
         self.incident_id: str | None = None
+        # ${name} placeholders, and the docs' bare ones (K, F, DATE), with their values here.
         self.places = {"K": str(layout.audit_key_file), "F": str(layout.audit_checkpoint_file),
-                       "${incidentType}": "unauthorized-access", "${severity}": "P3",
-                       "${description}": "walkthrough", "DATE": self.yesterday()}
+                       "DATE": self.yesterday(),
+                       "incidentType": "unauthorized-access", "severity": "P3",
+                       "description": "walkthrough", "role": WALK_ROLE,
+                       "actorId": "walk-actor-1", "tenantId": "tenant-3",
+                       "secondResponder": "second-responder"}
 
     @staticmethod
     def yesterday() -> str:
@@ -105,17 +114,32 @@ class Walk:
         if arg in ALERT_ID:
             return self.alert_id()
         if arg in INCIDENT_ID:
-            assert self.incident_id, f"{cmd.source}: an incident id before any is created"
-            return self.incident_id
+            return self._incident(cmd)
         if arg in self.places:
             return self.places[arg]
         if cmd.argv[:3] == ["vigil", "report", "attest"] and re.fullmatch(
                 r"\d{4}-\d{2}-\d{2}", arg):
             return self.yesterday()   # the day `vigil report daily` just built
-        value = re.sub(r"\$\{?(VIGIL_[A-Z_]+)\}?", lambda m: self.env[m.group(1)], arg)
-        assert not re.fullmatch(r"\$\{\w+\}|[A-Z]{1,3}", value), (
+
+        def named(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(2)
+            if name.startswith("VIGIL_"):
+                return self.env[name]
+            if f"${{{name}}}" in ALERT_ID:
+                return self.alert_id()
+            if f"${{{name}}}" in INCIDENT_ID:
+                return self._incident(cmd)
+            assert name in self.places, (
+                f"{cmd.source}: placeholder {name!r} has no value: add it to Walk.places")
+            return self.places[name]
+        value = re.sub(r"\$\{(\w+)\}|\$(VIGIL_[A-Z_]+)", named, arg)
+        assert not re.fullmatch(r"[A-Z]{1,3}", value), (
             f"{cmd.source}: placeholder {arg!r} has no value: add it to Walk.places")
         return value
+
+    def _incident(self, cmd: docwalk.Command) -> str:
+        assert self.incident_id, f"{cmd.source}: an incident id before any is created"
+        return self.incident_id
 
     def run(self, cmd: docwalk.Command) -> subprocess.CompletedProcess[str]:
         argv = self.substitute(cmd)
@@ -140,7 +164,18 @@ def walk(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
               prometheus_overrides=prom.fast_prometheus(jobs, alertmanagers=[am]),
               alertmanager_overrides=prom.fast_alertmanager("1s", "1s"))
         prom.wait_for_targets_up(live.prom.url, jobs, timeout=60)
-        yield Walk(live, work, admin_dsn)
+        with pg.connect(admin_dsn) as conn:
+            conn.execute(psql.SQL("CREATE ROLE {} LOGIN").format(psql.Identifier(WALK_ROLE)))
+            conn.execute(psql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                psql.Identifier(live.stack.options.demo_db), psql.Identifier(WALK_ROLE)))
+        try:
+            yield Walk(live, work, admin_dsn)
+        finally:
+            with pg.connect(admin_dsn) as conn:
+                conn.execute(psql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+                    psql.Identifier(live.stack.options.demo_db), psql.Identifier(WALK_ROLE)))
+    with pg.connect(admin_dsn) as conn:   # after its database is gone
+        conn.execute(psql.SQL("DROP ROLE IF EXISTS {}").format(psql.Identifier(WALK_ROLE)))
 
 
 def _problems(cmd: docwalk.Command, proc: subprocess.CompletedProcess[str]) -> list[str]:
@@ -245,8 +280,6 @@ def test_status_shows_each_collector_and_fails_when_one_does(walk: Walk) -> None
     """#11: `vigil status` checked processes only; a collector failing on every run (here
     the maintenance collector's function renamed away) must show, and exit 1. Runs last:
     it breaks the stack's exporter on purpose."""
-    from vigil.core import pg
-
     doc = json.loads(_status(walk, "--json").stdout)
     names = {c["collector"]: c for c in doc["exporter"]["collectors"]}
     assert "maintenance" in names and all(c["ok"] for c in names.values()), names

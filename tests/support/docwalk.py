@@ -42,10 +42,30 @@ def commands(path: Path, root: Path) -> list[Command]:
             stripped = _PROMPT.sub("", line, count=1)
             if not stripped.startswith("vigil "):
                 continue
-            argv = shlex.split(stripped, comments=True)
-            out.append(Command(f"{path.relative_to(root)}:{start_line + first}",
-                               shlex.join(argv), argv))
+            for argv in alternatives(shlex.split(stripped, comments=True)):
+                out.append(Command(f"{path.relative_to(root)}:{start_line + first}",
+                                   shlex.join(argv), argv))
     return out
+
+
+def alternatives(argv: list[str]) -> list[list[str]]:
+    """A synopsis ``cmd ID [--role R | --actor A]`` is one command per alternative."""
+    if "|" not in argv:
+        return [argv]
+    start = next((i for i, a in enumerate(argv) if a.startswith("[")), None)
+    end = next((i for i, a in enumerate(argv) if start is not None and i >= start
+                and a.endswith("]")), None)
+    if start is None or end is None:
+        return [argv]
+    group = [a.removeprefix("[") if i == 0 else a for i, a in enumerate(argv[start:end + 1])]
+    group[-1] = group[-1].removesuffix("]")
+    alts: list[list[str]] = [[]]
+    for token in group:
+        if token == "|":
+            alts.append([])
+        elif token:
+            alts[-1].append(token)
+    return [argv[:start] + alt + argv[end + 1:] for alt in alts if alt]
 
 
 def urls(path: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""``vigil check health|security|verify``: the runbook's commands, for real."""
+"""``vigil check health|security|anomaly|verify``: the runbook's commands, for real."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from vigil import pg
-from vigil.checks import runbook
+from vigil.checks import anomaly, runbook
 
 
 def register(subparsers: Any) -> None:
@@ -43,6 +43,16 @@ def register(subparsers: Any) -> None:
     _dsn_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON in the runbook's shape")
     p.set_defaults(func=_security)
+
+    p = sub.add_parser(
+        "anomaly", help="every actor flagged by the unusual-access rule (security:anomaly:check)",
+        description="Every actor the unusual-access rule flags now, with the rule and the "
+                    "numbers behind it: the rule VigilUnusualAccessPatterns alerts on "
+                    "(vigil_monitor.unusual_access_patterns(), thresholds in the unusual_* "
+                    "settings). Exit 0 no actor flagged, 1 some actor flagged, 2 usage error.")
+    _dsn_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON (thresholds, flagged)")
+    p.set_defaults(func=_anomaly)
 
     p = sub.add_parser("verify", help="audit chain, audit coverage and tenant isolation",
                        description="✓ verified, ✗ failed, ⚠ nothing to examine (no sealed audit "
@@ -95,6 +105,21 @@ def _security(args: argparse.Namespace) -> int:
         for key, value in values.items():
             print(f"{group + '.' + key:38} {value}")
     return 0
+
+
+def _anomaly(args: argparse.Namespace) -> int:
+    found = anomaly.check(_dsn(args))
+    if args.json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        for f in found.flagged:
+            print(f"✗ {f.actor}: {f.rule}: {f.why(found.thresholds)}")
+        if not found.flagged:
+            t = found.thresholds
+            print(f"✓ no actor flagged in the last {t.window_seconds:g} s (failed attempts "
+                  f">= {t.failed_threshold}, or >= {t.min_requests} requests above "
+                  f"{t.rate_factor:g}x the actor's baseline)")
+    return 1 if found.flagged else 0
 
 
 def _verify(args: argparse.Namespace) -> int:

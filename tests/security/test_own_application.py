@@ -85,6 +85,9 @@ def test_security_test_on_an_application_unlike_the_demo(
     _, js = _run(capsys, "security", "test", "--dsn", ward.admin, "--json")
     assert ward.app_role in js
     assert code == 2  # only containment is not examined here
+    # The recovery checklist reuses these tests on the same app: no PHI value either.
+    code, out = _run(capsys, "recovery", "verify", "--dsn", ward.admin)
+    assert "✓ Tenant isolation" in out and code in {1, 2}, out
 
     # The monitoring role granted the PHI column, the table handed to the application role
     # without FORCE, the policy opened: each fails, named.

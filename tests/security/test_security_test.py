@@ -147,3 +147,13 @@ def test_an_unknown_app_role_is_a_usage_error(
     code = cli.main(["security", "test", "--dsn", shared_demo.admin_dsn,
                      "--app-role", "no_such_role_x"])
     assert code == 2 and "--app-role" in capsys.readouterr().err
+
+
+def test_a_login_that_is_not_a_superuser_is_refused_not_passed(
+        shared_demo: demo.DemoInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    # Its own privileges would refuse the audit-log writes: that would prove nothing.
+    for argv in (["security", "test"], ["recovery", "verify"]):
+        assert cli.main([*argv, "--dsn", shared_demo.exporter_dsn]) == 2
+        captured = capsys.readouterr()
+        assert "✓" not in captured.out
+        assert "--dsn" in captured.err and "superuser" in captured.err

@@ -13,6 +13,7 @@ from vigil import pg
 from vigil.clock import SystemClock
 from vigil.recovery import incident, report
 from vigil.recovery.verify import Item, exit_code, verify
+from vigil.security.run import NotSuperuser
 
 _CODES = "Exit 0 every item ✓, 1 any item ✗ (each named), 2 no ✗ but some ⚠ no data, or a " \
          "usage error."
@@ -89,7 +90,11 @@ def _print(items: list[Item]) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    _, items = _run(args)
+    try:
+        _, items = _run(args)
+    except NotSuperuser as exc:
+        print(f"vigil recovery verify: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps([i.as_json() for i in items], indent=2, default=str))
     else:
@@ -103,7 +108,11 @@ def _report(args: argparse.Namespace) -> int:
     inc = None
     if args.incident is not None:
         inc = incident.read(lambda path: client_cli.call(args, "GET", path), args.incident)
-    dsn, items = _run(args)
+    try:
+        dsn, items = _run(args)
+    except NotSuperuser as exc:
+        print(f"vigil recovery report: {exc}", file=sys.stderr)
+        return 2
     doc = report.build(items, database=pg.dbname_of(dsn), generated_at=SystemClock().now(),
                        incident=inc)
     md, js = report.write(doc, args.out)

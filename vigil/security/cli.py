@@ -9,7 +9,7 @@ from typing import Any
 
 from vigil import pg
 from vigil.security.result import Outcome
-from vigil.security.run import run_tests
+from vigil.security.run import NotSuperuser, run_tests
 
 
 def register(subparsers: Any) -> None:
@@ -44,7 +44,11 @@ def _test(args: argparse.Namespace) -> int:
     if missing:
         print(f"vigil security test: --app-role: no role {', '.join(missing)}", file=sys.stderr)
         return 2
-    results = run_tests(dsn, tuple(args.app_role))
+    try:
+        results = run_tests(dsn, tuple(args.app_role))
+    except NotSuperuser as exc:
+        print(f"vigil security test: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps([r.as_json() for r in results], indent=2))
     else:

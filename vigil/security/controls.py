@@ -26,16 +26,21 @@ def monitor_phi(conn: Conn, scope: Scope) -> list[SecurityTest]:
     out = []
     for role in scope.monitor_roles:
         readable = []
-        for phi in scope.phi_columns:
-            try:
-                with conn.transaction(force_rollback=True):
-                    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-                    conn.execute(sql.SQL("SELECT {} FROM {} LIMIT 0").format(
-                        sql.Identifier(phi.column), sql.SQL(phi.table)))
-                readable.append(f"{phi.table}.{phi.column}")
-            except errors.InsufficientPrivilege:
-                pass
         tried = f"SELECT of each of the {len(scope.phi_columns)} PHI columns (LIMIT 0)"
+        if not _may_become(conn, role):
+            out.append(unexamined(MONITOR_PHI, role, tried, "this login may not become the "
+                                  "role (connect as a superuser)"))
+            continue
+        for phi in scope.phi_columns:
+            with conn.transaction(force_rollback=True):
+                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+                try:
+                    with conn.transaction():
+                        conn.execute(sql.SQL("SELECT {} FROM {} LIMIT 0").format(
+                            sql.Identifier(phi.column), sql.SQL(phi.table)))
+                    readable.append(f"{phi.table}.{phi.column}")
+                except errors.InsufficientPrivilege:
+                    pass
         out.append(failed(MONITOR_PHI, role, tried, "readable: " + ", ".join(readable))
                    if readable else passed(MONITOR_PHI, role, tried, "every one refused"))
     return out
@@ -76,6 +81,11 @@ def force(conn: Conn, scope: Scope) -> list[SecurityTest]:
     return out
 
 
+def _may_become(conn: Conn, role: str) -> bool:
+    row = conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (role,)).fetchone()
+    return bool(row and row[0])
+
+
 def _member(conn: Conn, role: str, owner: str) -> bool:
     row = conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (role, owner)).fetchone()
     return bool(row and row[0])
@@ -84,7 +94,14 @@ def _member(conn: Conn, role: str, owner: str) -> bool:
 def audit_log(conn: Conn) -> list[SecurityTest]:
     """As this (administrator) session: privileges do not stop it, only the protection
     triggers can. Each statement in a transaction that is rolled back."""
-    out = []
+    out: list[SecurityTest] = []
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not (row and row[0]):
+        # Privileges would refuse first: that proves the grants, not the protection triggers.
+        return [unexamined(AUDIT, "vigil_monitor.audit_log", f"{verb} of the audit log",
+                           "this login is not a superuser, so only its privileges would be "
+                           "tried (connect as a superuser)")
+                for verb in ("UPDATE", "DELETE", "TRUNCATE")]
     with conn.transaction(force_rollback=True):
         row = conn.execute("SELECT max(id) FROM vigil_monitor.audit_log").fetchone()
         target = None if row is None or row[0] is None else int(str(row[0]))
@@ -113,3 +130,4 @@ def audit_log(conn: Conn) -> list[SecurityTest]:
                 out.append(unexamined(AUDIT, "vigil_monitor.audit_log", tried,
                                       "the audit log was locked (lock_timeout)"))
     return out
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vigil import pg
+from vigil.errors import VigilError
 from vigil.security import controls, isolation
 from vigil.security.containment import containment
 from vigil.security.result import SecurityTest, unexamined
@@ -13,6 +14,7 @@ def run_tests(dsn: str, app_roles: tuple[str, ...] = ()) -> list[SecurityTest]:
     """``dsn``: a superuser (or a login that may become every application and monitoring
     role) on the monitored database. Nothing it does is committed."""
     with pg.connect(dsn, application_name="vigil-security-test") as conn:
+        require_superuser(conn)
         # A locked table or audit log is reported as not examined, not waited on.
         conn.execute("SET lock_timeout = '2s'")
         scope = read(conn, app_roles)
@@ -62,3 +64,15 @@ def _may_read(conn: Conn, role: str, oid: int) -> bool:
                        "OR has_table_privilege(%s, %s::oid, 'INSERT, UPDATE, DELETE')",
                        (role, oid, role, oid)).fetchone()
     return bool(row and row[0])
+
+
+class NotSuperuser(VigilError):
+    """The tests become other roles and try what privileges would refuse anyway."""
+
+
+def require_superuser(conn: Conn) -> None:
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not (row and row[0]):
+        raise NotSuperuser("--dsn: the security tests need a superuser login on the monitored "
+                           "database (they become each application role, and a non-superuser's "
+                           "own privileges would refuse what the controls must)")

@@ -4,6 +4,7 @@ each with its rule and numbers; exit 1 when any, 0 on a healthy demo."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from pghelpers import query
@@ -11,15 +12,22 @@ from pghelpers import query
 from vigil import cli, demo
 
 
+CANARY = f"CANARY-PATIENT-{uuid.uuid4().hex[:12]}"
+
+
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     capsys.readouterr()
     code = cli.main(["check", "anomaly", *argv])
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert CANARY not in captured.out + captured.err
+    return code, captured.out
 
 
 def test_healthy_demo_flags_nobody_and_the_access_fault_flags_the_intruder(
         demo_db: demo.DemoInfo, capsys: pytest.CaptureFixture[str]) -> None:
     demo.run_load(demo_db, duration=1.0, rate=30)
+    query(demo_db.admin_dsn, "INSERT INTO \"Deal\" (tenant_id, title, patient_name_enc, key_id) "
+          "SELECT 'tenant-1', 'canary', encrypt_phi(%s, k), k FROM active_key_id() k", (CANARY,))
     code, out = _run(capsys, "--dsn", demo_db.exporter_dsn)
     assert code == 0 and out.startswith("✓ no actor flagged in the last 300 s"), out
 

@@ -11,7 +11,6 @@ from pghelpers import query
 
 from vigil import cli, demo
 
-
 CANARY = f"CANARY-PATIENT-{uuid.uuid4().hex[:12]}"
 
 

@@ -44,7 +44,7 @@ def two_tenants(conn: Conn, t: TenantTable, prefer: str | None) -> tuple[str, st
     return (first, str(row[0])) if row else None
 
 
-def test_table(conn: Conn, dsn: str, role: str, t: TenantTable,
+def try_table(conn: Conn, dsn: str, role: str, t: TenantTable,
                tenants: tuple[str, str]) -> list[SecurityTest]:
     """``conn`` is an administrator session; the unset-tenant test opens its own from ``dsn``,
     one that has never set the tenant (the state of a forgetful application connection)."""

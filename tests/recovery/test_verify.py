@@ -85,3 +85,14 @@ def test_failed_encryption_operations_fail_data_consistency(
     assert code == 1 and "✗ Data consistency\n" in out
     assert "    ✗ Encryption failures: 1 of " in out
     assert out.splitlines()[-1] == "failed: Data consistency"
+
+
+@pytest.mark.parametrize("argv", [["--window-minutes", "-5"], ["--window-minutes", "x"]])
+def test_bad_flags_are_usage_errors_naming_the_flag(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["recovery", "verify", *argv])
+    assert exc.value.code == 2 and "--window-minutes" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["recovery", "report", "--incident", "0"])
+    assert exc.value.code == 2 and "--incident" in capsys.readouterr().err

@@ -58,9 +58,19 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="a superuser DSN on the monitored database (the security tests become "
                         "each application role; default: $VIGIL_ADMIN_DSN with database "
                         f"{pg.DEFAULT_DEMO_DB}, i.e. the demo)")
-    p.add_argument("--window-minutes", type=float, default=60.0,
+    p.add_argument("--window-minutes", type=_positive_float, default=60.0,
                    help="how far back timings and encryption failures are read "
                         "(default %(default)s)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, not {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from vigil import demo, pg
+from vigil import demo
 from vigil.audit.demo import seal_for_demo
+from vigil.core import pg
 
 
 @pytest.fixture(scope="module")

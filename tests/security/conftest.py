@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from pghelpers import query
 
-from vigil import cli, pg
+from vigil import cli
+from vigil.core import pg
 
 CANARY = f"CANARY-SSN-{uuid.uuid4().hex[:12]}"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from vigil import pg
+from vigil.core import pg
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

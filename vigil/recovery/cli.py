@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vigil import pg
-from vigil.clock import SystemClock
+from vigil.core import pg
+from vigil.core.clock import SystemClock
 from vigil.recovery import incident, report
 from vigil.recovery.verify import Item, exit_code, verify
 from vigil.security.run import NotSuperuser

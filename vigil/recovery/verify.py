@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vigil import pg
 from vigil.checks import runbook
 from vigil.checks.result import CheckResult
+from vigil.core import pg
 from vigil.schema import installer
 from vigil.security import isolation as sec_isolation
 from vigil.security.result import Outcome, SecurityTest

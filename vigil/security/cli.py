@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from vigil import pg
+from vigil.core import pg
 from vigil.security.result import Outcome
 from vigil.security.run import NotSuperuser, run_tests
 

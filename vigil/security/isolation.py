@@ -13,7 +13,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import errors, sql
 
-from vigil import pg
+from vigil.core import pg
 from vigil.security.result import SecurityTest, failed, passed, unexamined
 from vigil.security.scope import Conn, TenantTable
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vigil import pg
-from vigil.errors import VigilError
+from vigil.core import pg
+from vigil.core.errors import VigilError
 from vigil.security import controls, isolation
 from vigil.security.containment import containment
 from vigil.security.result import SecurityTest, unexamined

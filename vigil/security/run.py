@@ -23,7 +23,7 @@ def run_tests(dsn: str, app_roles: tuple[str, ...] = ()) -> list[SecurityTest]:
         out += controls.force(conn, scope)
         out += controls.monitor_phi(conn, scope)
         out += controls.audit_log(conn)
-        out += containment(conn)
+        out += containment(conn, dsn, scope)
     return out
 
 

@@ -7,7 +7,8 @@ after, even on failure:
 * a throwaway actor, as an application role on a tenant's rows: contained, it reads nothing
   and its refusal is recorded in the access log; released, it reads again;
 * a throwaway tenant id: contained, the application role may not write a row for it (the
-  write in a transaction that is rolled back); released, the policy admits it again.
+  write stopped before the row is stored, see ``writeprobe``); released, the policy admits it
+  again.
 
 Released containments stay in ``vigil_monitor.containments`` (its history) under incident 0
 by ``vigil-security-test``; the actor's refusals stay in the access log. Nothing of it is
@@ -23,10 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from psycopg import errors, sql
+from psycopg import sql
 
 from vigil.core.errors import VigilError
-from vigil.security import isolation
+from vigil.security import isolation, writeprobe
 from vigil.security.result import SecurityTest, failed, passed, unexamined
 from vigil.security.rolelogin import create_login, drop_login, login
 from vigil.security.scope import Conn, Scope, TenantTable
@@ -203,33 +204,20 @@ def _throwaway_tenant(conn: Conn, t: TenantTable, suffix: str) -> str:
                        "ON t.oid = a.atttypid WHERE a.attrelid = %s::oid AND a.attname = %s",
                        (t.oid, t.tenant_column)).fetchone()
     category = str(row[0]) if row else "S"
-    if category == "N":
-        return str(-int(suffix, 16) - 1)
+    if category == "N":  # negative and within smallint: no application hands these out
+        return str(-(int(suffix, 16) % 30000) - 1)
     if category == "U":  # uuid
         return f"{suffix}-0000-4000-8000-5ec7e5700000"
     return f"vigil-sectest-{suffix}"
 
 
 def _admitted(conn: Conn, role: str, table: TenantTable, tenant: str) -> bool | None:
-    """Does RLS admit a row for ``tenant`` written as that tenant? None: the insert failed
-    before the policies were checked (the question stays open)."""
-    type_row = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                            "WHERE attrelid = %s::oid AND attname = %s",
-                            (table.oid, table.tenant_column)).fetchone()
-    type_name = str(type_row[0]) if type_row else "text"
-    try:
-        with conn.transaction(force_rollback=True):
-            _as(conn, role, tenant)
-            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT %s::text::{}").format(
-                sql.SQL(table.name), sql.Identifier(str(table.tenant_column)),
-                sql.SQL(type_name)), (tenant,))
-        return True
-    except errors.InsufficientPrivilege:
-        return False
-    except errors.IntegrityError:
-        return True   # RLS checks come before constraints: the policies let it by
-    except psycopg.Error:
-        return None
+    """Do the policies admit a row for ``tenant`` written as that tenant? None: the insert
+    failed before they were checked. Never stored (writeprobe)."""
+    with conn.transaction(force_rollback=True):
+        _as(conn, role, tenant)
+        verdict, _ = writeprobe.insert(conn, table, tenant)
+    return {"admitted": True, "refused": False}.get(verdict)
 
 
 def _tenant(contain: Any, conn: Conn, dsn: str, target: Any,
@@ -237,9 +225,14 @@ def _tenant(contain: Any, conn: Conn, dsn: str, target: Any,
     role, table = where
     tenant = str(target.value)
     subject = f"tenant {tenant} (throwaway) as {role} on {table.name}"
-    tried = "write a row for the tenant as that tenant (rolled back): before, contained, released"
+    tried = ("write a row for the tenant as that tenant (never stored): before, contained, "
+             "released")
     if not _may(conn, role, table, "INSERT"):
         return unexamined(CONTAINMENT, subject, tried, "the role may not insert into the table")
+    if conn.execute(sql.SQL("SELECT 1 FROM {} WHERE {}::text = %s LIMIT 1").format(
+            sql.SQL(table.name), sql.Identifier(str(table.tenant_column))),
+            (tenant,)).fetchone():
+        return unexamined(CONTAINMENT, subject, tried, "the throwaway tenant id has rows")
     if _admitted(conn, role, table, tenant) is not True:
         return unexamined(CONTAINMENT, subject, tried, "the write was refused, or failed, "
                           "before the tenant was contained")

@@ -4,8 +4,8 @@ For a table with rows of two tenants A and B (ids read past RLS by the administr
 as the role with the session tenant A, no row of another tenant is visible; B's rows cannot
 be updated or deleted and a row for B cannot be inserted; and with no tenant set (never set,
 then set empty) nothing is visible. Reads fetch at most one marker (never a column value);
-writes run in savepoints inside a transaction that is rolled back, so nothing is ever
-visible to the application.
+writes are stopped before any row is stored (``writeprobe``), inside a transaction that is
+rolled back, so nothing is ever visible to the application.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import psycopg
 from psycopg import errors, sql
 
 from vigil.core import pg
+from vigil.security import writeprobe
 from vigil.security.result import SecurityTest, failed, passed, unexamined
 from vigil.security.scope import Conn, TenantTable
 
@@ -59,8 +60,7 @@ def try_table(conn: Conn, dsn: str, role: str, t: TenantTable,
             conn.execute(as_role)
             conn.execute("SELECT set_config(%s, %s, true)", (_TENANT, a))
             out.append(_invisible(conn, subject, table, col, a))
-            out += _unwritable(conn, subject, table=table, col=col, type_name=_type_of(conn, t),
-                              a=a, b=b)
+            out += _unwritable(conn, subject, t, a, b)
         with pg.connect(dsn, autocommit=False, application_name="vigil-security-test") as fresh:
             fresh.execute("SET lock_timeout = '2s'")
             fresh.execute(as_role)
@@ -100,55 +100,32 @@ def _invisible(conn: Conn, subject: str, table: sql.Composable, col: sql.Composa
                   + ("" if own else " (and none of its own: the role sees nothing)"))
 
 
-def _unwritable(conn: Conn, subject: str, *, table: sql.Composable, col: sql.Composable,
-                type_name: str, a: str, b: str) -> list[SecurityTest]:
+def _unwritable(conn: Conn, subject: str, t: TenantTable, a: str, b: str
+                ) -> list[SecurityTest]:
     out = []
-    for verb, stmt in (
-            ("UPDATE", sql.SQL("UPDATE {t} SET {c} = {c} WHERE {c}::text = %s")),
-            ("DELETE", sql.SQL("DELETE FROM {t} WHERE {c}::text = %s"))):
-        tried = f"{verb} of tenant {b}'s rows with the session tenant {a} (rolled back)"
+    for verb in ("UPDATE", "DELETE"):
+        tried = (f"{verb} of tenant {b}'s rows with the session tenant {a} (stopped before "
+                 "any row is written)")
         try:
-            with conn.transaction(force_rollback=True):
-                n = conn.execute(stmt.format(t=table, c=col), (b,)).rowcount
+            reached = writeprobe.reaches(conn, verb, t, b)
         except errors.InsufficientPrivilege:
             out.append(passed(UNWRITABLE, subject, tried, "refused (insufficient_privilege)"))
-            continue
-        except errors.IntegrityError as exc:
-            # The rows got past the policy; only a constraint stopped this statement.
-            out.append(failed(UNWRITABLE, subject, tried, "the policy let tenant "
-                              f"{b}'s rows through (a constraint refused: {type(exc).__name__})"))
             continue
         except psycopg.Error as exc:  # the type only: a message may quote a value
             out.append(unexamined(UNWRITABLE, subject, tried, type(exc).__name__))
             continue
-        out.append(passed(UNWRITABLE, subject, tried, "0 rows affected") if n == 0 else
-                   failed(UNWRITABLE, subject, tried, f"{n} rows of tenant {b} affected"))
-    tried = f"INSERT of a row for tenant {b} with the session tenant {a} (rolled back)"
-    try:
-        with conn.transaction(force_rollback=True):
-            # The literal is cast to the column's own type (text, integer, uuid, ...).
-            conn.execute(sql.SQL("INSERT INTO {t} ({c}) SELECT %s::text::{ty}").format(
-                t=table, c=col, ty=sql.SQL(type_name)), (b,))
-        out.append(failed(UNWRITABLE, subject, tried, "the row was accepted"))
-    except errors.InsufficientPrivilege:
-        out.append(passed(UNWRITABLE, subject, tried, "refused (row level security or "
-                                                      "privilege)"))
-    except errors.IntegrityError as exc:
-        # RLS's WITH CHECK runs before constraints: a constraint error means it let the row by.
-        out.append(failed(UNWRITABLE, subject, tried, "the policy accepted the row (it then "
-                          f"failed a constraint: {type(exc).__name__})"))
-    except psycopg.Error as exc:
+        out.append(failed(UNWRITABLE, subject, tried, f"tenant {b}'s rows reached the {verb}")
+                   if reached else passed(UNWRITABLE, subject, tried, "no row reached"))
+    tried = f"INSERT of a row for tenant {b} with the session tenant {a} (never stored)"
+    verdict, why = writeprobe.insert(conn, t, b)
+    if verdict == "refused":
+        out.append(passed(UNWRITABLE, subject, tried, f"refused ({why})"))
+    elif verdict == "admitted":
+        out.append(failed(UNWRITABLE, subject, tried, f"the policies admitted the row ({why})"))
+    else:
         out.append(unexamined(UNWRITABLE, subject, tried, "the insert failed before the "
-                              f"policy was checked ({type(exc).__name__})"))
+                              f"policies were checked ({why})"))
     return out
-
-
-def _type_of(conn: Conn, t: TenantTable) -> str:
-    # format_type of a catalog column: a type name, never user input.
-    row = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                       "WHERE attrelid = %s::oid AND attname = %s",
-                       (t.oid, t.tenant_column)).fetchone()
-    return str(row[0]) if row else "text"
 
 
 def _unset(conn: Conn, subject: str, table: sql.Composable) -> SecurityTest:

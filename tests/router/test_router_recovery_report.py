@@ -37,9 +37,10 @@ async def test_report_has_the_timeline_containments_releases_and_milestones(
     await router.advance(minutes=3)
     status, _ = await router.api("POST", f"/api/v1/incidents/{inc['id']}/respond", json={})
     assert status == 200
-    # What `vigil incident contain|release` records in the timeline (another package): a plan,
-    # the containment taking effect at 00:09, its release at 00:20.
-    for minute, kind, detail in ((7, "containment_planned", {"target": "role", "name": "r1"}),
+    # What `vigil incident contain|release` records in the timeline (router's containment
+    # routes, another package): requested, approved, in effect at 00:09, released at 00:20.
+    for minute, kind, detail in ((6, "containment_requested", {"target": "role", "name": "r1"}),
+                                 (7, "containment_approved", {"target": "role", "name": "r1"}),
                                  (9, "contained", {"target": "role", "name": "r1"}),
                                  (20, "released", {"target": "role", "name": "r1"})):
         router.sql("INSERT INTO vigil_router.events (incident_id, at, kind, actor, detail) "
@@ -73,7 +74,8 @@ async def test_report_has_the_timeline_containments_releases_and_milestones(
     assert [e["kind"] for e in doc["incident"]["containments"]] == ["contained"]
     assert [e["kind"] for e in doc["incident"]["releases"]] == ["released"]
     assert [e["kind"] for e in doc["incident"]["timeline"]] == [
-        "created", "response_initiated", "containment_planned", "contained", "released"]
+        "created", "response_initiated", "containment_requested", "containment_approved",
+        "contained", "released"]
     assert "| contained | 2026-01-01T00:09:00+00:00 | 0h 09m 00s |" in md
     assert "| resolved | not reached | - |" in md
     assert '2026-01-01T00:20:00+00:00 released by sam: {"name": "r1", "target": "role"}' in md

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-# Event kinds that mean "a containment took effect": the containment's own kinds, minus
-# those that only plan, ask, approve or fail.
-_NOT_EFFECTIVE = ("plan", "request", "approv", "refus", "fail", "dry")
+# Event kinds that mean "a containment took effect": the containment's own kinds (router's
+# containment routes: containment_requested, containment_approved, contained or
+# containment_unverified), minus those that only plan, ask, approve, fail or were not verified.
+_NOT_EFFECTIVE = ("plan", "request", "approv", "refus", "fail", "dry", "unverified")
 _ACK_KINDS = frozenset({"acknowledged", "acked", "response_initiated"})
 _RESOLVED_KINDS = frozenset({"resolved", "closed"})
 

@@ -9,7 +9,8 @@ from vigil.recovery.report import markdown
 def test_only_a_containment_that_took_effect_counts() -> None:
     assert is_containment("contained") and is_containment("containment_verified")
     for kind in ("containment_planned", "containment_requested", "containment_approved",
-                 "containment_refused", "containment_failed", "contain_dry_run", "released"):
+                 "containment_refused", "containment_failed", "contain_dry_run", "released",
+                 "containment_unverified"):
         assert not is_containment(kind), kind
 
 

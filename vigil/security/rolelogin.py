@@ -39,6 +39,10 @@ def create_login(conn: Conn, role: str) -> str:
     secret = secrets.token_urlsafe(24)
     conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD {}").format(
         sql.Identifier(role), sql.Literal(scram_verifier(secret, secrets.token_bytes(16)))))
+    # Its own CONNECT, as an application login has where PUBLIC's was revoked: containment
+    # must take it away and release give it back (DROP OWNED removes it at the end).
+    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+        sql.Identifier(conn.info.dbname), sql.Identifier(role)))
     return secret
 
 

@@ -11,8 +11,8 @@ from vigil.security.scope import Conn, Scope, read
 
 
 def run_tests(dsn: str, app_roles: tuple[str, ...] = ()) -> list[SecurityTest]:
-    """``dsn``: a superuser (or a login that may become every application and monitoring
-    role) on the monitored database. Nothing it does is committed."""
+    """``dsn``: a superuser on the monitored database (NotSuperuser otherwise). Only the
+    containment test commits anything (see vigil/security/containment.py), and undoes it."""
     with pg.connect(dsn, application_name="vigil-security-test") as conn:
         require_superuser(conn)
         # A locked table or audit log is reported as not examined, not waited on.

@@ -4,7 +4,6 @@ that must appear in no output."""
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from pghelpers import query
 from vigil import cli
 from vigil.core import pg
 
-# The containment test drives vigil/contain (issue #12, part 1) when it is installed.
-CONTAIN_INSTALLED = importlib.util.find_spec("vigil.contain") is not None
 CANARY = f"CANARY-SSN-{uuid.uuid4().hex[:12]}"
 
 APP_SQL = """
@@ -88,12 +85,9 @@ def test_security_test_on_an_application_unlike_the_demo(
     assert any(ln.startswith("✓") and f"[{ward.monitor_role}]" in ln for ln in lines), out
     _, js = _run(capsys, "security", "test", "--dsn", ward.admin, "--json")
     assert ward.app_role in js
-    if CONTAIN_INSTALLED:
-        assert code == 0 and "⚠" not in out, out
-        assert any(ln.startswith("✓ Containment blocks what it claims [tenant ") and
-                   "on ward.patients" in ln for ln in lines), out
-    else:
-        assert code == 2  # only containment is not examined here
+    assert code == 0 and "⚠" not in out, out
+    assert any(ln.startswith("✓ Containment blocks what it claims [tenant ") and
+               "on ward.patients" in ln for ln in lines), out
     # The recovery checklist reuses these tests on the same app: no PHI value either.
     code, out = _run(capsys, "recovery", "verify", "--dsn", ward.admin)
     assert "✓ Tenant isolation" in out and code in {1, 2}, out
@@ -111,9 +105,9 @@ def test_security_test_on_an_application_unlike_the_demo(
                and "ward.patients.ssn" in ln for ln in failed), out
     assert any("FORCEd [ward.patients]" in ln and ward.app_role in ln for ln in failed), out
     assert any("rows invisible" in ln and subject in ln for ln in failed), out
-    if CONTAIN_INSTALLED:  # the owner is not subject to the containment policy either
-        assert any(ln.startswith("✗ Containment blocks what it claims [actor ") and
-                   "the contained actor still read rows" in ln for ln in failed), out
+    # The owner is not subject to the containment policy either.
+    assert any(ln.startswith("✗ Containment blocks what it claims [actor ") and
+               "the contained actor still read rows" in ln for ln in failed), out
     query(ward.admin, "ALTER TABLE ward.patients FORCE ROW LEVEL SECURITY")
     code, out = _run(capsys, "security", "test", "--dsn", ward.admin)
     assert "✓ RLS tables owned by an application role are FORCEd [ward.patients]" in out

@@ -3,7 +3,6 @@ examines; each broken control fails, named; nothing it does is left behind."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,8 +13,6 @@ from pghelpers import one, query
 from vigil import cli, demo
 
 CONTACT = 'public."Contact"'
-# The containment test drives vigil/contain (issue #12, part 1) when it is installed.
-CONTAIN_INSTALLED = importlib.util.find_spec("vigil.contain") is not None
 
 
 def vigil(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -46,15 +43,10 @@ def test_healthy_demo_passes_every_control_it_examines_and_leaves_nothing(
     code, out = vigil(capsys, "security", "test", "--dsn", shared_demo.admin_dsn)
     marks = _marks(out)
     assert marks["✗"] == [], out
-    if CONTAIN_INSTALLED:
-        assert code == 0 and marks["⚠"] == [], out
-        for kind in ("role", "actor", "tenant"):
-            assert any(f"Containment blocks what it claims [{kind} " in ln
-                       for ln in marks["✓"]), out
-    else:  # another package's: not installed, said so, never a ✓
-        assert code == 2 and len(marks["⚠"]) == 1, out
-        assert "Containment blocks what it claims" in marks["⚠"][0]
-        assert "not examined: containment not installed" in marks["⚠"][0]
+    assert code == 0 and marks["⚠"] == [], out
+    for kind in ("role", "actor", "tenant"):
+        assert any(f"Containment blocks what it claims [{kind} " in ln
+                   for ln in marks["✓"]), out
     for table in ('public."Deal"', CONTACT, "public.tenants"):
         for control in ("other tenants' rows invisible", "other tenants' rows unwritable",
                         "unset tenant sees nothing"):

@@ -1,5 +1,5 @@
 """Containment blocks what it claims, tried with vigil's containment (``vigil/contain/``, the
-same plan/execute/release as ``vigil incident contain``) on throwaways made here and removed
+same plan, run and verify as ``vigil incident contain``) on throwaways made here and removed
 after, even on failure:
 
 * a throwaway login role with an open session: contained, the session is gone and a new
@@ -12,20 +12,21 @@ after, even on failure:
 
 Released containments stay in ``vigil_monitor.containments`` (its history) under incident 0
 by ``vigil-security-test``; the actor's refusals stay in the access log. Nothing of it is
-visible to the application. Until the containment package is installed the test says so.
+visible to the application.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import secrets
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from vigil import contain
+from vigil.contain import Target
+from vigil.contain.model import Kind
 from vigil.core.errors import VigilError
 from vigil.security import isolation, writeprobe
 from vigil.security.result import SecurityTest, failed, passed, unexamined
@@ -37,30 +38,14 @@ WHO = "vigil-security-test"
 INCIDENT = 0   # not an incident: the throwaway containments of this test
 
 
-def _package() -> Any | None:
-    """vigil.contain, imported by name: it is issue #12's containment package, which this
-    test drives but does not depend on to run the other tests."""
-    try:
-        return importlib.import_module("vigil.contain")
-    except ModuleNotFoundError as exc:
-        if exc.name == "vigil.contain":
-            return None
-        raise
-
-
 def containment(conn: Conn, dsn: str, scope: Scope) -> list[SecurityTest]:
-    contain = _package()
-    if contain is None:
-        return [unexamined(CONTAINMENT, "throwaway role, actor and tenant",
-                           "to contain and release a throwaway role, actor and tenant",
-                           "containment not installed (vigil/contain/)")]
     if conn.execute("SELECT to_regclass('vigil_monitor.containments')").fetchone() == (None,):
         return [unexamined(CONTAINMENT, "throwaway role, actor and tenant",
                            "to contain and release a throwaway role, actor and tenant",
                            "the containment schema is not installed (vigil db install)")]
     suffix = secrets.token_hex(4)
-    out = [_guarded(contain, dsn, "role", f"vigil_sectest_{suffix}",
-                    lambda target: _role(contain, conn, dsn, target))]
+    out = [_guarded(dsn, "role", f"vigil_sectest_{suffix}",
+                    lambda target: _role(conn, dsn, target))]
     readable = _readable(conn, scope)
     if readable is None:
         why = "no application role may read a tenant table with two tenants' rows"
@@ -68,42 +53,41 @@ def containment(conn: Conn, dsn: str, scope: Scope) -> list[SecurityTest]:
                            why) for kind in ("actor", "tenant")]
         return out
     role, table, tenants = readable
-    out.append(_guarded(contain, dsn, "actor", f"vigil-sectest-{suffix}",
-                        lambda target: _actor(contain, conn, dsn, target,
-                                              (role, table, tenants[0]))))
+    out.append(_guarded(dsn, "actor", f"vigil-sectest-{suffix}",
+                        lambda target: _actor(conn, dsn, target, (role, table, tenants[0]))))
     value = _throwaway_tenant(conn, table, suffix)
-    out.append(_guarded(contain, dsn, "tenant", value,
-                        lambda target: _tenant(contain, conn, dsn, target, (role, table))))
+    out.append(_guarded(dsn, "tenant", value,
+                        lambda target: _tenant(conn, dsn, target, (role, table))))
     return out
 
 
-def _guarded(contain: Any, dsn: str, kind: str, value: str,
-             run: Callable[[Any], SecurityTest]) -> SecurityTest:
+def _guarded(dsn: str, kind: Kind, value: str,
+             run: Callable[[Target], SecurityTest]) -> SecurityTest:
     """Run one containment test; whatever happens, the throwaway ends up released."""
-    target = contain.Target(kind, value)
+    target = Target(kind, value)
     try:
         return run(target)
     except (VigilError, psycopg.Error) as exc:
         return unexamined(CONTAINMENT, f"{kind} {value}", f"to contain the throwaway {kind}",
                           f"containment failed ({type(exc).__name__})")
     finally:
-        _release(contain, dsn, target)
+        _release(dsn, target)
         if kind == "role":
             drop_login(dsn, value)
 
 
-def _contain(contain: Any, dsn: str, target: Any) -> int:
-    plan = contain.plan(dsn, target, incident_id=INCIDENT, who=WHO)
-    return int(contain.execute(dsn, plan, timeout=5.0))
+def _contain(dsn: str, target: Target) -> None:
+    # vigil incident contain's own plan, run and verify (its approval gate is the router's).
+    contain.contain(dsn, target, INCIDENT, WHO, timeout=5.0)
 
 
-def _release(contain: Any, dsn: str, target: Any) -> None:
+def _release(dsn: str, target: Target) -> None:
     # Never contained (it failed before), or released already: nothing to undo.
     with contextlib.suppress(VigilError, psycopg.Error):
-        contain.execute(dsn, contain.plan_release(dsn, target, who=WHO))
+        contain.release(dsn, target, WHO)
 
 
-def _role(contain: Any, conn: Conn, dsn: str, target: Any) -> SecurityTest:
+def _role(conn: Conn, dsn: str, target: Target) -> SecurityTest:
     subject = f"role {target.value} (throwaway)"
     tried = "contain a login role with an open session, then log in again; release; log in"
     secret = create_login(conn, target.value)
@@ -113,14 +97,14 @@ def _role(contain: Any, conn: Conn, dsn: str, target: Any) -> SecurityTest:
         return unexamined(CONTAINMENT, subject, tried, "could not log in as the throwaway "
                           "role before containing it (pg_hba.conf)")
     with session:
-        _contain(contain, dsn, target)
+        _contain(dsn, target)
         try:
             session.execute("SELECT 1")
             alive = True
         except psycopg.OperationalError:
             alive = False
     refused = _login_refused(dsn, target.value, secret)
-    _release(contain, dsn, target)
+    _release(dsn, target)
     restored = not _login_refused(dsn, target.value, secret)
     problems = (["its open session survived"] if alive else []) + (
         [] if refused else ["a new login was accepted"]) + (
@@ -173,7 +157,7 @@ def _sees_rows(conn: Conn, role: str, table: TenantTable, tenant: str, actor: st
             sql.SQL(table.name))).fetchone() is not None
 
 
-def _actor(contain: Any, conn: Conn, dsn: str, target: Any,
+def _actor(conn: Conn, dsn: str, target: Target,
            where: tuple[str, TenantTable, str]) -> SecurityTest:
     role, table, tenant = where
     actor = str(target.value)
@@ -182,12 +166,12 @@ def _actor(contain: Any, conn: Conn, dsn: str, target: Any,
     if not _sees_rows(conn, role, table, tenant, actor):
         return unexamined(CONTAINMENT, subject, tried, "the actor read nothing even before "
                           "it was contained")
-    _contain(contain, dsn, target)
+    _contain(dsn, target)
     blocked = not _sees_rows(conn, role, table, tenant, actor)
     row = conn.execute("SELECT count(*) FROM vigil_monitor.access_log WHERE actor_id = %s "
                        "AND NOT success", (actor,)).fetchone()
     recorded = bool(row and int(str(row[0])) > 0)
-    _release(contain, dsn, target)
+    _release(dsn, target)
     restored = _sees_rows(conn, role, table, tenant, actor)
     problems = ([] if blocked else ["the contained actor still read rows"]) + (
         [] if recorded else ["its refusal was not recorded in the access log"]) + (
@@ -220,7 +204,7 @@ def _admitted(conn: Conn, role: str, table: TenantTable, tenant: str) -> bool | 
     return {"admitted": True, "refused": False}.get(verdict)
 
 
-def _tenant(contain: Any, conn: Conn, dsn: str, target: Any,
+def _tenant(conn: Conn, dsn: str, target: Target,
             where: tuple[str, TenantTable]) -> SecurityTest:
     role, table = where
     tenant = str(target.value)
@@ -236,9 +220,9 @@ def _tenant(contain: Any, conn: Conn, dsn: str, target: Any,
     if _admitted(conn, role, table, tenant) is not True:
         return unexamined(CONTAINMENT, subject, tried, "the write was refused, or failed, "
                           "before the tenant was contained")
-    _contain(contain, dsn, target)
+    _contain(dsn, target)
     blocked = _admitted(conn, role, table, tenant) is False
-    _release(contain, dsn, target)
+    _release(dsn, target)
     restored = _admitted(conn, role, table, tenant) is True
     problems = ([] if blocked else ["the contained tenant's row was admitted"]) + (
         [] if restored else ["release did not admit it again"])

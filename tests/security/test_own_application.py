@@ -48,20 +48,22 @@ def ward(make_database: Callable[[str], str], admin_dsn: str) -> Iterator[Ward]:
     app_role, monitor_role = f"ward_app_{suffix}", f"ward_mon_{suffix}"
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS".encode())
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(APP_SQL.format(app=app_role, canary=CANARY).encode())
-    for step in (["db", "install", "--exporter-role", monitor_role],
-                 ["db", "grants", "--app-role", app_role],
-                 ["db", "phi", "add", "ward.patients", "ssn"],
-                 ["db", "tenant-column", "ward.patients", "clinic_no"],
-                 ["db", "audit", "enable", "ward.patients", "--pk", "patient_id"],
-                 ["db", "probe", "set", "--tenant", "7"]):
-        assert cli.main([*step, "--dsn", dsn]) == 0, step
-    yield Ward(dsn, app_role, monitor_role)
-    pg.drop_database(admin_dsn, pg.dbname_of(dsn))
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        for role in (app_role, monitor_role):
-            conn.execute(f"DROP ROLE IF EXISTS {role}".encode())
+    try:  # roles are cluster-wide: dropped even when the set-up fails half-way
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(APP_SQL.format(app=app_role, canary=CANARY).encode())
+        for step in (["db", "install", "--exporter-role", monitor_role],
+                     ["db", "grants", "--app-role", app_role],
+                     ["db", "phi", "add", "ward.patients", "ssn"],
+                     ["db", "tenant-column", "ward.patients", "clinic_no"],
+                     ["db", "audit", "enable", "ward.patients", "--pk", "patient_id"],
+                     ["db", "probe", "set", "--tenant", "7"]):
+            assert cli.main([*step, "--dsn", dsn]) == 0, step
+        yield Ward(dsn, app_role, monitor_role)
+    finally:
+        pg.drop_database(admin_dsn, pg.dbname_of(dsn))
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            for role in (app_role, monitor_role):
+                conn.execute(f"DROP ROLE IF EXISTS {role}".encode())
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

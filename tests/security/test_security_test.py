@@ -104,11 +104,12 @@ def extra_app_role(shared_demo: demo.DemoInfo) -> Iterator[str]:
     own role is shared by every test running in parallel)."""
     role = f"sec_app_{uuid.uuid4().hex[:8]}"
     query(shared_demo.admin_dsn, f"CREATE ROLE {role} LOGIN NOBYPASSRLS")
-    query(shared_demo.admin_dsn,
-          f'GRANT SELECT, INSERT, UPDATE, DELETE ON "Deal", "Contact", tenants TO {role}')
-    yield role
-    query(shared_demo.admin_dsn, f'REVOKE ALL ON "Deal", "Contact", tenants FROM {role}')
-    query(shared_demo.admin_dsn, f"DROP ROLE {role}")
+    try:
+        query(shared_demo.admin_dsn,
+              f'GRANT SELECT, INSERT, UPDATE, DELETE ON "Deal", "Contact", tenants TO {role}')
+        yield role
+    finally:
+        query(shared_demo.admin_dsn, f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 
 def test_an_application_role_with_bypassrls_fails_naming_the_control(

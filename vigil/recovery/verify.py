@@ -145,10 +145,13 @@ def _consistency(conn: Conn, window_minutes: float) -> list[CheckResult]:
     failed, total = (int(str(row[0])), int(str(row[1]))) if row else (0, 0)
     status = conn.execute("SELECT * FROM vigil_monitor.security_encryption_status()").fetchone()
     state = str(status[1]) if status else "unknown"
-    return [tenants,
-            CheckResult("Encryption failures", failed == 0, float(failed), 0.0,
-                        f"{failed} of {total} operations in the last {window_minutes:g} min "
-                        "failed"),
+    failures = (CheckResult("Encryption failures", False, None, 0.0, "no encryption operation "
+                            f"recorded in the last {window_minutes:g} min", no_data=True)
+                if total == 0 else
+                CheckResult("Encryption failures", failed == 0, float(failed), 0.0,
+                            f"{failed} of {total} operations in the last {window_minutes:g} min "
+                            "failed"))
+    return [tenants, failures,
             CheckResult("Re-encryption", state != "stalled", None, None, f"status {state}")]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from router import alert_objects
 from router.client_cli import EXIT_CODES, call, common, emit, table, when
+from vigil import durations
 
 MAX_LIMIT = 1000
 CONTEXT_EXIT = ("exit codes: 0 every section gathered, 1 a section could not be (Prometheus or "
@@ -142,24 +143,43 @@ def _num(value: Any) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def runs(values: list[dict[str, Any]], keep: int = 12) -> list[list[Any]]:
+    """Consecutive points on the same side of the threshold, as one row each (the latest
+    ``keep``): when it crossed, how far, for how long. ``--json`` has every point."""
+    groups: list[list[dict[str, Any]]] = []
+    for p in values:
+        if groups and groups[-1][-1]["crossed"] == p["crossed"]:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    rows = []
+    for g in groups[-keep:]:
+        nums = [p["value"] for p in g]
+        limits = {p["threshold"] for p in g if p["threshold"] is not None}
+        state = {True: "crossed", False: "within", None: "no threshold"}[g[0]["crossed"]]
+        rows.append([when(g[0]["at"]), when(g[-1]["at"]), len(g), _num(min(nums)),
+                     _num(max(nums)), ", ".join(_num(t) for t in sorted(limits)), state])
+    return rows
+
+
 def metric_lines(m: dict[str, Any]) -> list[str]:
     if m["status"] != "ok":
         return [f"  {m['status'].replace('_', ' ')}: {m.get('error', '')}"]
     rule = m["rule"]
     limit = _num(m["threshold"]) if m["threshold"] is not None else m["threshold_expression"]
-    out = [f"  rule {rule['name']} (group {rule['group']}, for {rule['duration_seconds']}s): "
+    out = [f"  rule {rule['name']} (group {rule['group']}, for "
+           f"{durations.format(rule['duration_seconds'] or 0)}): "
            f"{m['expression']} {m['operator'] or ''} {limit or ''}".rstrip(),
-           f"  {m['hours']:g}h to {when(m['end'])}, every {m['step_seconds']:g}s"]
+           f"  {m['hours']:g}h to {when(m['end'])}, a point every "
+           f"{durations.format(m['step_seconds'])}"]
     if not m["series"]:
         out.append("  no series of the expression matches the alert's labels in the window")
     for s in m["series"]:
         out.append(f"  series {_pairs(s['labels']) or '(no labels)'}: last {_num(s['last'])}, "
                    f"max {_num(s['max'])}, min {_num(s['min'])}; {s['crossed']} of "
                    f"{len(s['values'])} points crossed the threshold")
-        shown = s["values"][-12:]   # the latest hour or so; --json has every point
-        out += ["    " + line for line in table(["TIME", "VALUE", "THRESHOLD", ""], [
-            [when(p["at"]), _num(p["value"]), _num(p["threshold"]),
-             "crossed" if p["crossed"] else ""] for p in shown])]
+        out += ["    " + line for line in table(
+            ["FROM", "TO", "POINTS", "MIN", "MAX", "THRESHOLD", ""], runs(s["values"]))]
     return out
 
 
@@ -218,7 +238,7 @@ def alert_context(args: argparse.Namespace) -> int:
     lines += ["", "Related alerts (ranked by labels matched)",
               *related_lines(doc["related"]["alerts"], doc["related"]["ignored_labels"]),
               "", "Database objects it names", *object_lines(doc["database"]),
-              "", f"Escalation (respond within {doc['response_time_seconds']:g}s)"]
+              "", f"Escalation (respond within {durations.format(doc['response_time_seconds'])})"]
     lines += ["  " + line for line in table(["KIND", "STEP", "DUE", "STATE", "TARGETS"], [
         [p["kind"], p["step_no"], when(p["due_at"]), p["state"], ", ".join(p["targets"])]
         for p in doc["plan"]])]

@@ -23,7 +23,8 @@ from typing import Any
 from vigil.report.errors import PrometheusUnavailable
 from vigil.report.prom import Prom
 
-TIMEOUT = 4.0            # each Prometheus call; two or three per context
+TIMEOUT = 3.0            # each Prometheus call; two or three per context
+DEADLINE = 7.0           # all of them: the request's own bound (op_timeout, 12 s) is for the DB
 MAX_POINTS = 60          # per series: a table a person can read, a step Prometheus accepts
 MAX_SERIES = 5
 _COMPARE = ("==", "!=", ">=", "<=", ">", "<")
@@ -150,8 +151,14 @@ async def history(url: str | None, alert: dict[str, Any], now: datetime,
     window = {"prometheus_url": url, "start": datetime.fromtimestamp(start, UTC),
               "end": end_at, "step_seconds": step, "hours": hours}
     try:
-        doc = await asyncio.to_thread(_history, Prom(url, timeout=TIMEOUT), alert, start, end,
-                                      step)
+        doc = await asyncio.wait_for(asyncio.to_thread(
+            _history, Prom(url, timeout=TIMEOUT), alert, start, end, step), DEADLINE)
     except PrometheusUnavailable as exc:
         return {"status": "unavailable", "error": str(exc), **window}
+    except TimeoutError:
+        return {"status": "unavailable", "error": f"Prometheus at {url} did not answer within "
+                                                  f"{DEADLINE:g}s", **window}
+    except (KeyError, TypeError, ValueError) as exc:   # an answer of an unexpected shape
+        return {"status": "unavailable", "error": f"Prometheus at {url} answered something "
+                                                  f"unexpected ({type(exc).__name__})", **window}
     return {**doc, **window}

@@ -182,7 +182,7 @@ async def test_cli_context_prints_sections_and_the_database_objects_it_names(
     assert doc["metrics"]["status"] == "ok"
 
 
-async def test_cli_context_without_prometheus_says_so_and_exits_1(
+async def test_context_without_prometheus_says_so_and_the_cli_exits_1(
         make_router: Callable[..., Any]) -> None:
     r: Router = await make_router()
     await r.post(am_payload(am_alert("VigilTargetDown", "P2", **COMMON)))
@@ -190,3 +190,8 @@ async def test_cli_context_without_prometheus_says_so_and_exits_1(
     assert res.code == 1
     assert "not configured: set prometheus_url in router.yml" in res.out
     assert "the alert names no schema, table, policy, role or index" in res.out
+
+    down: Router = await make_router(prometheus_url="http://127.0.0.1:9")   # nothing listens
+    status, ctx = await down.api("GET", "/api/v1/alerts/1/context")
+    assert status == 200 and ctx["metrics"]["status"] == "unavailable"
+    assert "did not answer" in ctx["metrics"]["error"]

@@ -4,9 +4,15 @@ incident that resolves when all its alerts do; the alert CLI's tables and argume
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import psycopg
 from router_helpers import Router, am_alert, am_payload, run_cli
+from support.polling import wait_for_async
+
+from router import store
+from router.keys import MATRIX
 
 
 async def _incident(router: Router, *alert_ids: int, severity: str = "P2") -> int:
@@ -161,3 +167,34 @@ async def test_cli_alert_list_show_and_argument_errors(router: Router) -> None:
     assert "exit codes: 0" in (await run_cli(router, "alert", "list", "--help")).out
     res = await run_cli(router, "alert", "show", "99")
     assert res.code == 1 and "404" in res.err
+
+
+async def test_the_last_two_alerts_resolving_at_once_still_resolve_the_incident(
+        router: Router) -> None:
+    """Each resolve locks the incident before checking its alerts, so the second waits for the
+    first to commit and then sees both resolved (without the lock neither would)."""
+    await router.post(am_payload(am_alert("A", "P2", fingerprint="a"),
+                                 am_alert("B", "P2", fingerprint="b")))
+    iid = await _incident(router, 1, 2)
+    await router.api("POST", f"/api/v1/incidents/{iid}/respond", json={"who": "erin"})
+    matrix, now = router.client.server.app[MATRIX], router.clock.now()
+    async with (await psycopg.AsyncConnection.connect(router.dsn) as first,
+                await psycopg.AsyncConnection.connect(router.dsn) as second):
+        await store.resolve(first, matrix, 1, now, "erin")          # holds the incident's lock
+
+        async def resolve_second() -> None:
+            await store.resolve(second, matrix, 2, now, "frank")
+            await second.commit()
+
+        task = asyncio.create_task(resolve_second())
+
+        async def second_waits() -> bool:
+            rows = router.sql("SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND "
+                              "wait_event_type = 'Lock'", second.info.backend_pid)
+            return bool(rows[0][0])
+
+        await wait_for_async(second_waits, within=10, describe="the second resolve to wait")
+        await first.commit()
+        await task
+    _, inc = await router.api("GET", f"/api/v1/incidents/{iid}")
+    assert (inc["status"], inc["status_changed_by"]) == ("resolved", "router")

@@ -79,8 +79,12 @@ def crosses(value: float, op: str, threshold: float) -> bool:
             "<=": value <= threshold, ">": value > threshold, "<": value < threshold}[op]
 
 
-def _agrees(series: dict[str, str], alert_labels: dict[str, str]) -> bool:
-    return all(alert_labels.get(k) == v for k, v in series.items() if k != "__name__")
+def _agrees(series: dict[str, str], alert_labels: dict[str, str],
+            overridden: dict[str, str]) -> bool:
+    """The series is the alert's: every label it has, the alert has with the same value, but
+    those the rule sets itself (a rule's ``severity`` replaces the series')."""
+    return all(alert_labels.get(k) == v for k, v in series.items()
+               if k != "__name__" and k not in overridden)
 
 
 def _find_rule(groups: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
@@ -89,7 +93,7 @@ def _find_rule(groups: list[dict[str, Any]], name: str) -> dict[str, Any] | None
             if rule.get("type") == "alerting" and rule.get("name") == name:
                 return {"name": name, "group": group.get("name"), "query": rule.get("query"),
                         "duration_seconds": rule.get("duration"), "health": rule.get("health"),
-                        "state": rule.get("state")}
+                        "state": rule.get("state"), "labels": rule.get("labels") or {}}
     return None
 
 
@@ -110,11 +114,11 @@ def _history(prom: Prom, alert: dict[str, Any], start: float, end: float,
     limits: dict[float, float] = {}
     if right is not None and threshold is None:
         found = [s for labels, s in prom.query_range(right, start, end, step)
-                 if _agrees(labels, alert["labels"])]
+                 if _agrees(labels, alert["labels"], rule["labels"])]
         limits = dict(found[0]) if len(found) == 1 else {}
     series = []
     for labels, points in prom.query_range(left, start, end, step):
-        if not _agrees(labels, alert["labels"]):
+        if not _agrees(labels, alert["labels"], rule["labels"]):
             continue
         values: list[dict[str, Any]] = []
         for t, v in points:

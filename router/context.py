@@ -28,12 +28,15 @@ _RELATED = sql.load("related")
 _SAME_NAME = sql.load("same_name")
 
 
-def _number(request: web.Request, name: str, default: float, top: float) -> float | None:
+def _number(request: web.Request, name: str, default: float, top: float, *,
+            zero: bool = False) -> float | None:
+    """The query parameter as a number above 0 (or 0 itself when ``zero``) up to ``top``;
+    None for anything else (NaN and infinities included)."""
     try:
         value = float(request.query.get(name, default))
     except ValueError:
         return None
-    return value if 0 < value <= top or (name == "window_seconds" and value == 0) else None
+    return value if 0 < value <= top or (zero and value == 0) else None
 
 
 async def _related(conn: Any, request: web.Request, alert: dict[str, Any], window: float,
@@ -51,7 +54,7 @@ async def _related(conn: Any, request: web.Request, alert: dict[str, Any], windo
 
 def _window(request: web.Request) -> float | web.Response:
     window = _number(request, "window_seconds", request.app[CONFIG].router.related_window,
-                     MAX_WINDOW)
+                     MAX_WINDOW, zero=True)
     if window is None:   # NaN and out of range
         return error(400, f"window_seconds: expected a number of seconds from 0 to "
                           f"{MAX_WINDOW}", "window_seconds")

@@ -101,31 +101,36 @@ async def change_status(request: web.Request) -> web.Response:
     for bad in (who, note):
         if isinstance(bad, web.Response):
             return bad
-    app = request.app
-    async with app[POOL].connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT status FROM vigil_router.incidents WHERE id = %s "
-                                 "FOR UPDATE", (incident_id,))
-        row = await cur.fetchone()
-        if row is None:
-            return error(404, "no such incident")
-        current = str(row[0])
-        allowed = TRANSITIONS[current]
-        if target not in allowed:
-            return error(409, f"incident is {current}; it can move to "
-                              f"{' or '.join(allowed) if allowed else 'nothing (closed is final)'}"
-                              f", not {target}", "status")
-        if current == "open":   # the response itself: notifies the responders
-            return await incidents.start_response(conn, app, incident_id, str(who),
-                                                  note if isinstance(note, str) else None)
-        now = app[CLOCK].now()
-        await conn.execute("UPDATE vigil_router.incidents SET status = %s, "
-                           "status_changed_at = %s, status_changed_by = %s WHERE id = %s",
-                           (target, now, who, incident_id))
-        await store.event(conn, now, "status_changed", incident_id=incident_id,
-                          actor=str(who), detail={"from": current, "to": target,
-                                                  "note": note})
-        incident = await incidents.get_incident(conn, incident_id)
-    return reply(incident)
+    async with request.app[POOL].connection() as conn, conn.transaction():
+        return await move(conn, request.app, incident_id, str(target), str(who),
+                          note=note if isinstance(note, str) else None)
+
+
+async def move(conn: Any, app: web.Application, incident_id: int, target: str, who: str,
+               *, note: str | None = None) -> web.Response:
+    """Move the incident to ``target`` if the lifecycle allows it from where it is (409
+    naming the allowed moves if not): the one way a status changes, for this API and any
+    action that implies a move (containing an incident, say). The caller owns the
+    transaction."""
+    cur = await conn.execute("SELECT status FROM vigil_router.incidents WHERE id = %s "
+                             "FOR UPDATE", (incident_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return error(404, "no such incident")
+    current = str(row[0])
+    allowed = TRANSITIONS[current]
+    if target not in allowed:
+        return error(409, f"incident is {current}; it can move to "
+                          f"{' or '.join(allowed) if allowed else 'nothing (closed is final)'}"
+                          f", not {target}", "status")
+    if current == "open":   # the response itself: notifies the responders
+        return await incidents.start_response(conn, app, incident_id, who, note)
+    now = app[CLOCK].now()
+    await conn.execute("UPDATE vigil_router.incidents SET status = %s, status_changed_at = %s, "
+                       "status_changed_by = %s WHERE id = %s", (target, now, who, incident_id))
+    await store.event(conn, now, "status_changed", incident_id=incident_id, actor=who,
+                      detail={"from": current, "to": target, "note": note})
+    return reply(await incidents.get_incident(conn, incident_id))
 
 
 async def timeline(request: web.Request) -> web.Response:

@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
-from vigil import pg
-from vigil.errors import VigilError
+from vigil.core import pg
+from vigil.core.errors import VigilError
 
 _TABLE = """
 SELECT n.nspname, c.relname, c.relkind::text, c.relrowsecurity, c.relforcerowsecurity

@@ -14,7 +14,7 @@ from typing import Any
 
 from router import alert_objects
 from router.client_cli import EXIT_CODES, call, common, emit, table, when
-from vigil import durations
+from vigil.core import durations
 
 MAX_LIMIT = 1000
 CONTEXT_EXIT = ("exit codes: 0 every section gathered, 1 a section could not be (Prometheus or "
@@ -223,7 +223,7 @@ def related_lines(alerts: list[dict[str, Any]], ignored: list[str]) -> list[str]
 
 
 def alert_context(args: argparse.Namespace) -> int:
-    from vigil import pg
+    from vigil.core import pg
 
     doc = call(args, "GET", f"/api/v1/alerts/{args.id}/context?hours={args.hours:g}")
     doc["database"] = alert_objects.lookup(args.dsn or pg.demo_dsn(), doc["alert"]["labels"])

@@ -8,6 +8,7 @@ catalog (router/alert_objects.py, ``--dsn``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import urllib.parse
 from typing import Any
@@ -259,8 +260,19 @@ def alert_related(args: argparse.Namespace) -> int:
                             *related_lines(doc["related"], doc["ignored_labels"])])
 
 
+def _value(v: Any) -> str:
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, separators=(",", ":"))
+    text = str(v)
+    return json.dumps(text, ensure_ascii=False) if " " in text else text   # one value
+
+
 def detail_text(detail: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {}))
+    """An event's detail as ``key=value`` pairs, empty ones left out."""
+    return " ".join(f"{k}={_value(v)}" for k, v in detail.items()
+                    if v not in (None, "", [], {}))
 
 
 def alert_timeline(args: argparse.Namespace) -> int:

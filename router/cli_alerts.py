@@ -50,6 +50,23 @@ def _hours(text: str) -> float:
     return value
 
 
+def _window(text: str) -> float:
+    try:
+        value = durations.parse(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 366 * 86400:
+        raise argparse.ArgumentTypeError("expected a duration like 30m, 2h or 1d, "
+                                         "at most 366d")
+    return value
+
+
+def _window_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--window", type=_window, default=None, metavar="DURATION",
+                   help="related alerts received within this of the alert (default: the "
+                        "router's related_window, 1h)")
+
+
 def register(subparsers: Any) -> None:
     alert = subparsers.add_parser("alert", help="inspect, ack and resolve routed alerts",
                                   epilog=EXIT_CODES)
@@ -76,12 +93,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dsn", default=None,
                    help="monitored database for the objects the alert names (default: env "
                         "VIGIL_ADMIN_DSN on the demo database, as `vigil check`)")
+    _window_arg(p)
     common(p)
     p.set_defaults(func=alert_context)
     p = asub.add_parser("related", epilog=EXIT_CODES,
                         help="alerts with the same name or shared labels in the window, ranked "
                              "by labels matched (job, instance, target never count)")
     p.add_argument("id", type=int)
+    _window_arg(p)
     common(p)
     p.set_defaults(func=alert_related)
     p = asub.add_parser("timeline", help="every event of the alert", epilog=EXIT_CODES)
@@ -223,10 +242,16 @@ def related_lines(alerts: list[dict[str, Any]], ignored: list[str]) -> list[str]
          for a in alerts])]
 
 
+def _window_query(args: argparse.Namespace) -> dict[str, str]:
+    return {} if args.window is None else {"window_seconds": f"{args.window:g}"}
+
+
 def alert_context(args: argparse.Namespace) -> int:
     from vigil.core import pg
 
-    doc = call(args, "GET", f"/api/v1/alerts/{args.id}/context?hours={args.hours:g}")
+    query = {"hours": f"{args.hours:g}"} | _window_query(args)
+    doc = call(args, "GET", f"/api/v1/alerts/{args.id}/context?"
+                            f"{urllib.parse.urlencode(query)}")
     doc["database"] = alert_objects.lookup(args.dsn or pg.demo_dsn(), doc["alert"]["labels"])
     earlier = doc["earlier"]
     lines = [*show_lines(doc["alert"]), "",
@@ -236,7 +261,8 @@ def alert_context(args: argparse.Namespace) -> int:
         ["ID", "SEV", "STATUS", "RECEIVED", "RESOLVED"],
         [[a["id"], a["severity"], a["status"], when(a["received_at"]),
           when(a["resolved_at"])] for a in earlier["alerts"]])] if earlier["alerts"] else []
-    lines += ["", "Related alerts (ranked by labels matched)",
+    lines += ["", f"Related alerts within {durations.format(doc['related']['window_seconds'])}"
+                  ", ranked by labels matched",
               *related_lines(doc["related"]["alerts"], doc["related"]["ignored_labels"]),
               "", "Database objects it names", *object_lines(doc["database"]),
               "", f"Escalation (respond within {durations.format(doc['response_time_seconds'])})"]
@@ -254,9 +280,11 @@ def alert_context(args: argparse.Namespace) -> int:
 
 
 def alert_related(args: argparse.Namespace) -> int:
-    doc = call(args, "GET", f"/api/v1/alerts/{args.id}/related")
+    query = urllib.parse.urlencode(_window_query(args))
+    doc = call(args, "GET", f"/api/v1/alerts/{args.id}/related" + (f"?{query}" if query else ""))
     return emit(args, doc, [f"related to alert {args.id} within "
-                            f"{doc['window_seconds']:g}s, most labels matched first",
+                            f"{durations.format(doc['window_seconds'])}, most labels matched "
+                            "first",
                             *related_lines(doc["related"], doc["ignored_labels"])])
 
 

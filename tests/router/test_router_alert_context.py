@@ -165,8 +165,8 @@ async def test_cli_context_prints_sections_and_the_database_objects_it_names(
     assert res.code == 0, res
     assert not res.out.lstrip().startswith("{")
     for section in ("Metric history (Prometheus, last 3h)", "Earlier alerts of the same name: 0",
-                    "Related alerts (ranked by labels matched)", "Database objects it names",
-                    "Escalation", "Deliveries"):
+                    "Related alerts within 1h, ranked by labels matched",
+                    "Database objects it names", "Escalation", "Deliveries"):
         assert section in res.out
     assert "vigil_rls_overhead_seconds > 0.05" in res.out
     # the samples' two runs: within the threshold, then over it

@@ -164,6 +164,10 @@ async def test_cli_alert_list_show_and_argument_errors(router: Router) -> None:
     assert res.out.splitlines()[0].split() == ["AT", "EVENT", "BY", "DETAIL"]
     res = await run_cli(router, "alert", "related", "1", "--json")
     assert json.loads(res.out)["related"] == []
+    res = await run_cli(router, "alert", "related", "1", "--window", "2h")
+    assert res.code == 0 and "within 2h" in res.out and "none related" in res.out
+    res = await run_cli(router, "alert", "related", "1", "--window", "soon")
+    assert res.code == 2 and "argument --window" in res.err
     assert "exit codes: 0" in (await run_cli(router, "alert", "list", "--help")).out
     res = await run_cli(router, "alert", "show", "99")
     assert res.code == 1 and "404" in res.err

@@ -39,9 +39,11 @@ def register(subparsers: Any) -> None:
     """``vigil alert ...`` (router/cli_alerts.py) and ``vigil incident ...``
     (router/cli_incidents.py); the router client and the output helpers are here."""
     from router import cli_alerts, cli_incidents
+    from vigil.contain.cli import register as register_containment
 
     cli_alerts.register(subparsers)
-    cli_incidents.register(subparsers)
+    isub = cli_incidents.register(subparsers)
+    register_containment(isub, common)   # contain, release, approve, containments (#12)
 
 
 def _stack_token() -> str | None:

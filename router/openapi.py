@@ -198,6 +198,8 @@ _INCIDENT = {"type": "object", "required": ["type", "severity", "description"], 
 
 
 def document() -> dict[str, Any]:
+    from router.containment.openapi import paths as containment_paths
+
     return {
         "openapi": "3.0.3",
         "info": {"title": "vigil router", "version": "1",
@@ -261,5 +263,6 @@ def document() -> dict[str, Any]:
             "/api/v1/incidents/{id}/timeline": {"get": _op(
                 "Every event of an incident and of its linked alerts, in time order",
                 _INCIDENT_TIMELINE, params=_ID)},
+            **containment_paths(),
         },
     }

@@ -16,8 +16,9 @@ RUNBOOK = Path(__file__).resolve().parents[3] / "docs" / "runbook.md"
 def _commands() -> list[str]:
     text = RUNBOOK.read_text().replace("\\\n", " ")
     found = re.findall(r"^\s*\$ (vigil (?:alert|incident) [^#\n]*)", text, re.M)
+    # A line showing alternatives ("[--role R | --actor A]") is a synopsis, not a command.
     return [re.sub(r"\$\{(\w+)\}", lambda m: PLACEHOLDERS.get(m.group(1), "x"), c)
-            for c in found]
+            for c in found if "[" not in c]
 
 
 def test_the_runbooks_alert_and_incident_commands_parse() -> None:

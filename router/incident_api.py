@@ -2,11 +2,13 @@
 
 An incident moves open -> responding -> contained -> resolved -> closed. Each move is a
 ``status_changed`` event with who and when (and the row keeps the latest); a move the
-lifecycle doesn't allow is refused with 409 naming the allowed ones. open -> responding is
-the response itself (router/incidents.py ``start_response``: the level's responders are
-notified). When all of an incident's alerts resolve, the router records it and moves a
-responding or contained incident to resolved (router/store.py ``incidents_after_resolve``).
-The timeline holds the incident's events and every event of its linked alerts.
+lifecycle doesn't allow is refused with 409 naming the allowed ones; asking for the status it
+has already is a no-op (200, no event), so a script can't race the router's own resolve.
+open -> responding is the response itself (router/incidents.py ``start_response``: the
+level's responders are notified). When all of an incident's alerts resolve, the router
+records it and moves a responding or contained incident to resolved (router/store.py
+``incidents_after_resolve``). The timeline holds the incident's events and every event of
+its linked alerts.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ async def move(conn: Any, app: web.Application, incident_id: int, target: str, w
     if row is None:
         return error(404, "no such incident")
     current = str(row[0])
+    if target == current:   # already there (the router may have resolved it): nothing to do
+        return reply(await incidents.get_incident(conn, incident_id))
     allowed = TRANSITIONS[current]
     if target not in allowed:
         return error(409, f"incident is {current}; it can move to "

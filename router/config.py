@@ -289,7 +289,19 @@ class RouterFile:
     outbox: Outbox = Outbox()
     retention: Retention = Retention()
     related_window: Seconds = 3600.0
+    # Labels that relate nothing because every alert carries them with the same value (one
+    # exporter, one Prometheus): `related` and `context` never match on these (nor on
+    # alertname and severity, which are the alert's identity, not a shared resource).
+    related_ignore_labels: tuple[str, ...] = ("job", "instance", "target")
     public_url: str = "http://127.0.0.1:18091"
+    # Where `vigil alert context` reads the alert's rule and metric history (Prometheus
+    # /api/v1/rules and /api/v1/query_range); None: the context says it is not configured.
+    prometheus_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prometheus_url is not None and not self.prometheus_url.startswith(
+                ("http://", "https://")):
+            raise ValueError("prometheus_url must be an http:// or https:// URL")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -237,8 +237,10 @@ def test_derived_router_config_points_at_the_escalation_file(tmp_path: Path) -> 
     src.write_text(yaml.safe_dump({"listen": {"host": "127.0.0.1", "port": 18091},
                                    "public_url": "http://127.0.0.1:18091",
                                    "escalation_file": "escalation.yml"}))
-    doc = yaml.safe_load(derive_router(src, tmp_path / "r.yml", Ports(router=4444)).read_text())
+    doc = yaml.safe_load(derive_router(src, tmp_path / "r.yml", Ports(router=4444,
+                                                                   prometheus=4445)).read_text())
     assert doc["listen"]["port"] == 4444
+    assert doc["prometheus_url"] == "http://127.0.0.1:4445"   # what `alert context` reads
     assert doc["public_url"] == "http://127.0.0.1:4444"
     assert doc["escalation_file"] == str(src.parent / "escalation.yml")
 

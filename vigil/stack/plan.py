@@ -240,10 +240,12 @@ def derive_alertmanager(source: Path, dest: Path, ports: Ports, token_file: Path
 
 def derive_router(source: Path, dest: Path, ports: Ports,
                   escalation: Path | None = None) -> Path:
-    """router.yml with the stack's port and absolute escalation and on-call files."""
+    """router.yml with the stack's port, its Prometheus (for `vigil alert context`) and
+    absolute escalation and on-call files."""
     data = yaml.safe_load(source.read_text()) or {}
     data = rewrite_ports(data, ports.rewrites())
     data.setdefault("listen", {})["port"] = ports.router
+    data["prometheus_url"] = f"http://127.0.0.1:{ports.prometheus}"
     esc = escalation or Path(_absolute(source.parent,
                                        str(data.get("escalation_file", "escalation.yml"))))
     data["escalation_file"] = str(esc)

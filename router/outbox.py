@@ -62,8 +62,12 @@ def backoff(cfg: Outbox, attempts: int) -> float:
 class Sender(Worker):
     def __init__(self, pool: AsyncConnectionPool[Any], esc: Escalation, *,
                  channels: dict[str, Channel], cfg: Outbox, clock: Clock,
-                 metrics: Metrics, op_timeout: float = 12.0) -> None:
+                 metrics: Metrics, op_timeout: float = 12.0,
+                 decorate: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         super().__init__(pool, clock, metrics, op_timeout)
+        # What is sent for a claimed row: its stored payload, plus what can't be stored
+        # (the console's signed ack link, router/console/links.py) when set.
+        self.decorate = decorate
         self.esc = esc
         self.channels = channels
         self.cfg = cfg
@@ -202,8 +206,9 @@ class Sender(Worker):
     async def _send_and_record(self, row: dict[str, Any]) -> None:
         channel = self.channels[row["channel"]]
         target = self.esc.targets.get(row["target"])
+        payload = self.decorate(row) if self.decorate else row["payload"]
         d = Delivery(row["idempotency_key"], row["target"], target.to if target else (),
-                     row["payload"], row["attempts"])
+                     payload, row["attempts"])
         error: DeliveryError | None = None
         try:
             async with asyncio.timeout(channel.timeout):

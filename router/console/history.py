@@ -66,21 +66,27 @@ def _field(name: str, label: str, value: str, kind: str = "text") -> str:
 async def history(request: web.Request) -> web.Response:
     v = require(request)
     cfg, q = console_config(request), request.query
+    problem: BadQuery | None = None
+    params: dict[str, Any] = {}
+    try:
+        params = parse(q, cfg.show_labels)
+    except BadQuery as exc:
+        problem = exc
+    # A refused label search is not echoed back: its value may be the PHI it was after.
+    label = "" if problem and problem.field == "label" else q.get("label", "")
     levels = "".join(f'<option value="{x}"{" selected" if q.get("level") == x else ""}>{x}'
                      "</option>" for x in LEVELS)
     form = ('<form method="get" action="/console/history" class="search">'
             + _field("name", "Alert name", q.get("name", ""))
-            + _field("label", "Label (name=value)", q.get("label", ""))
+            + _field("label", "Label (name=value)", label)
             + f'<label>Level <select name="level"><option value="">any</option>{levels}'
             "</select></label>"
             + _field("from", "From", q.get("from", ""), "date")
             + _field("to", "To", q.get("to", ""), "date")
             + _field("who", "Who acted", q.get("who", ""))
             + '<button type="submit">Search</button></form>')
-    try:
-        params = parse(q, cfg.show_labels)
-    except BadQuery as exc:
-        body = form + f'<p class="error">{h(str(exc))}</p>'
+    if problem is not None:
+        body = form + f'<p class="error">{h(str(problem))}</p>'
         return page("History", body, session=v.session, csrf=csrf_for(request, v),
                     now=request.app[CLOCK].now(), status=400)
     async with request.app[POOL].connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -82,8 +82,8 @@ def _link(request: web.Request) -> tokens.AckLink:
                                 request.match_info["token"])
     if link is None:
         raise web.HTTPForbidden(
-            body=page("Link refused", "<p>This acknowledgement link is not valid.</p>",
-                      status=403).body, content_type="text/html")
+            text=page("Link refused", "<p>This acknowledgement link is not valid.</p>",
+                      status=403).text, content_type="text/html")
     return link
 
 

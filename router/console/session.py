@@ -95,7 +95,7 @@ async def checked_form(request: web.Request, v: Visitor) -> dict[str, str]:
 
 def _refuse(request: web.Request, text: str) -> web.HTTPForbidden:
     resp = message("Refused", text, 403, now=request.app[CLOCK].now())
-    return web.HTTPForbidden(body=resp.body, content_type="text/html",
+    return web.HTTPForbidden(text=resp.text, content_type="text/html",
                              headers={"Cache-Control": "no-store"})
 
 

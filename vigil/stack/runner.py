@@ -41,6 +41,7 @@ from vigil.stack.plan import (
     derive_prometheus,
     derive_router,
     ensure_audit_key,
+    ensure_console,
     ensure_token,
     exporter_dsn,
     file_missing,
@@ -120,6 +121,7 @@ class Stack:
             "VIGIL_SINK_URL": f"http://127.0.0.1:{ports.sink}",
             "VIGIL_ADMIN_DSN": self.admin,
             "PYTHONUNBUFFERED": "1",
+            **ensure_console(self.layout),
         })
         exporter = exporter_dsn(self.admin, self.options.demo_db)
         if exporter:

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import requests
 from report.chromium import png_pixels
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from router.console import tokens
 
-from .conftest import CANARY, SECRET, USERS, Live
+from .conftest import CANARY, SECRET, TOKEN, USERS, Live
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,6 +33,17 @@ def login(driver: Any, live: Live, user: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
     WebDriverWait(driver, 10).until(lambda d: d.current_url == f"{live.base}/console/")
     assert driver.find_element(By.CLASS_NAME, "who").text == f"{user} ({USERS[user][1]})"
+
+
+def wait_text(driver: Any, element_id: str, text: str) -> None:
+    """Until the element (on the page the last click led to) shows ``text``: a click's
+    navigation may still be under way when it returns."""
+    def shows(d: Any) -> bool:
+        try:
+            return bool(d.find_element(By.ID, element_id).text == text)
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+    WebDriverWait(driver, 10).until(shows)
 
 
 def session_of(driver: Any) -> requests.Session:
@@ -82,6 +94,7 @@ def test_a_responder_acknowledges_a_p1_with_a_note_and_the_timeline_shows_it(
     shot(browser, shots, "open")
 
     browser.find_element(By.LINK_TEXT, "ConsoleP1").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith(f"/alerts/{alert_id}"))
     note = browser.find_element(By.ID, "ack-note")
     assert note.get_attribute("required") is not None      # P1: a note is required
     # Why the first person was paged, from the matrix, on the timeline.
@@ -89,7 +102,7 @@ def test_a_responder_acknowledges_a_p1_with_a_note_and_the_timeline_shows_it(
     assert "paged security-team" in timeline and "P1 step 1: Immediate Response Team" in timeline
     note.send_keys("containment started, looking at the RLS policy")
     browser.find_element(By.ID, "ack-button").click()
-    assert browser.find_element(By.ID, "status").text == "acked"
+    wait_text(browser, "status", "acked")
     timeline = browser.find_element(By.ID, "timeline").text
     assert "acked" in timeline and "alice" in timeline
     assert "containment started, looking at the RLS policy" in timeline
@@ -138,6 +151,11 @@ def test_a_read_only_user_gets_no_button_and_forged_posts_are_refused(
     resp = responder.post(url, data={"csrf": good.get_attribute("value"), "note": " "},
                           timeout=10)
     assert resp.status_code == 400 and "note: required" in resp.text
+    resolved = responder.post(f"{live.base}/console/alerts/{alert_id}/resolve", data={
+        "csrf": good.get_attribute("value"), "note": "false positive: load test"}, timeout=10)
+    assert resolved.status_code == 200 and "false positive: load test" in resolved.text
+    assert live.sql("SELECT status, resolved_by FROM vigil_router.alerts WHERE id = %s",
+                    alert_id) == [("resolved", "alice")]
 
 
 def _link_for(live: Live, alert_id: int) -> str:
@@ -170,7 +188,7 @@ def test_an_ack_link_changes_nothing_on_get_acks_on_post_and_refuses_a_replay(
     replay = session_of(browser)
     browser.find_element(By.ID, "ack-note").send_keys("on it from my phone")
     browser.find_element(By.ID, "ack-button").click()
-    assert "Acknowledged ConsoleLink" in browser.page_source
+    WebDriverWait(browser, 10).until(lambda d: "Acknowledged ConsoleLink" in d.page_source)
     [(status, by)] = live.sql("SELECT status, acked_by FROM vigil_router.alerts WHERE id = %s",
                               alert_id)
     assert (status, by) == ("acked", "security-team (ack link)")
@@ -215,6 +233,10 @@ def _csrf(html: str) -> str:
 
 def test_every_page_has_the_security_headers_and_no_phi(live: Live, browser: Any) -> None:
     alert_id = live.fire("ConsoleHeaders", "P4", patient_name=CANARY)
+    incident = requests.post(f"{live.base}/api/v1/incidents", timeout=10, headers={
+        "Authorization": f"Bearer {TOKEN}"}, json={
+        "type": "unauthorized-access", "severity": "P1", "description": "see alert",
+        "alert_ids": [alert_id]}).json()["id"]
     s = requests.Session()
     login_page = s.get(f"{live.base}/console/login", timeout=10)
     resp = s.post(f"{live.base}/console/login", allow_redirects=False, timeout=10, data={
@@ -225,7 +247,14 @@ def test_every_page_has_the_security_headers_and_no_phi(live: Live, browser: Any
     wrong = requests.post(f"{live.base}/console/login", timeout=10, data={
         "username": "alice", "password": "nope", "csrf": _csrf(login_page.text)})
     assert wrong.status_code == 403                 # another visitor's CSRF token
-    paths = ["/console/", f"/console/alerts/{alert_id}", "/console/history",
+    open_page = s.get(f"{live.base}/console/", timeout=10).text
+    assert f'href="/console/incidents/{incident}"' in open_page
+    assert re.search(r"respond in 1[45]m \d\ds; responding pages security-team",
+                     re.sub(r"<[^>]+>", "", open_page))
+    assert "linked to incident" in s.get(f"{live.base}/console/alerts/{alert_id}",
+                                         timeout=10).text
+    paths = ["/console/", f"/console/alerts/{alert_id}", f"/console/incidents/{incident}",
+             "/console/history",
              "/console/history?label=target=demo", "/console/overview", "/console/runbook",
              "/console/login", "/console/static/console.js", "/console/alerts/999999"]
     for path in paths:

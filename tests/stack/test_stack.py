@@ -18,7 +18,7 @@ import pytest
 import yaml
 from support import polling
 
-from vigil import httpclient
+from vigil.core import httpclient
 from vigil.stack import procs
 from vigil.stack.plan import (
     Layout,
@@ -275,10 +275,10 @@ def test_the_stack_router_serves_the_console_reading_the_stack_prometheus(
 
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:
     """`vigil up --fast`: real rules compressed, short intervals, and both tools accept them."""
-    from vigil.durations import parse_prometheus as parse_duration
-    from vigil.ruleoverlay import iter_rules
+    from vigil.core.durations import parse_prometheus as parse_duration
     from vigil.stack.cli import FAST_FOR, _fast_options
     from vigil.stack.plan import default_layout
+    from vigil.stack.ruleoverlay import iter_rules
 
     root = Path(__file__).resolve().parents[2]
     layout = default_layout(tmp_path / "state")

@@ -29,8 +29,8 @@ from router.app import create_app
 from router.config import load_config
 from router.keys import ENGINE, SENDER
 from router.migrate import migrate
-from vigil import pg
-from vigil.clock import ManualClock
+from vigil.core import pg
+from vigil.core.clock import ManualClock
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]

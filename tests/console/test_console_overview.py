@@ -5,14 +5,13 @@ runbook's thresholds, each chart linking to its runbook section."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from support.httpstub import HttpStub
 from support.polling import wait_for
 from support.prom import RULES_DIR, prometheus_test_config, query, start_prometheus
 
@@ -31,25 +30,13 @@ vigil_access_unusual_patterns{target="demo"} 2
 """
 
 
-class _Metrics(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.end_headers()
-        self.wfile.write(EXPOSITION)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Metrics)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    exporter = HttpStub(lambda _: (200, "text/plain; version=0.0.4", EXPOSITION))
     try:
         cfg = prometheus_test_config(
             tmp_path_factory.mktemp("prom") / "prometheus.yml",
-            targets={"vigil-exporter": [f"127.0.0.1:{server.server_address[1]}"],
+            targets={"vigil-exporter": [exporter.address],
                      "vigil-report": ["127.0.0.1:9"], "vigil-router": ["127.0.0.1:9"]},
             rule_files=[RULES_DIR / "recording.yml"])
         with start_prometheus(cfg) as prom:
@@ -57,7 +44,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                      timeout=30, describe="the RLS recording rule's first sample")
             yield prom.url
     finally:
-        server.shutdown()
+        exporter.close()
 
 
 async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(

@@ -9,8 +9,8 @@ import pytest
 
 from router.config import Console, ConsoleUser
 from router.console import links, tokens
-from vigil.config import Secret, build
-from vigil.errors import ConfigError
+from vigil.core.config import Secret, build
+from vigil.core.errors import ConfigError
 
 SECRET = "s" * 40
 OTHER = "o" * 40

@@ -164,6 +164,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                 "--window-size=1280,1000",
                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})   # CSP reports land here
     driver = webdriver.Chrome(options=opts, service=Service(executable_path=driver_bin))
     driver.set_page_load_timeout(30)
     try:

@@ -90,6 +90,10 @@ def test_a_responder_acknowledges_a_p1_with_a_note_and_the_timeline_shows_it(
     assert re.search(r"step 2 in 1[45]m \d\ds pages cto \(Chief Technology Officer\)",
                      section.text), section.text
     assert "no schedules configured" in browser.page_source
+    # console.js (a file: the CSP allows no inline script) keeps the countdown ticking.
+    countdown = section.find_element(By.CLASS_NAME, "countdown")
+    first = countdown.text
+    WebDriverWait(browser, 5).until(lambda _: countdown.text != first)
     no_phi(browser)
     shot(browser, shots, "open")
 
@@ -121,6 +125,9 @@ def test_a_responder_acknowledges_a_p1_with_a_note_and_the_timeline_shows_it(
         "href").endswith("/console/runbook#audit-performance")
     no_phi(browser)
     shot(browser, shots, "overview")
+    refused = [e["message"] for e in browser.get_log("browser")
+               if "Content Security Policy" in e["message"]]
+    assert refused == [], refused     # nothing on any page needed what the CSP forbids
 
 
 def test_a_read_only_user_gets_no_button_and_forged_posts_are_refused(

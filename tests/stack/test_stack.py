@@ -271,6 +271,10 @@ def test_the_stack_router_serves_the_console_reading_the_stack_prometheus(
     assert {u: c.role for u, c in console.users.items()} == {"responder": "responder",
                                                              "viewer": "read-only"}
     assert env["VIGIL_CONSOLE_SECRET"] not in out.read_text()
+    urls = dict(Stack(Layout(root, tmp_path / "st"), Options(ports=Ports(router=4444))).urls())
+    [(title, url)] = [(t, u) for t, u in urls.items() if t.startswith("console")]
+    assert url == "http://127.0.0.1:4444/console/"
+    assert str(tmp_path / "st" / "console-responder-password") in title   # where, not what
 
 
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:

@@ -402,6 +402,11 @@ class Stack:
         services = self.services()
         out = [(services[n].title, services[n].url or "") for n in ORDER
                if n in services and services[n].url and not services[n].missing]
+        if "router" in services and not services["router"].missing:
+            # The console the stack's router.yml turns on (plan.STACK_CONSOLE).
+            password = self.layout.state / "console-responder-password"
+            out.append((f"console (user responder, password in {password})",
+                        f"http://127.0.0.1:{self.options.ports.router}/console/"))
         out.append(("state and logs", str(self.layout.state)))
         return out
 

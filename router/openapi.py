@@ -162,6 +162,8 @@ _INCIDENT = {"type": "object", "required": ["type", "severity", "description"], 
 
 
 def document() -> dict[str, Any]:
+    from router.containment.openapi import paths as containment_paths
+
     return {
         "openapi": "3.0.3",
         "info": {"title": "vigil router", "version": "1",
@@ -205,5 +207,6 @@ def document() -> dict[str, Any]:
                 _ref("Incident"), params=_ID, body=_WHO, codes=(409,))},
             "/api/v1/incidents/{id}/timeline": {"get": _op(
                 "Every event of an incident", _INCIDENT_TIMELINE, params=_ID)},
+            **containment_paths(),
         },
     }

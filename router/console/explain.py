@@ -8,20 +8,42 @@ an event's detail can hold more (a fingerprint), and none of it is rendered blin
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from router.console.render import h, span
 from router.matrix import Matrix
+from router.oncall import on_call
 
 
-def who(matrix: Matrix, targets: Iterable[str]) -> str:
-    """``cto (Chief Technology Officer), legal (Legal)``, escaped."""
+def who(matrix: Matrix, targets: Iterable[str], at: datetime | None = None) -> str:
+    """``cto (Chief Technology Officer), legal (Legal)``, escaped. With ``at``, a schedule
+    target also says whom it reaches then (config/oncall.yml): ``on-call (...): alice``."""
     out = []
     for t in targets:
         target = matrix.esc.targets.get(t)
         desc = f" ({target.description})" if target and target.description else ""
+        if at is not None and target is not None and target.schedule \
+                and target.schedule in matrix.oncall.schedules:
+            o = on_call(matrix.oncall.schedules[target.schedule], at)
+            desc += f": {o.person} on call" if o.person else f": nobody on call, {o.pages}"
         out.append(f"{t}{desc}")
     return h(", ".join(out))
+
+
+def _oncall(d: Mapping[str, Any]) -> str:
+    """Whom each schedule target reached when the step fired, and why (fire.sql's detail)."""
+    parts = []
+    for target, o in (d.get("oncall") or {}).items():
+        if not isinstance(o, dict):
+            continue
+        if o.get("person"):
+            parts.append(f"{target} was {o['person']} ({o.get('via')} of schedule "
+                         f"{o.get('schedule')})")
+        else:
+            parts.append(f"{target}: nobody on call in {o.get('schedule')}, fallback "
+                         f"{o.get('fallback')}")
+    return ("; " + "; ".join(parts)) if parts else ""
 
 
 def step_reason(matrix: Matrix, severity: str, step_no: int) -> str:
@@ -53,7 +75,7 @@ def event_text(matrix: Matrix, severity: str, kind: str, d: Mapping[str, Any]) -
     """One escaped line for the timeline's "what and why" column."""
     if kind == "escalated":
         return (f"paged {who(matrix, d.get('targets') or [])}: "
-                f"{h(step_reason(matrix, severity, int(d.get('step') or 0)))}")
+                f"{h(step_reason(matrix, severity, int(d.get('step') or 0)) + _oncall(d))}")
     if kind == "notice":
         return (f"notified {who(matrix, d.get('targets') or [])}: "
                 f"{h(notice_reason(matrix, severity, int(d.get('step') or 0)))}")

@@ -1,36 +1,33 @@
-"""The "on call now / next" panel.
-
-On-call schedules (config/oncall.yml, issue #14.3) are not part of this router yet, so
-``who_is_on_call`` answers nobody and the panel says "no schedules configured". When the
-schedules module lands, this one function is the swap: return one ``OnCall`` per schedule.
-"""
+"""The "on call now / next" panel: for each schedule of config/oncall.yml, who is on call at
+the router's now, since when, and who takes over at the next hand-off (router/oncall/,
+``now_and_next``: daylight saving and overrides included). Nobody scheduled: the schedule's
+fallback target is what a page reaches, and the panel says so."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 
 from aiohttp import web
 
-from router.console.render import h, table, when
+from router.console.render import countdown, h, table, when
+from router.keys import CONFIG
+from router.oncall import OnCall, now_and_next
 
 
-@dataclasses.dataclass(frozen=True)
-class OnCall:
-    schedule: str
-    now: str                     # the person on call now ("" when nobody is scheduled)
-    next: str                    # who takes over at ``handoff``
-    handoff: datetime | None
-
-
-def who_is_on_call(app: web.Application, now: datetime) -> list[OnCall]:
-    """Every schedule's person now and next: none until schedules exist."""
-    return []
+def _who(o: OnCall) -> str:
+    if o.person is None:
+        return h(f"nobody scheduled: pages the fallback {o.fallback}")
+    return h(o.person) + (" (override)" if o.via == "override" else "")
 
 
 def panel(app: web.Application, now: datetime) -> str:
-    rows = [[h(o.schedule), h(o.now or "nobody (fallback target)"), h(o.next),
-             h(when(o.handoff))] for o in who_is_on_call(app, now)]
+    schedules = app[CONFIG].oncall.schedules
+    rows = []
+    for item in now_and_next(schedules, now):
+        cur, nxt = item.now, item.next
+        handoff = (h(when(cur.until)) + " " + countdown(cur.until, now)) if cur.until else \
+            "no hand-off planned"
+        rows.append([h(cur.schedule), _who(cur), _who(nxt) if nxt else "-", handoff])
     return ('<section class="oncall"><h3>On call now / next</h3>'
             + table(["schedule", "now", "next", "hand-off"], rows,
                     "no schedules configured") + "</section>")

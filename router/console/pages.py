@@ -19,6 +19,7 @@ from router.console import oncall
 from router.console.explain import event_text, step_reason, who
 from router.console.render import countdown, h, hidden_csrf, level, page, pairs, table, when
 from router.console.session import Visitor, checked_form, console_config, csrf_for, require
+from router.containment import store as containment
 from router.http import path_int
 from router.keys import CLOCK, CONFIG, MATRIX, METRICS, POOL
 
@@ -57,7 +58,7 @@ async def index(request: web.Request) -> web.Response:
                 nxt = h(f"acknowledged by {a['acked_by']}: escalation stopped")
             elif a["next_due"] is not None:
                 nxt = (f"step {h(a['next_step'])} {countdown(a['next_due'], now)} pages "
-                       f"{who(matrix, a['next_targets'])}")
+                       f"{who(matrix, a['next_targets'], a['next_due'])}")
             else:
                 nxt = "no further step"
             rows.append([f'<a href="/console/alerts/{a["id"]}">{h(a["alertname"])}</a>',
@@ -194,14 +195,26 @@ async def incident_page(request: web.Request) -> web.Response:
     i = rows[0]
     async with request.app[POOL].connection() as conn:
         events = await store.timeline(conn, incident_id=incident_id)
+        actions = await containment.listing(conn, incident_id)
     matrix, now = request.app[MATRIX], request.app[CLOCK].now()
+    # Containment runs from the CLI against the monitored database (vigil incident contain,
+    # vigil/contain/); the console shows where each action stands.
+    contained = table(["action", "database", "state", "requested", "approved by",
+                       "contained", "released"],
+                      [[h(f"{c['kind']} {c['target']}"), h(c["database"]), h(c["state"]),
+                        h(f"{c['requested_by']} {when(c['requested_at'])}"),
+                        h(", ".join(c["approved_by"]) or "-"),
+                        h(f"{c['contained_by'] or ''} {when(c['contained_at'])}".strip()),
+                        h(f"{c['released_by'] or ''} {when(c['released_at'])}".strip())]
+                       for c in actions], "no containment actions (vigil incident contain)")
     links = " ".join(f'<a href="/console/alerts/{int(a)}">alert {int(a)}</a>'
                      for a in i["alert_ids"])
     body = (f'<dl><dt>level</dt><dd>{level(i["severity"])}</dd>'
             f'<dt>status</dt><dd>{h(i["status"])}</dd>'
             f'<dt>created</dt><dd>{h(when(i["created_at"]))} by {h(i["created_by"])}</dd>'
             f'<dt>response</dt><dd>{_incident_next(request.app, i, now)}</dd>'
-            f"<dt>alerts</dt><dd>{links or 'none'}</dd></dl><h3>Timeline</h3>"
+            f"<dt>alerts</dt><dd>{links or 'none'}</dd></dl><h3>Containment</h3>{contained}"
+            "<h3>Timeline</h3>"
             + table(["at", "event", "by", "what and why"],
                     [[h(when(e["at"])), h(e["kind"]), h(e["actor"] or ""),
                       event_text(matrix, i["severity"], e["kind"], e["detail"] or {})]

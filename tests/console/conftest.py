@@ -129,6 +129,7 @@ def live(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
             "database": {"dsn": dsn, "pool_min": 1, "pool_max": 4},
             "auth": {"bearer_token": TOKEN},
             "escalation_file": str(REPO / "config" / "escalation.yml"),
+            "oncall_file": str(REPO / "config" / "oncall.yml"),
             "console": {"secret": SECRET, "ack_link_ttl": "30m",
                         "prometheus_url": "http://127.0.0.1:9",
                         "users": {u: {"password": p, "role": r}

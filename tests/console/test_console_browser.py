@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from router.console import tokens
+from router.oncall import now_and_next
 
 from .conftest import CANARY, SECRET, TOKEN, USERS, Live
 
@@ -89,7 +90,11 @@ def test_a_responder_acknowledges_a_p1_with_a_note_and_the_timeline_shows_it(
     # The countdown to step 2 and who it pages (escalation.yml: the CTO after 15 minutes).
     assert re.search(r"step 2 in 1[45]m \d\ds pages cto \(Chief Technology Officer\)",
                      section.text), section.text
-    assert "no schedules configured" in browser.page_source
+    # Who is on call now and next in config/oncall.yml's schedule, at the router's clock.
+    [item] = now_and_next(live.config.oncall.schedules, live.clock.now())
+    panel = browser.find_element(By.CSS_SELECTOR, "section.oncall").text
+    assert item.next is not None
+    assert f"primary {item.now.person} {item.next.person}" in panel, panel
     # console.js (a file: the CSP allows no inline script) keeps the countdown ticking.
     countdown = section.find_element(By.CLASS_NAME, "countdown")
     first = countdown.text
@@ -165,9 +170,14 @@ def test_a_read_only_user_gets_no_button_and_forged_posts_are_refused(
                     alert_id) == [("resolved", "alice")]
 
 
+def _page_for(live: Live, alert_id: int) -> dict[str, Any]:
+    [page] = [p for p in live.pages
+              if p["kind"] == "escalation" and p["alert"]["id"] == alert_id]
+    return page
+
+
 def _link_for(live: Live, alert_id: int) -> str:
-    [url] = [p["ack_url"] for p in live.pages
-             if p["kind"] == "escalation" and p["alert"]["id"] == alert_id]
+    url = _page_for(live, alert_id)["ack_url"]
     assert isinstance(url, str)
     return url
 
@@ -211,8 +221,9 @@ def test_an_ack_link_changes_nothing_on_get_acks_on_post_and_refuses_a_replay(
 def test_expired_and_wrong_recipient_links_are_refused_and_recorded(live: Live) -> None:
     alert_id = live.fire("ConsoleLinkRefused", "P3")
     url = _link_for(live, alert_id)
+    person = _page_for(live, alert_id)["target"]    # P3 pages whoever is on call: alice/sink
     # A link signed with the real secret for someone step 1 did not page (the P3 step pages
-    # on-call), as a leaked key or a config change would make one.
+    # the person on call), as a leaked key or a config change would make one.
     token = tokens.new_ack_link(SECRET, alert_id, 1, "legal",
                                 live.clock.now().timestamp() + 600)
     wrong = f"{live.base}/console/ack/{token}"
@@ -227,7 +238,14 @@ def test_expired_and_wrong_recipient_links_are_refused_and_recorded(live: Live) 
     assert s.post(url, data={"csrf": anon_csrf}, timeout=10).status_code == 403
     reasons = [(d["reason"], d["target"]) for k, _, d in _events(live, alert_id)
                if k == "ack_link_refused"]
-    assert reasons == [("wrong recipient", "legal"), ("expired", "on-call")]
+    assert reasons == [("wrong recipient", "legal"), ("expired", person)]
+    # Why that person was paged: the schedule, the person and how (fire.sql's detail).
+    page = requests.Session()
+    page.post(f"{live.base}/console/login", allow_redirects=False, timeout=10, data={
+        "username": "victor", "password": USERS["victor"][0],
+        "csrf": _csrf(page.get(f"{live.base}/console/login", timeout=10).text)})
+    text = page.get(f"{live.base}/console/alerts/{alert_id}", timeout=10).text
+    assert f"on-call was {person.split('/')[0]} (rotation of schedule primary)" in text
     assert live.sql("SELECT status FROM vigil_router.alerts WHERE id = %s",
                     alert_id) == [("open",)]
 
@@ -260,6 +278,13 @@ def test_every_page_has_the_security_headers_and_no_phi(live: Live, browser: Any
                      re.sub(r"<[^>]+>", "", open_page))
     assert "linked to incident" in s.get(f"{live.base}/console/alerts/{alert_id}",
                                          timeout=10).text
+    # A containment requested from the CLI (vigil incident contain) shows where it stands.
+    live.sql("INSERT INTO vigil_router.containments (incident_id, database, kind, target, "
+             "requested_at, requested_by, approvals_needed) VALUES (%s, 'demo', 'role', "
+             "'app_reader', now(), 'alice', 1) RETURNING id", incident)
+    text = re.sub(r"<[^>]+>", " ", s.get(f"{live.base}/console/incidents/{incident}",
+                                          timeout=10).text)
+    assert re.search(r"role app_reader\s+demo\s+awaiting_approval\s+alice", text), text
     paths = ["/console/", f"/console/alerts/{alert_id}", f"/console/incidents/{incident}",
              "/console/history",
              "/console/history?label=target=demo", "/console/overview", "/console/runbook",

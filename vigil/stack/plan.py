@@ -264,8 +264,9 @@ def derive_alertmanager(source: Path, dest: Path, ports: Ports, token_file: Path
 
 def derive_router(source: Path, dest: Path, ports: Ports,
                   escalation: Path | None = None) -> Path:
-    """router.yml with the stack's port, an absolute escalation file and, unless the source
-    configures one, the stack's console (STACK_CONSOLE) reading the stack's Prometheus."""
+    """router.yml with the stack's port, absolute escalation and on-call files and, unless
+    the source configures one, the stack's console (STACK_CONSOLE) reading the stack's
+    Prometheus."""
     data = yaml.safe_load(source.read_text()) or {}
     data.setdefault("console", copy.deepcopy(STACK_CONSOLE))
     data = rewrite_ports(data, ports.rewrites())
@@ -273,6 +274,8 @@ def derive_router(source: Path, dest: Path, ports: Ports,
     esc = escalation or Path(_absolute(source.parent,
                                        str(data.get("escalation_file", "escalation.yml"))))
     data["escalation_file"] = str(esc)
+    if data.get("oncall_file"):
+        data["oncall_file"] = _absolute(source.parent, str(data["oncall_file"]))
     return _write_yaml(dest, data, source)
 
 

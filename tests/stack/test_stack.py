@@ -251,7 +251,11 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
     assert doc["oncall_file"] == str(root / "config" / "oncall.yml")   # the P3 schedule
     assert doc["listen"]["port"] == 18091
     from router.config import load_config
-    config = load_config(out, env={"VIGIL_ROUTER_TOKEN": "stack-test-token"})
+    from vigil.stack.plan import Layout, ensure_console
+    # The environment the stack gives the router: its token and the console's secrets.
+    env = {"VIGIL_ROUTER_TOKEN": "stack-test-token",
+           **ensure_console(Layout(root, tmp_path / "state"))}
+    config = load_config(out, env=env)
     assert "primary" in config.oncall.schedules
 
 

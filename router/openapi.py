@@ -5,6 +5,11 @@ of the middleware (401, 415, 400 for a query value PostgreSQL can't store) apply
 ``/api/`` operation, and 503 (database unavailable, ``Retry-After``) to every one that reads
 or writes the database. ``tests/router/test_router_openapi.py`` runs schemathesis against it
 and fails on any 5xx or undocumented status.
+
+The web console's pages under ``/console/`` (router/console/, docs/console.md) are left out
+on purpose: they are HTML for a browser, behind a login form and CSRF tokens, not an API, and
+the ack links in notifications are capabilities, not operations. Its behaviour is covered by
+the browser tests in tests/console/ instead.
 """
 
 from __future__ import annotations

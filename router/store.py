@@ -49,8 +49,9 @@ async def get_alert(conn: AsyncConnection[Any], alert_id: int) -> Row | None:
 
 
 async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str,
-              note: str | None) -> Row | None:
+              note: str | None, *, extra: dict[str, Any] | None = None) -> Row | None:
     """Ack an open alert: pending steps and the SLA check stop; notices still go out.
+    ``extra`` goes into the timeline row (how: the console's ack link says which link).
     Returns the updated alert, or None if it was not open."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_ACK, {"now": now, "who": who, "note": note, "id": alert_id})
@@ -64,7 +65,7 @@ async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str
                 detail={"note": note,
                         "time_to_ack_seconds": (now - row["received_at"]).total_seconds(),
                         "within_response_time": now <= row["response_deadline"],
-                        "cancelled_steps": cur2.rowcount})
+                        "cancelled_steps": cur2.rowcount, **(extra or {})})
     return row
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import urllib.parse
 from typing import Any
 
 from router import alert_objects
-from router.client_cli import EXIT_CODES, call, common, emit, table, when
+from router.client_cli import BY, EXIT_CODES, ID, ROUTER, call, emit, table, when
 from vigil.core import durations
-from vigil.core.cliargs import number
+from vigil.core.cliargs import arg, noun, number, verb
 
 MAX_LIMIT = 1000
 CONTEXT_EXIT = ("exit codes: 0 every section gathered, 1 a section could not be (Prometheus or "
@@ -46,59 +45,39 @@ def _window(text: str) -> float:
     return value
 
 
-def _window_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--window", type=_window, default=None, metavar="DURATION",
-                   help="related alerts received within this of the alert (default: the "
-                        "router's related_window, 1h)")
+WINDOW = arg("--window", type=_window, default=None, metavar="DURATION",
+             help="related alerts received within this of the alert (default: the router's "
+                  "related_window, 1h)")
 
 
 def register(subparsers: Any) -> None:
-    alert = subparsers.add_parser("alert", help="inspect, ack and resolve routed alerts",
-                                  epilog=EXIT_CODES)
-    asub = alert.add_subparsers(dest="alert_cmd", metavar="ACTION", required=True)
-    p = asub.add_parser("list", help="list alerts, newest first", epilog=EXIT_CODES)
-    p.add_argument("--status", choices=["open", "acked", "resolved", "unresolved"])
-    p.add_argument("--severity", choices=["P1", "P2", "P3", "P4"])
-    p.add_argument("--label", action="append", default=[], type=_label, metavar="NAME=VALUE",
-                   help="only alerts with this label (repeatable: all must match)")
-    p.add_argument("--limit", type=limit_arg, default=50, help="1 to 1000 (default 50)")
-    common(p)
-    p.set_defaults(func=alert_list)
-    p = asub.add_parser("show", help="one alert: summary, labels, times", epilog=EXIT_CODES)
-    p.add_argument("id", type=int)
-    common(p)
-    p.set_defaults(func=alert_show)
-    p = asub.add_parser("context", epilog=CONTEXT_EXIT,
-                        help="gather context: metric history vs threshold, earlier alerts of "
-                             "the same name, related alerts, the database objects it names, "
-                             "escalation and deliveries")
-    p.add_argument("id", type=int)
-    p.add_argument("--hours", type=_hours, default=3.0,
-                   help="metric history over the last HOURS (default 3, at most 168)")
-    p.add_argument("--dsn", default=None,
-                   help="monitored database for the objects the alert names (default: env "
-                        "VIGIL_ADMIN_DSN on the demo database, as `vigil check`)")
-    _window_arg(p)
-    common(p)
-    p.set_defaults(func=alert_context)
-    p = asub.add_parser("related", epilog=EXIT_CODES,
-                        help="alerts with the same name or shared labels in the window, ranked "
-                             "by labels matched (job, instance, target never count)")
-    p.add_argument("id", type=int)
-    _window_arg(p)
-    common(p)
-    p.set_defaults(func=alert_related)
-    p = asub.add_parser("timeline", help="every event of the alert", epilog=EXIT_CODES)
-    p.add_argument("id", type=int)
-    common(p)
-    p.set_defaults(func=alert_timeline)
+    asub = noun(subparsers, "alert", "inspect, ack and resolve routed alerts", epilog=EXIT_CODES)
+    verb(asub, "list", alert_list,
+         arg("--status", choices=["open", "acked", "resolved", "unresolved"]),
+         arg("--severity", choices=["P1", "P2", "P3", "P4"]),
+         arg("--label", action="append", default=[], type=_label, metavar="NAME=VALUE",
+             help="only alerts with this label (repeatable: all must match)"),
+         arg("--limit", type=limit_arg, default=50, help="1 to 1000 (default 50)"), *ROUTER,
+         help="list alerts, newest first", epilog=EXIT_CODES)
+    verb(asub, "show", alert_show, ID, *ROUTER,
+         help="one alert: summary, labels, times", epilog=EXIT_CODES)
+    verb(asub, "context", alert_context, ID,
+         arg("--hours", type=_hours, default=3.0,
+             help="metric history over the last HOURS (default 3, at most 168)"),
+         arg("--dsn", default=None,
+             help="monitored database for the objects the alert names (default: env "
+                  "VIGIL_ADMIN_DSN on the demo database, as `vigil check`)"),
+         WINDOW, *ROUTER, epilog=CONTEXT_EXIT,
+         help="gather context: metric history vs threshold, earlier alerts of the same name, "
+              "related alerts, the database objects it names, escalation and deliveries")
+    verb(asub, "related", alert_related, ID, WINDOW, *ROUTER, epilog=EXIT_CODES,
+         help="alerts with the same name or shared labels in the window, ranked by labels "
+              "matched (job, instance, target never count)")
+    verb(asub, "timeline", alert_timeline, ID, *ROUTER,
+         help="every event of the alert", epilog=EXIT_CODES)
     for name in ("ack", "resolve"):
-        p = asub.add_parser(name, help=f"{name} an alert", epilog=EXIT_CODES)
-        p.add_argument("id", type=int)
-        p.add_argument("--who", "--by", dest="who", default=os.environ.get("USER", "cli"))
-        p.add_argument("--note")
-        common(p)
-        p.set_defaults(func=alert_change, what=name)
+        verb(asub, name, alert_change, ID, BY, arg("--note"), *ROUTER,
+             help=f"{name} an alert", epilog=EXIT_CODES, what=name)
 
 
 def _pairs(labels: dict[str, str], skip: tuple[str, ...] = ()) -> str:

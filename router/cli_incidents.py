@@ -10,12 +10,12 @@ An incident moves open -> responding -> contained -> resolved -> closed; ``statu
 from __future__ import annotations
 
 import argparse
-import os
 import urllib.parse
 from typing import Any
 
 from router.cli_alerts import detail_text, limit_arg
-from router.client_cli import EXIT_CODES, call, common, emit, table, when
+from router.client_cli import BY, EXIT_CODES, ID, ROUTER, call, emit, table, when
+from vigil.core.cliargs import arg, noun, verb
 
 STATUSES = ("open", "responding", "contained", "resolved", "closed")
 LIFECYCLE = ("lifecycle: open -> responding -> contained -> resolved -> closed (containment may "
@@ -24,61 +24,33 @@ LIFECYCLE = ("lifecycle: open -> responding -> contained -> resolved -> closed (
              "resolved by itself (docs/router.md#incident-lifecycle).")
 
 
-def _by(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--by", "--who", dest="who", default=os.environ.get("USER", "cli"),
-                   help="who did it (default $USER)")
-
-
 def register(subparsers: Any) -> Any:
-    inc = subparsers.add_parser("incident", help="create and run security incidents",
-                                description=LIFECYCLE, epilog=EXIT_CODES)
-    isub = inc.add_subparsers(dest="incident_cmd", metavar="ACTION", required=True)
-    p = isub.add_parser("create", help="create an incident record", epilog=EXIT_CODES)
-    p.add_argument("--type", required=True)
-    p.add_argument("--severity", required=True, choices=["P1", "P2", "P3", "P4"])
-    p.add_argument("--description", required=True)
-    p.add_argument("--alert", type=int, action="append", default=[], help="link an alert id")
-    _by(p)
-    common(p)
-    p.set_defaults(func=incident_create)
-    p = isub.add_parser("respond", help="initiate the response (notifies responders)",
-                        epilog=EXIT_CODES)
-    p.add_argument("id", type=int)
-    _by(p)
-    common(p)
-    p.set_defaults(func=incident_respond)
-    p = isub.add_parser("list", help="list incidents, newest first", epilog=EXIT_CODES)
-    p.add_argument("--status", choices=[*STATUSES, "active"],
-                   help="only this status (active: open, responding or contained)")
-    p.add_argument("--limit", type=limit_arg, default=50, help="1 to 1000 (default 50)")
-    common(p)
-    p.set_defaults(func=incident_list)
-    p = isub.add_parser("show", help="one incident", epilog=EXIT_CODES)
-    p.add_argument("id", type=int)
-    common(p)
-    p.set_defaults(func=incident_show)
-    p = isub.add_parser("note", help="log the initial response or a later finding",
-                        epilog=EXIT_CODES)
-    p.add_argument("id", type=int)
-    p.add_argument("text", help="the note (never paste PHI or passwords here)")
-    _by(p)
-    common(p)
-    p.set_defaults(func=incident_note)
-    p = isub.add_parser("status", help="move the incident through its lifecycle",
-                        description=LIFECYCLE,
-                        epilog="exit codes: 0 moved, 1 the router refused (a move the "
-                               "lifecycle doesn't allow names the allowed ones), 2 usage error")
-    p.add_argument("id", type=int)
-    p.add_argument("status", choices=STATUSES)
-    p.add_argument("--note", help="why (recorded with the change)")
-    _by(p)
-    common(p)
-    p.set_defaults(func=incident_status)
-    p = isub.add_parser("timeline", help="the incident's events and its alerts' events",
-                        epilog=EXIT_CODES)
-    p.add_argument("id", type=int)
-    common(p)
-    p.set_defaults(func=incident_timeline)
+    isub = noun(subparsers, "incident", "create and run security incidents",
+                description=LIFECYCLE, epilog=EXIT_CODES)
+    verb(isub, "create", incident_create,
+         arg("--type", required=True),
+         arg("--severity", required=True, choices=["P1", "P2", "P3", "P4"]),
+         arg("--description", required=True),
+         arg("--alert", type=int, action="append", default=[], help="link an alert id"),
+         BY, *ROUTER, help="create an incident record", epilog=EXIT_CODES)
+    verb(isub, "respond", incident_respond, ID, BY, *ROUTER,
+         help="initiate the response (notifies responders)", epilog=EXIT_CODES)
+    verb(isub, "list", incident_list,
+         arg("--status", choices=[*STATUSES, "active"],
+             help="only this status (active: open, responding or contained)"),
+         arg("--limit", type=limit_arg, default=50, help="1 to 1000 (default 50)"), *ROUTER,
+         help="list incidents, newest first", epilog=EXIT_CODES)
+    verb(isub, "show", incident_show, ID, *ROUTER, help="one incident", epilog=EXIT_CODES)
+    verb(isub, "note", incident_note, ID,
+         arg("text", help="the note (never paste PHI or passwords here)"), BY, *ROUTER,
+         help="log the initial response or a later finding", epilog=EXIT_CODES)
+    verb(isub, "status", incident_status, ID, arg("status", choices=STATUSES),
+         arg("--note", help="why (recorded with the change)"), BY, *ROUTER,
+         help="move the incident through its lifecycle", description=LIFECYCLE,
+         epilog="exit codes: 0 moved, 1 the router refused (a move the lifecycle doesn't "
+                "allow names the allowed ones), 2 usage error")
+    verb(isub, "timeline", incident_timeline, ID, *ROUTER,
+         help="the incident's events and its alerts' events", epilog=EXIT_CODES)
     return isub
 
 

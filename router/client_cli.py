@@ -16,19 +16,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigil.core import httpclient
+from vigil.core.cliargs import arg
 from vigil.core.errors import VigilError
 
 DEFAULT_URL = "http://127.0.0.1:18091"
 
 
+# The options of every command that talks to the router.
+ROUTER = (
+    arg("--url", default=os.environ.get("VIGIL_ROUTER_URL", DEFAULT_URL),
+        help=f"router base URL (default {DEFAULT_URL}, env VIGIL_ROUTER_URL)"),
+    arg("--token", default=None,
+        help="bearer token (default: env VIGIL_ROUTER_TOKEN, else the token `vigil up` wrote "
+             "to its state folder; prefer the env var over --token)"),
+    arg("--json", action="store_true",
+        help="print the router's JSON document (for scripts) instead of tables"),
+)
+ID = arg("id", type=int)
+BY = arg("--by", "--who", dest="who", default=os.environ.get("USER", "cli"),
+         help="who did it (default $USER)")
+
+
 def common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("VIGIL_ROUTER_URL", DEFAULT_URL),
-                   help=f"router base URL (default {DEFAULT_URL}, env VIGIL_ROUTER_URL)")
-    p.add_argument("--token", default=None,
-                   help="bearer token (default: env VIGIL_ROUTER_TOKEN, else the token "
-                        "`vigil up` wrote to its state folder; prefer the env var over --token)")
-    p.add_argument("--json", action="store_true",
-                   help="print the router's JSON document (for scripts) instead of tables")
+    """ROUTER's options on a parser built by hand."""
+    for flags, kwargs in ROUTER:
+        p.add_argument(*flags, **kwargs)
 
 
 EXIT_CODES = ("exit codes: 0 done (the answer is printed), 1 the router refused or could not "

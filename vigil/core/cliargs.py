@@ -26,22 +26,25 @@ def arg(*flags: str, **kwargs: Any) -> Arg:
     return flags, kwargs
 
 
-def noun(subparsers: Any, name: str, help: str, metavar: str = "ACTION") -> Any:
+def noun(subparsers: Any, name: str, help: str, metavar: str = "ACTION", *,
+         description: str | None = None, epilog: str | None = None) -> Any:
     """``vigil NAME ...``: a group of verbs; returns where its verbs are added."""
-    parser = subparsers.add_parser(name, help=help)
+    parser = subparsers.add_parser(name, help=help, description=description, epilog=epilog)
     return parser.add_subparsers(dest=f"{name.replace('-', '_')}_command", metavar=metavar,
                                  required=True)
 
 
 def verb(sub: Any, name: str, func: Handler, *args: Arg, help: str,
-         description: str | None = None) -> argparse.ArgumentParser:
+         description: str | None = None, epilog: str | None = None,
+         **defaults: Any) -> argparse.ArgumentParser:
     """Add verb ``name``; its --help text is ``description``, else the handler's docstring
     (where it sits beside the code it describes)."""
     text = description if description is not None else inspect.cleandoc(func.__doc__ or "")
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=text or None)
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=text or None,
+                                                     epilog=epilog)
     for flags, kwargs in args:
         parser.add_argument(*flags, **kwargs)
-    parser.set_defaults(func=func)
+    parser.set_defaults(func=func, **defaults)
     return parser
 
 

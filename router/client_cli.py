@@ -74,6 +74,8 @@ def register(subparsers: Any) -> None:
         p.add_argument("id", type=int)
         _common(p)
         p.set_defaults(func=incident_get, what=name)
+    from vigil.investigate.cli import register_incident  # logs, traffic, integrity, evidence
+    register_incident(isub, _common)
 
 
 def _stack_token() -> str | None:

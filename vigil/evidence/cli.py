@@ -1,0 +1,143 @@
+"""``vigil incident evidence collect|verify`` and ``vigil incident hold|release-hold``.
+
+collect writes the bundle (vigil/evidence/bundle.py), then records its path and manifest hash
+with the incident in the router (the incident's timeline shows it); ``--hold`` also puts the
+scope under legal hold. verify names every file changed, removed or added, and with
+``--incident`` compares the manifest with the hash the router recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vigil import pg
+from vigil.errors import VigilError
+from vigil.evidence import bundle, hold, manifest
+from vigil.investigate import cli as icli
+from vigil.investigate import records
+
+_WHO = os.environ.get("USER", "cli")
+EXIT_VERIFY = ("Exit codes: 0 = every file as collected, 1 = a file changed, was removed or "
+               "added, or the manifest differs, 2 = usage error.")
+
+
+def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    ev = isub.add_parser("evidence", help="collect and verify evidence bundles")
+    esub = ev.add_subparsers(dest="evidence_cmd", metavar="ACTION", required=True)
+    p = esub.add_parser("collect", help="write the incident's evidence bundle and record it",
+                        description="Writes incident, alert timelines, sessions, the scope's "
+                                    "audit and access records (no PHI value), roles, grants, "
+                                    "policies, settings and the audit chain head, hashed into "
+                                    "manifest.json. " + icli.EXIT_CODES)
+    icli.scope_args(p, common)
+    p.add_argument("--out", type=Path, default=None,
+                   help="new folder for the bundle (default evidence/incident-ID-TIME)")
+    p.add_argument("--who", default=_WHO, help="who collects (default $USER)")
+    p.add_argument("--hold", action="store_true", help="also put the scope under legal hold")
+    p.add_argument("--limit", type=int, default=records.DEFAULT_LIMIT,
+                   help="at most this many rows of each kind (default %(default)s)")
+    p.set_defaults(func=_collect)
+    p = esub.add_parser("verify", help="name every file of a bundle that changed",
+                        description=EXIT_VERIFY)
+    p.add_argument("bundle", type=Path, help="the bundle's folder")
+    p.add_argument("--manifest-hash", default=None, help="the manifest's SHA-256 as recorded")
+    p.add_argument("--incident", type=int, default=None,
+                   help="compare with the hash the router recorded for this incident")
+    common(p)
+    p.set_defaults(func=_verify)
+    for name, help_ in (("hold", "put the incident's scope under legal hold (retention keeps "
+                                 "its rows)"),
+                        ("release-hold", "release the incident's legal hold")):
+        p = isub.add_parser(name, help=help_, description=icli.EXIT_CODES)
+        icli.scope_args(p, common)
+        p.add_argument("--who", default=_WHO, help="who holds or releases (default $USER)")
+        p.set_defaults(func=_hold if name == "hold" else _release)
+
+
+def _hold_scope(args: argparse.Namespace, conn: Any, sc: Any) -> dict[str, Any]:
+    return hold.hold(conn, sc, args.who, open_ended=not sc.closed and args.until is None)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from router import client_cli
+
+    if args.limit < 1:
+        raise VigilError("--limit: expected a positive integer")
+    now = datetime.now(UTC)
+    docs, sc = icli.load(args, timelines=True)
+    out = args.out or Path("evidence") / f"incident-{sc.incident_id}-{now:%Y%m%dT%H%M%SZ}"
+    with pg.connect(icli.dsn(args), application_name="vigil-incident-evidence") as conn:
+        b = bundle.collect(conn, docs, sc, out, collected_by=args.who, now=now,
+                           limit=args.limit)
+        held = _hold_scope(args, conn, sc) if args.hold else None
+    record = client_cli.call(args, "POST", f"/api/v1/incidents/{sc.incident_id}/evidence", {
+        "path": str(b.path.resolve()), "manifest_hash": b.manifest_hash, "files": b.files,
+        "who": args.who})
+    doc = {"path": str(b.path.resolve()), "manifest_hash": b.manifest_hash, "files": b.files,
+           "audit_rows": b.audit_rows, "access_records": b.access_records,
+           "evidence_id": record["id"], "hold": held}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"evidence of incident {sc.incident_id}: {doc['path']} ({b.files} files, "
+              f"{b.audit_rows} audit rows, {b.access_records} access records)")
+        print(f"manifest sha256 {b.manifest_hash} (recorded with the incident as evidence "
+              f"{record['id']})" + ("; scope under legal hold" if held else ""))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    expected = args.manifest_hash
+    if args.incident is not None:
+        from router import client_cli
+
+        listed = client_cli.call(args, "GET", f"/api/v1/incidents/{args.incident}/evidence")
+        path = str(args.bundle.resolve())
+        mine = [e for e in listed["evidence"] if e["path"] == path]
+        if not mine:
+            raise VigilError(f"--incident: the router has no evidence of incident "
+                             f"{args.incident} at {path}")
+        expected = mine[-1]["manifest_hash"]
+    verdict = manifest.verify(args.bundle, expected)
+    if args.json:
+        print(json.dumps(verdict.as_dict(), indent=2))
+    elif verdict.ok:
+        print(f"{args.bundle}: intact ({verdict.checked} files as collected, manifest sha256 "
+              f"{verdict.manifest_hash})")
+    else:
+        print(f"{args.bundle}: NOT as collected")
+        for what, names in (("changed", verdict.changed), ("removed", verdict.removed),
+                            ("added", verdict.added)):
+            for name in names:
+                print(f"  {what}: {name}")
+        for problem in verdict.problems:
+            print(f"  {problem}")
+    return 0 if verdict.ok else 1
+
+
+def _hold(args: argparse.Namespace) -> int:
+    _, sc = icli.load(args)
+    with pg.connect(icli.dsn(args), application_name="vigil-incident-hold") as conn:
+        row = _hold_scope(args, conn, sc)
+    if args.json:
+        print(json.dumps(row, indent=2))
+    else:
+        print(f"legal hold on {icli._scope_line(sc)}"
+              + ("" if row["until"] else " (open-ended until the incident closes)"))
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    with pg.connect(icli.dsn(args), application_name="vigil-incident-hold") as conn:
+        row = hold.release(conn, args.id, args.who)
+    if row is None:
+        raise VigilError(f"incident {args.id} has no legal hold in force")
+    print(json.dumps(row, indent=2) if args.json else
+          f"legal hold of incident {args.id} released by {row['released_by']}")
+    return 0

@@ -35,6 +35,6 @@ def test_each_schema_keeps_its_own_version_table(fresh_db: str) -> None:
                             ).fetchone() == ("initial",)
         # Each picks up where it stopped, whatever files were added since.
         assert schema.apply_migrations(conn) == [m.version for m in schema.migrations()][3:]
-        assert migrations.apply(conn, router_migrate.TRACK) == list(
-            range(3, router_migrate.latest() + 1))
+        assert migrations.apply(conn, router_migrate.TRACK) == [
+            m.version for m in migrations.shipped(router_migrate.TRACK)][2:]
         assert schema.apply_migrations(conn) == []

@@ -8,12 +8,40 @@ from pathlib import Path
 
 import pytest
 import requests
-from incident_helpers import ACTOR, AUTH, OTHER, World, assert_no_phi, run_cli
+from incident_helpers import (
+    ACTOR,
+    AUTH,
+    CANARY_NAME,
+    OTHER,
+    World,
+    assert_no_phi,
+    run_cli,
+)
+
+from vigil import pg
 
 BUNDLE_FILES = {"scope.json", "incident.json", "alerts.json", "sessions.json",
                 "audit_rows.json", "access_records.json", "roles.json", "grants.json",
                 "policies.json", "settings.json", "audit_chain_head.json", "manifest.json",
                 "manifest.sha256"}
+
+
+def test_an_audited_table_keyed_by_a_phi_column_shows_no_key(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The audit row's key is a value of the row: redacted when its column is PHI (011)."""
+    with pg.connect(world.dsn) as conn:
+        conn.execute("CREATE TABLE public.mrn_registry (mrn text PRIMARY KEY, tenant_id text)")
+        conn.execute("SELECT vigil_monitor.register_phi_column('public.mrn_registry', 'mrn')")
+        conn.execute("SELECT vigil_monitor.enable_audit('public.mrn_registry', 'mrn')")
+        with conn.transaction():
+            conn.execute("SELECT set_config('app.current_actor_id', %s, true)", (ACTOR,))
+            conn.execute("INSERT INTO public.mrn_registry VALUES (%s, %s)",
+                         (f"MRN {CANARY_NAME}", world.tenant))
+    code, out = run_cli(capsys, *world.cli("incident", "logs", str(world.incident), "--json"))
+    assert code == 0, out
+    assert_no_phi(out, "incident logs --json")
+    [row] = [r for r in json.loads(out)["audit_rows"] if r["table_name"] == "public.mrn_registry"]
+    assert row["row_pk"] == "[redacted: PHI column]" and row["operation"] == "INSERT"
 
 
 def test_logs_lists_the_scope_records_without_phi(world: World,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from incident_helpers import ACTOR, OTHER, World, assert_no_phi, run_cli
 
 from vigil import pg
+from vigil.audit import keys, sealer
 from vigil.investigate import traffic
 from vigil.investigate.scope import Scope
 from vigil.maintain import worker
@@ -69,12 +71,26 @@ def test_traffic_reads_indexes_not_the_whole_access_log(admin_dsn: str, fresh_db
             assert "Seq Scan" not in plan, plan
 
 
-def test_integrity_passes_then_names_a_changed_policy_and_a_new_grant(
-        world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run_cli(capsys, *world.cli("db", "baseline", "approve")[:3], "--dsn", world.dsn)
+def _seal(dsn: str, key: bytes, checkpoint_file: Path) -> int:
+    with pg.connect(dsn) as conn:
+        assert sealer.try_lock(conn)
+        try:
+            return sealer.seal_pending(conn, key, checkpoint_file, batch=100)
+        finally:
+            sealer.unlock(conn)
+
+
+def test_integrity_passes_then_names_a_changed_policy_a_new_grant_and_a_tampered_row(
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    key_file, cps = tmp_path / "audit.key", tmp_path / "checkpoints.jsonl"
+    keys.ensure_key_file(key_file)
+    assert _seal(world.dsn, keys.load(key_file), cps) > 0   # the actor's UPDATE among them
+    keyed = ["--key-file", str(key_file), "--checkpoint-file", str(cps)]
+    code, out = run_cli(capsys, "db", "baseline", "approve", "--dsn", world.dsn)
     assert code == 0, out
-    code, out = run_cli(capsys, *world.cli("incident", "integrity", str(world.incident)))
+    code, out = run_cli(capsys, *world.cli("incident", "integrity", str(world.incident), *keyed))
     assert code == 0, out
+    assert "✓ Audit chain" in out and "rows verified with the key" in out
     assert "✓ Controls since baseline" in out and "✓ Roles and grants" in out
     with pg.connect(world.dsn) as conn:
         qual = conn.execute("SELECT qual FROM pg_policies WHERE tablename = 'Deal' "
@@ -84,7 +100,7 @@ def test_integrity_passes_then_names_a_changed_policy_and_a_new_grant(
         conn.execute("GRANT SELECT ON \"Deal\" TO vigil_exporter")
     try:
         code, out = run_cli(capsys, *world.cli("incident", "integrity", str(world.incident),
-                                               "--json"))
+                                               *keyed, "--json"))
         assert code == 1, out
         doc = json.loads(out)
         checks = {c["name"]: c for c in doc["checks"]}
@@ -93,13 +109,20 @@ def test_integrity_passes_then_names_a_changed_policy_and_a_new_grant(
                    for p in checks["Controls since baseline"]["problems"])
         assert any("vigil_exporter" in p and "Deal" in p
                    for p in checks["Roles and grants since baseline"]["problems"])
-        assert checks["Audit coverage"]["ok"]
+        assert checks["Audit coverage"]["ok"] and checks["Audit chain"]["ok"]
     finally:
         with pg.connect(world.dsn) as conn:
             conn.execute("REVOKE SELECT ON \"Deal\" FROM vigil_exporter")
             conn.execute(f"ALTER POLICY tenant_isolation ON \"Deal\" USING ({qual[0]})")
-    code, out = run_cli(capsys, *world.cli("incident", "integrity", str(world.incident)))
+    code, out = run_cli(capsys, *world.cli("incident", "integrity", str(world.incident), *keyed))
     assert code == 0, out
+
+    with pg.connect(world.dsn) as conn, conn.transaction():   # behind the trigger's back
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("UPDATE vigil_monitor.audit_log SET operation = 'DELETE' "
+                     "WHERE actor_id = %s", (ACTOR,))
+    code, out = run_cli(capsys, *world.cli("incident", "integrity", str(world.incident), *keyed))
+    assert code == 1 and "✗ Audit chain" in out and "altered" in out, out
 
 
 def test_legal_hold_keeps_held_rows_from_retention_and_release_lets_them_go(

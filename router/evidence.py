@@ -22,7 +22,11 @@ from router.keys import CLOCK, POOL
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 MAX_PATH = 4096
 MAX_FILES = 1_000_000
-_COLUMNS = "id, incident_id, path, manifest_hash, files, collected_by, collected_at"
+_LIST = ("SELECT id, incident_id, path, manifest_hash, files, collected_by, collected_at "
+         "FROM vigil_router.evidence WHERE incident_id = %s ORDER BY id")
+_RECORD = ("INSERT INTO vigil_router.evidence (incident_id, path, manifest_hash, files, "
+           "collected_by, collected_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, "
+           "incident_id, path, manifest_hash, files, collected_by, collected_at")
 
 
 async def _exists(conn: Any, incident_id: int) -> bool:
@@ -37,8 +41,7 @@ async def list_evidence(request: web.Request) -> web.Response:
         if not await _exists(conn, incident_id):
             return error(404, "no such incident")
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"SELECT {_COLUMNS} FROM vigil_router.evidence "
-                              "WHERE incident_id = %s ORDER BY id", (incident_id,))
+            await cur.execute(_LIST, (incident_id,))
             rows = await cur.fetchall()
     return reply({"incident_id": incident_id, "evidence": rows})
 
@@ -73,10 +76,7 @@ async def record_evidence(request: web.Request) -> web.Response:
             return error(404, "no such incident")
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "INSERT INTO vigil_router.evidence (incident_id, path, manifest_hash, files, "
-                f"collected_by, collected_at) VALUES (%s, %s, %s, %s, %s, %s) "
-                f"RETURNING {_COLUMNS}",
-                (incident_id, doc["path"], doc["manifest_hash"], doc["files"], who, now))
+                _RECORD, (incident_id, doc["path"], doc["manifest_hash"], doc["files"], who, now))
             row = await cur.fetchone()
         assert row is not None
         await store.event(conn, now, "evidence_collected", incident_id=incident_id, actor=who,

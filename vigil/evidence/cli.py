@@ -40,7 +40,7 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
                    help="new folder for the bundle (default evidence/incident-ID-TIME)")
     p.add_argument("--who", default=_WHO, help="who collects (default $USER)")
     p.add_argument("--hold", action="store_true", help="also put the scope under legal hold")
-    p.add_argument("--limit", type=int, default=records.DEFAULT_LIMIT,
+    p.add_argument("--limit", type=icli.positive, default=records.DEFAULT_LIMIT,
                    help="at most this many rows of each kind (default %(default)s)")
     p.set_defaults(func=_collect)
     p = esub.add_parser("verify", help="name every file of a bundle that changed",
@@ -67,8 +67,6 @@ def _hold_scope(args: argparse.Namespace, conn: Any, sc: Any) -> dict[str, Any]:
 def _collect(args: argparse.Namespace) -> int:
     from router import client_cli
 
-    if args.limit < 1:
-        raise VigilError("--limit: expected a positive integer")
     now = datetime.now(UTC)
     docs, sc = icli.load(args, timelines=True)
     out = args.out or Path("evidence") / f"incident-{sc.incident_id}-{now:%Y%m%dT%H%M%SZ}"

@@ -49,7 +49,7 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -89,7 +89,10 @@ def load(args: argparse.Namespace, *, timelines: bool = False
 def _scope_line(sc: scope.Scope) -> str:
     who = "every actor" if sc.everyone else \
         f"actors {', '.join(sc.actors) or '-'}; tenants {', '.join(sc.tenants) or '-'}"
-    return f"incident {sc.incident_id}: {sc.since.isoformat()} .. {sc.until.isoformat()}, {who}"
+    note = (f" ({sc.ignored_labels} actor/tenant label values ignored: not ids)"
+            if sc.ignored_labels else "")
+    return (f"incident {sc.incident_id}: {sc.since.isoformat()} .. {sc.until.isoformat()}, "
+            f"{who}{note}")
 
 
 def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -97,13 +100,13 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
                         description="incident:logs:collect. Identifiers only: free text and "
                                     "PHI columns are left out. " + EXIT_CODES)
     scope_args(p, common)
-    p.add_argument("--limit", type=_positive, default=records.DEFAULT_LIMIT,
+    p.add_argument("--limit", type=positive, default=records.DEFAULT_LIMIT,
                    help="at most this many rows of each kind (default %(default)s)")
     p.set_defaults(func=_logs)
     p = isub.add_parser("traffic", help="request and denial rates against each actor's baseline",
                         description="incident:traffic:analyze. " + EXIT_CODES)
     scope_args(p, common)
-    p.add_argument("--baseline-days", type=_positive, default=traffic.DEFAULT_BASELINE_DAYS,
+    p.add_argument("--baseline-days", type=positive, default=traffic.DEFAULT_BASELINE_DAYS,
                    help="baseline: same-length windows over this many prior days (default 7)")
     p.set_defaults(func=_traffic)
     p = isub.add_parser("integrity", help="audit chain, coverage, controls, roles and grants",
@@ -123,7 +126,10 @@ def _logs(args: argparse.Namespace) -> int:
         access = records.access_records(conn, sc, args.limit)
     if args.json:
         print(json.dumps({"scope": sc.as_dict(), "audit_rows": audit,
-                          "access_records": access}, indent=2, default=str))
+                          "access_records": access,
+                          "truncated": {"audit_rows": len(audit) >= args.limit,
+                                        "access_records": len(access) >= args.limit}},
+                         indent=2, default=str))
         return 0
     print(_scope_line(sc))
     print(f"\naudit rows ({len(audit)}):")

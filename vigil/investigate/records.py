@@ -29,7 +29,7 @@ from vigil.investigate.scope import Scope
 Conn = psycopg.Connection[Any]
 REDACTED = "[redacted: PHI column]"
 DEFAULT_LIMIT = 10_000
-_IDENT = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+IDENT = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")   # an id, not free text
 
 # Tables whose primary-key column or tenant column is registered as PHI.
 _PHI_KEYS = """
@@ -48,29 +48,28 @@ SELECT phi.qualified,
 FROM phi WHERE phi.rel IS NOT NULL GROUP BY phi.qualified
 """
 
-_IN_SCOPE = ("(%(everyone)s OR {actor} = ANY (%(actors)s) OR {tenant} = ANY (%(tenants)s))")
-
-_AUDIT = f"""
+# In scope: every actor when the scope names none, else a named actor or tenant.
+_AUDIT = """
 SELECT * FROM (
     SELECT 'sealed' AS state, l.id AS seq, l.logged_at, l.tenant_id, l.actor_id, l.table_name,
            l.operation, l.row_pk, l.changed_columns, l.row_hash
     FROM vigil_monitor.audit_log l
     WHERE l.logged_at >= %(since)s AND l.logged_at <= %(until)s
-      AND {_IN_SCOPE.format(actor="l.actor_id", tenant="l.tenant_id")}
+      AND (%(everyone)s OR l.actor_id = ANY (%(actors)s) OR l.tenant_id = ANY (%(tenants)s))
     UNION ALL
     SELECT 'buffered', NULL, b.logged_at, b.tenant_id, b.actor_id, b.table_name, b.operation,
            b.row_pk, b.changed_columns, NULL
     FROM vigil_monitor.audit_buffer b
     WHERE b.logged_at >= %(since)s AND b.logged_at <= %(until)s
-      AND {_IN_SCOPE.format(actor="b.actor_id", tenant="b.tenant_id")}
+      AND (%(everyone)s OR b.actor_id = ANY (%(actors)s) OR b.tenant_id = ANY (%(tenants)s))
 ) r ORDER BY r.logged_at, r.seq LIMIT %(limit)s
 """
 
-_ACCESS = f"""
+_ACCESS = """
 SELECT a.id, a.ts, a.tenant_id, a.actor_id, a.action, a.success
 FROM vigil_monitor.access_log a
 WHERE a.ts >= %(since)s AND a.ts <= %(until)s
-  AND {_IN_SCOPE.format(actor="a.actor_id", tenant="a.tenant_id")}
+  AND (%(everyone)s OR a.actor_id = ANY (%(actors)s) OR a.tenant_id = ANY (%(tenants)s))
 ORDER BY a.ts, a.id LIMIT %(limit)s
 """
 
@@ -106,6 +105,6 @@ def access_records(conn: Conn, scope: Scope, limit: int = DEFAULT_LIMIT
         rows = cur.execute(_ACCESS, params(scope, limit)).fetchall()
     for row in rows:
         row["ts"] = row["ts"].isoformat()
-        if not _IDENT.match(row["action"] or ""):
+        if not IDENT.match(row["action"] or ""):
             row["action"] = "[redacted: free text]"
     return rows

@@ -10,6 +10,7 @@ ends. No actor and no tenant means every actor of the window.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -17,6 +18,10 @@ from typing import Any, Protocol
 from vigil.errors import VigilError
 
 ACTOR_LABELS = ("actor", "actor_id")
+# A label value is payload data (anything Prometheus put there): it joins the scope, and so
+# the output, only when it looks like an id; a value with spaces or an @ (a name, an email)
+# never does.
+_ID = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 TENANT_LABELS = ("tenant", "tenant_id")
 DEFAULT_LOOKBACK = 3600.0
 
@@ -33,6 +38,7 @@ class Scope:
     actors: tuple[str, ...] = ()
     tenants: tuple[str, ...] = ()
     closed: bool = False          # the incident is closed: the window ends at its close
+    ignored_labels: int = 0       # actor/tenant label values left out: not id-shaped
 
     @property
     def everyone(self) -> bool:
@@ -41,7 +47,8 @@ class Scope:
     def as_dict(self) -> dict[str, Any]:
         return {"incident_id": self.incident_id, "since": self.since.isoformat(),
                 "until": self.until.isoformat(), "actors": list(self.actors),
-                "tenants": list(self.tenants), "closed": self.closed}
+                "tenants": list(self.tenants), "closed": self.closed,
+                "ignored_labels": self.ignored_labels}
 
 
 @dataclass(frozen=True)
@@ -86,13 +93,16 @@ def build(docs: IncidentDocs, now: datetime, *, lookback: float = DEFAULT_LOOKBA
     if closed and inc.get("closed_at"):
         end = _time(inc["closed_at"], "closed_at")
     found_actors, found_tenants = list(actors), list(tenants)
+    ignored = 0
     for alert in docs.alerts:
         labels = alert.get("labels") or {}
-        found_actors += [str(labels[k]) for k in ACTOR_LABELS if labels.get(k)]
-        found_tenants += [str(labels[k]) for k in TENANT_LABELS if labels.get(k)]
+        for names, found in ((ACTOR_LABELS, found_actors), (TENANT_LABELS, found_tenants)):
+            values = [str(labels[k]) for k in names if labels.get(k)]
+            found += [v for v in values if _ID.match(v)]
+            ignored += sum(1 for v in values if not _ID.match(v))
     lo = since or start - timedelta(seconds=lookback)
     hi = until or end
     if hi < lo:
         raise VigilError("--until: the window ends before it starts (check --since/--until)")
     return Scope(int(inc["id"]), lo, hi, tuple(sorted(set(found_actors))),
-                 tuple(sorted(set(found_tenants))), closed)
+                 tuple(sorted(set(found_tenants))), closed, ignored)

@@ -72,7 +72,7 @@ def main() -> None:
         schema.install(dsn)
         loaded = 0
         with pg.connect(dsn) as conn:
-            for table, sql in LOAD.items():
+            for sql in LOAD.values():
                 conn.execute(sql.encode(), {"lo": 2_000_000_001, "hi": 2_000_000_000 + RECENT})
             print("| rows per table | logs: audit rows | logs: access records | traffic |")
             print("|---|---|---|---|")
@@ -85,9 +85,9 @@ def main() -> None:
                 loaded = size
                 now = datetime.now(UTC)
                 sc = Scope(1, now - timedelta(hours=1), now, ("actor-7",), ("t3",))
-                cost = [_ms(lambda: records.audit_rows(conn, sc), args.runs),
-                        _ms(lambda: records.access_records(conn, sc), args.runs),
-                        _ms(lambda: traffic.analyze(conn, sc), args.runs)]
+                cost = [_ms(lambda s=sc: records.audit_rows(conn, s), args.runs),
+                        _ms(lambda s=sc: records.access_records(conn, s), args.runs),
+                        _ms(lambda s=sc: traffic.analyze(conn, s), args.runs)]
                 print(f"| 10^{len(str(size)) - 1} (+{RECENT} in the window) | "
                       + " | ".join(f"{c:.1f} ms" for c in cost) + f" |   load {load_s:.0f} s",
                       flush=True)

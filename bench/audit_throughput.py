@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from pgcluster import ensure_apt_package, throwaway_cluster  # bench/ is sys.path[0]
+from benchlib import ROOT, save_results  # bench/ is sys.path[0]
+from pgcluster import ensure_apt_package, throwaway_cluster
 
-from vigil import pg
+from vigil.core import pg
 from vigil.schema import installer
 
-ROOT = Path(__file__).resolve().parent.parent
 PGAUDIT_SO = Path("/usr/lib/postgresql/15/lib/pgaudit.so")
 TABLE = """CREATE TABLE bench_items (id bigserial PRIMARY KEY, tenant_id int NOT NULL,
            note text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"""
@@ -215,9 +215,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         results = run_all(args, Path(tmp))
     report(results)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "audit_throughput.json").write_text(json.dumps(results, indent=2))
+    save_results("audit_throughput", results)
     return 0
 
 

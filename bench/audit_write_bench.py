@@ -19,7 +19,8 @@ import uuid
 
 import psycopg
 
-from vigil import pg, schema
+from vigil import schema
+from vigil.core import pg
 
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)
 

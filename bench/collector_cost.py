@@ -33,8 +33,9 @@ from exporter.collectors.builtin import builtin_specs
 from exporter.collectors.run import collect, horizon, start_mark
 from exporter.collectors.spec import CollectorSpec
 from exporter.config import build_config
-from exporter.metrics import Mark
-from vigil import pg, schema
+from exporter.snapshot import Mark
+from vigil import schema
+from vigil.core import pg
 
 RECENT_BASE = 2_000_000_000  # ids of the recent day's rows (the CASE above tests s > 1e9)
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import statistics
 import subprocess
@@ -26,10 +25,10 @@ from pathlib import Path
 
 import bcrypt
 import yaml
-from exporter_bench import ROOT, free_port
+from benchlib import ROOT, free_port, save_results  # bench/ is sys.path[0]
 
 from exporter.config import BUILTIN_COLLECTORS
-from vigil import pg
+from vigil.core import pg
 
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)
 
@@ -131,9 +130,7 @@ def main() -> int:
                "known_user_401_ms": known, "unknown_user_401_ms": unknown}
     for k, v in results.items():
         print(f"{k:<22}{v:>10.2f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "exporter_auth.json").write_text(json.dumps(results, indent=2))
+    save_results("exporter_auth", results)
     return 0
 
 

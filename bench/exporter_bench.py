@@ -9,7 +9,6 @@ Prints requests/s, p50, p99 and peak RSS (VmHWM) of both.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -21,20 +20,14 @@ import uuid
 from pathlib import Path
 
 import yaml
+from benchlib import ROOT, free_port, save_results  # bench/ is sys.path[0]
 
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)
 PG_EXPORTER = "/usr/bin/prometheus-postgres-exporter"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> str:
@@ -131,9 +124,7 @@ def main() -> int:
               f"{r['p99_ms']:>9.3f}{r['peak_rss_mb']:>9.1f}")
     ratio = results["vigil"]["rps"] / results["postgres_exporter"]["rps"]
     print(f"vigil / postgres_exporter throughput: {ratio:.0f}x")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "exporter.json").write_text(json.dumps({**results, "ratio": ratio}, indent=2))
+    save_results("exporter", {**results, "ratio": ratio})
     return 0
 
 

@@ -16,7 +16,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,13 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+from benchlib import free_port
+
 VERSION = "15"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_apt_package(package: str, probe: Path) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 import psycopg
 import yaml
+from benchlib import RESULTS  # bench/ is sys.path[0]
 
 REPO = Path(__file__).resolve().parents[1]
 LUA = Path(__file__).resolve().with_suffix(".lua")
@@ -47,8 +48,8 @@ from router.engine import Engine  # noqa: E402
 from router.matrix import Matrix  # noqa: E402
 from router.metrics import Metrics  # noqa: E402
 from router.migrate import migrate  # noqa: E402
-from vigil import pg  # noqa: E402
-from vigil.clock import SystemClock  # noqa: E402
+from vigil.core import pg  # noqa: E402
+from vigil.core.clock import SystemClock  # noqa: E402
 
 TOKEN = "bench-token-" + uuid.uuid4().hex[:8]
 
@@ -354,7 +355,7 @@ async def main() -> None:
     name = f"vigil_bench_router_{uuid.uuid4().hex[:6]}"
     pg.ensure_database(admin, name)
     dsn = pg.with_dbname(admin, name)
-    tmp = REPO / "bench" / "results"
+    tmp = RESULTS
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         migrate(dsn)

@@ -7,8 +7,8 @@ import logging
 from typing import Any
 
 from exporter.config import DEFAULT_PORT, load_config
-from vigil import listen
-from vigil.logs import fields
+from vigil.core import listen
+from vigil.core.logs import fields
 
 log = logging.getLogger("exporter")
 

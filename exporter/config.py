@@ -15,10 +15,10 @@ from typing import Any, Literal
 import psycopg
 
 from exporter import sqlcheck
-from vigil import config as vconfig
-from vigil import listen
-from vigil.config import Dsn, Seconds
-from vigil.errors import ConfigError
+from vigil.core import config as vconfig
+from vigil.core import listen
+from vigil.core.config import Dsn, Seconds
+from vigil.core.errors import ConfigError
 
 DEFAULT_PORT = 18090
 BUILTIN_COLLECTORS = ("rls", "encryption", "audit", "phi", "security", "indexes",
@@ -266,5 +266,5 @@ def dsn_problem(dsn: str) -> str | None:
     return None
 
 
-# vigil.listen's parser, under the name the exporter's callers know.
+# vigil.core.listen's parser, under the name the exporter's callers know.
 parse_listen_address = listen.parse

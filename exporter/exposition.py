@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics import exposition as om_exposition
 
-from exporter.metrics import Store, StoreCollector
+from exporter.metrics import StoreCollector
+from exporter.snapshot import Store
 
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -24,9 +24,9 @@ from exporter.collectors.spec import CollectorSpec, QuerySpec, custom_spec
 from exporter.config import ExporterConfig, Target
 from exporter.db import ProbeFailed, TargetDB, classify, quiet_pool_logs
 from exporter.exposition import Renderer
-from exporter.metrics import HistSeries, Labels, Mark, RunResult, Store, TargetStore
+from exporter.snapshot import HistSeries, Labels, Mark, RunResult, Store, TargetStore
 from exporter.state import StateFile
-from vigil.logs import StateLog, fields
+from vigil.core.logs import StateLog, fields
 
 log = logging.getLogger("exporter")
 PING_TIMEOUT = 2.0

@@ -26,8 +26,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from exporter.metrics import HistSeries, Labels, Mark, TargetStore
-from vigil.logs import fields
+from exporter.snapshot import HistSeries, Labels, Mark, TargetStore
+from vigil.core.logs import fields
 
 log = logging.getLogger("exporter.state")
 VERSION = 2

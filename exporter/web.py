@@ -17,7 +17,7 @@ from exporter.auth import BasicAuth
 from exporter.config import ExporterConfig
 from exporter.scheduler import Exporter
 from exporter.webconfig import WebConfig, headers_middleware, ssl_context
-from vigil import listen
+from vigil.core import listen
 
 EXPORTER = web.AppKey("exporter", Exporter)
 CONFIG = web.AppKey("config", ExporterConfig)

@@ -24,9 +24,9 @@ from typing import Literal
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from vigil import config as vconfig
-from vigil.config import Secret
-from vigil.errors import ConfigError
+from vigil.core import config as vconfig
+from vigil.core.config import Secret
+from vigil.core.errors import ConfigError
 
 ClientAuth = Literal["NoClientCert", "RequestClientCert", "RequireAnyClientCert",
                      "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"]

@@ -20,7 +20,7 @@ from router.config import LEVELS
 from router.health import bounded
 from router.http import DB_ERRORS, error, json_body, path_int, reply, unavailable
 from router.keys import CLOCK, CONFIG, HEALTH, MATRIX, METRICS, POOL
-from vigil.logs import fields
+from vigil.core.logs import fields
 
 log = logging.getLogger("vigil.router")
 MAX_WINDOW = 366 * 86400   # related alerts: a year either side at most

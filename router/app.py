@@ -30,9 +30,9 @@ from router.keys import CHANNELS, CLOCK, CONFIG, ENGINE, HEALTH, MATRIX, METRICS
 from router.matrix import Matrix
 from router.metrics import Metrics
 from router.outbox import Sender
-from vigil.clock import Clock, SystemClock
-from vigil.errors import DatabaseUnavailable
-from vigil.logs import fields
+from vigil.core.clock import Clock, SystemClock
+from vigil.core.errors import DatabaseUnavailable
+from vigil.core.logs import fields
 
 log = logging.getLogger("vigil.router")
 

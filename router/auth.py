@@ -15,7 +15,7 @@ import re
 from aiohttp import web
 
 from router.config import Auth
-from vigil.secrets import scrub
+from vigil.core.secrets import scrub
 
 QUERY_CREDENTIALS = frozenset({"token", "access_token", "bearer", "api_key", "apikey", "key",
                                "auth", "password", "secret"})

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from vigil.logs import fields
+from vigil.core.logs import fields
 
 log = logging.getLogger("vigil.router")
 DEFAULT_CONFIG = "config/router.yml"

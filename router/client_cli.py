@@ -14,8 +14,8 @@ import os
 import urllib.parse
 from typing import Any
 
-from vigil import httpclient
-from vigil.errors import VigilError
+from vigil.core import httpclient
+from vigil.core.errors import VigilError
 
 DEFAULT_URL = "http://127.0.0.1:18091"
 
@@ -89,7 +89,7 @@ def _stack_token() -> str | None:
 
 
 class RouterClient:
-    """The router API over vigil.httpclient, bearer token attached; used by these commands,
+    """The router API over vigil.core.httpclient, bearer token attached; used by these commands,
     ``vigil status`` and the test stacks. Errors are VigilErrors that quote the router."""
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""router.yml and escalation.yml: shape first (``vigil.config.build``), then meaning.
+"""router.yml and escalation.yml: shape first (``vigil.core.config.build``), then meaning.
 
 ``load_config`` returns a frozen ``Config`` whose ``escalation`` has already been
 cross-checked: every level defined, every step naming a known target, every
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from vigil import listen, secrets
-from vigil.config import Seconds, Secret, build, load_yaml
-from vigil.errors import ConfigError
+from vigil.core import listen, secrets
+from vigil.core.config import Seconds, Secret, build, load_yaml
+from vigil.core.errors import ConfigError
 
 LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "P4")
 # 2 x the level's Alertmanager repeat_interval (prometheus/alertmanager.yml: 15m, 1h, 4h, 24h)
@@ -178,7 +178,7 @@ class Listen:
 
 def parse_listen_address(address: str) -> Listen:
     """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces), as ``vigil exporter``'s
-    ``--web.listen-address`` takes it (vigil.listen)."""
+    ``--web.listen-address`` takes it (vigil.core.listen)."""
     return Listen(*listen.parse(address))
 
 

@@ -25,8 +25,8 @@ from router import sql, store
 from router.health import Worker, bounded
 from router.matrix import Matrix
 from router.metrics import Metrics
-from vigil import durations
-from vigil.clock import Clock
+from vigil.core import durations
+from vigil.core.clock import Clock
 
 log = logging.getLogger("vigil.router")
 

@@ -22,14 +22,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vigil.errors import DatabaseUnavailable
-from vigil.logs import fields
+from vigil.core.errors import DatabaseUnavailable
+from vigil.core.logs import fields
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
     from router.metrics import Metrics
-    from vigil.clock import Clock
+    from vigil.core.clock import Clock
 
 log = logging.getLogger("vigil.router")
 T = TypeVar("T")

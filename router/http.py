@@ -12,7 +12,7 @@ from aiohttp import web
 from psycopg_pool import PoolTimeout
 
 from router.validate import PayloadError, is_id, loads, text_problem
-from vigil.errors import DatabaseUnavailable
+from vigil.core.errors import DatabaseUnavailable
 
 # Our faults: answer 503 so Alertmanager retries (it treats every 4xx as final).
 DB_ERRORS = (psycopg.OperationalError, PoolTimeout, DatabaseUnavailable)

@@ -14,7 +14,7 @@ from router.health import Health
 from router.matrix import Matrix
 from router.metrics import Metrics
 from router.outbox import Sender
-from vigil.clock import Clock
+from vigil.core.clock import Clock
 
 CONFIG = web.AppKey("config", Config)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")

@@ -1,7 +1,7 @@
 """Versioned migrations for the ``vigil_router`` schema.
 
 Each ``router/migrations/NNNN_name.sql`` runs once, recorded in
-``vigil_router.schema_migrations``, by the runner both schemas share (vigil/migrations.py),
+``vigil_router.schema_migrations``, by the runner both schemas share (vigil/core/migrations.py),
 under an advisory lock so replicas starting together don't race.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import re
 
-from vigil import migrations, pg
-from vigil.logs import fields
+from vigil.core import migrations, pg
+from vigil.core.logs import fields
 
 log = logging.getLogger("vigil.router")
 

@@ -33,9 +33,9 @@ from router.channels import Channel, Delivery, DeliveryError
 from router.config import Escalation, Outbox
 from router.health import Worker, bounded
 from router.metrics import Metrics
-from vigil.clock import Clock
-from vigil.logs import StateLog, fields
-from vigil.secrets import scrub
+from vigil.core.clock import Clock
+from vigil.core.logs import StateLog, fields
+from vigil.core.secrets import scrub
 
 log = logging.getLogger("vigil.router")
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from typing import Any
 
 from support.polling import free_port, wait_for
 
-from vigil import pg
+from vigil.core import pg
 
 __all__ = ["free_port", "one", "query", "wait_for"]
 

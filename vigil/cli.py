@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from psycopg import errors
 
 from vigil import __version__
-from vigil.errors import ConfigError, VigilError
-from vigil.secrets import scrub
+from vigil.core.errors import ConfigError, VigilError
+from vigil.core.secrets import scrub
 
 # (module, what it adds). Order is the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vigil import logs
+    from vigil.core import logs
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -40,7 +40,7 @@ from typing import Any
 
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
 from exporter.db import AConn, ProbeFailed, RowLimitExceeded
-from exporter.metrics import HistSeries, Labels, Mark, RunResult
+from exporter.snapshot import HistSeries, Labels, Mark, RunResult
 
 MAX_BATCHES = 10  # watermark batches per run; the rest waits for the next run
 HORIZON_SQL = "SELECT vigil_monitor.settled_horizon()"

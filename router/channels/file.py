@@ -9,7 +9,7 @@ from pathlib import Path
 
 from router.channels import Delivery, summary_text
 from router.config import Channel as ChannelConfig
-from vigil.logs import fields
+from vigil.core.logs import fields
 
 log = logging.getLogger("vigil.router.notify")
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from vigil import pg, schema
+from vigil import schema
 from vigil.audit import checkpoints, sealer
 from vigil.audit.service import Sealer, SealerConfig
+from vigil.core import pg
 from vigil.demo.app import role_dsn
 from vigil.schema.contract import DEFAULT_SEALER_ROLE
 

@@ -11,9 +11,9 @@ import pytest
 from pghelpers import free_port, one, query, wait_for
 from support.polling import killed_on_exit
 
-from vigil import pg
 from vigil.audit import sealer, verify
 from vigil.audit.service import Sealer, SealerConfig
+from vigil.core import pg
 from vigil.demo.app import role_dsn
 
 from .conftest import Audited

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from pghelpers import one, query, wait_for
 
-from vigil import pg, schema
+from vigil import schema
 from vigil.audit import chain, verify
 from vigil.cli import main
+from vigil.core import pg
 from vigil.demo.app import role_dsn
 from vigil.schema.contract import DEFAULT_SEALER_ROLE
 

@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 from pghelpers import one, query, wait_for
 
-from vigil import pg
 from vigil.audit import chain, verify
 from vigil.cli import main
+from vigil.core import pg
 
 from .conftest import KEY, Audited, tamper
 

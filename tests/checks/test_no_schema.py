@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vigil import cli, pg
+from vigil import cli
+from vigil.core import pg
 
 
 @pytest.mark.parametrize("command", [

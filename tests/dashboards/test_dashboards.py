@@ -16,8 +16,8 @@ import pytest
 import yaml
 from support import polling, prom
 
-from vigil import ruleoverlay
-from vigil.ruleoverlay import RULES_DIR
+from vigil.stack import ruleoverlay
+from vigil.stack.ruleoverlay import RULES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"

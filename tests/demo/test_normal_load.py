@@ -16,11 +16,13 @@ from collections.abc import Iterator
 import pytest
 from pghelpers import one, query
 
-from vigil import demo, pg, ruleoverlay
+from vigil import demo
+from vigil.core import pg
 from vigil.demo import traffic
 from vigil.demo.faults import FAILED_BURST
 from vigil.demo.load import rule_settings
 from vigil.demo.traffic import DENIED_EVERY, Rule, Traffic
+from vigil.stack import ruleoverlay
 
 TENANTS = ["tenant-1", "tenant-2", "tenant-3"]
 CLI_DEFAULT_RATE = 20.0        # `vigil demo load` (and `vigil up` runs 10)

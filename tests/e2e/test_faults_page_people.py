@@ -30,8 +30,8 @@ from rules.live import BACKEND, COLLECTOR_INTERVALS, Live, fast_exporter, privat
 from support import prom
 from support.polling import wait_for
 
-from vigil import httpclient, ruleoverlay
-from vigil.stack import procs
+from vigil.core import httpclient
+from vigil.stack import procs, ruleoverlay
 from vigil.stack.plan import derive_prometheus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

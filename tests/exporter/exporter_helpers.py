@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -61,57 +60,6 @@ async def settled(dsn: str, within: float = 20.0) -> None:
 async def run(exp: Exporter, collector: str, target: str = "db1") -> bool:
     spec = next(s for s in exp.targets[target].specs if s.name == collector)
     return await exp.run(target, spec)
-
-
-class Proxy:
-    """A TCP proxy to PostgreSQL that a test can stop (DB down) or pause (DB hung)."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-        self.server: asyncio.Server | None = None
-        self.conns: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    def pause(self) -> None:
-        """Keep every socket open but forward nothing: a hung database."""
-        self.flowing.clear()
-
-    def resume(self) -> None:
-        self.flowing.set()
-
-    async def start(self, port: int = 0) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", port or self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            for w in list(self.conns):
-                w.transport.abort()
-            await self.server.wait_closed()
-            self.server = None
-
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await r.read(65536):
-                await self.flowing.wait()
-                w.write(data)
-                await w.drain()
-        w.close()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        self.conns.add(w)
-        try:
-            ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            w.close()
-            return
-        self.conns.add(uw)
-        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
-        self.conns.discard(w)
-        self.conns.discard(uw)
 
 
 @contextlib.asynccontextmanager

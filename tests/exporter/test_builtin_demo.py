@@ -13,7 +13,8 @@ from exporter_helpers import Samples, exposition, run, settled, value, wait_for
 
 from exporter.config import build_config
 from exporter.scheduler import Exporter
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from exporter_helpers import exposition, run, value
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
 from exporter.config import ExporterConfig, build_config
 from exporter.exposition import Renderer
-from exporter.metrics import Store
 from exporter.scheduler import Exporter
+from exporter.snapshot import Store
 from vigil.cli import main as vigil_main
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 Start = Callable[..., Awaitable[Exporter]]
 MakeConfig = Callable[..., ExporterConfig]
@@ -79,7 +79,7 @@ def test_duplicate_yaml_keys_are_an_error(tmp_path: Path,
 
 
 def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
-    from vigil.config import load_yaml
+    from vigil.core.config import load_yaml
     f = tmp_path / "m.yml"
     f.write_text("base: &b {a: 1, b: 2}\nother:\n  <<: *b\n  b: 3\n")
     assert load_yaml(f)["other"] == {"a": 1, "b": 3}

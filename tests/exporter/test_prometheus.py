@@ -15,7 +15,7 @@ import yaml
 from exporter_helpers import parse
 from support import polling, prom
 
-from vigil import httpclient
+from vigil.core import httpclient
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from exporter_helpers import Proxy, exposition, parse, run, value, wait_for
+from exporter_helpers import exposition, parse, run, value, wait_for
+from faults.proxy import FaultProxy
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from exporter.config import ExporterConfig
@@ -28,8 +29,9 @@ def via(dsn: str, port: int) -> str:
 @pytest.mark.parametrize("failure", ["stopped", "hung"])
 async def test_database_down_then_back(fresh_db: str, make_config: MakeConfig,
                                        failure: str, caplog: pytest.LogCaptureFixture) -> None:
-    proxy = Proxy(int(conninfo_to_dict(fresh_db).get("port") or 5432))
-    await proxy.start()
+    # stopped: the database refuses connections; hung: it accepts and answers nothing.
+    proxy = FaultProxy(int(conninfo_to_dict(fresh_db).get("port") or 5432)).start()
+    mode = "refuse" if failure == "stopped" else "pause"
     custom = [{"name": "app_one", "interval": "300ms", "timeout": "500ms", "queries": [
         {"sql": "SELECT 1 AS value", "metrics": [
             {"name": "app_one", "type": "gauge", "help": "one"}]}]}]
@@ -47,22 +49,16 @@ async def test_database_down_then_back(fresh_db: str, make_config: MakeConfig,
             # Only this block: an earlier test in the worker may have set INFO already, and
             # then the first "reachable" (at start) would be captured too.
             caplog.clear()
-            if failure == "stopped":
-                await proxy.stop()
-            else:
-                proxy.pause()
+            getattr(proxy, mode)()
             await wait_for(lambda: _eq(up(), 0.0), within=10)
             t0 = time.monotonic()
             resp = await client.get("/metrics")
             assert resp.status == 200 and time.monotonic() - t0 < 1.0
-            if failure == "stopped":
-                await proxy.start(proxy.port)
-            else:
-                proxy.resume()
+            proxy.heal()
             t_back = time.monotonic()
             await wait_for(lambda: _eq(up(), 1.0), within=10)
             assert time.monotonic() - t_back < 5.0
-            await proxy.stop()
+            proxy.stop()
         down = [r for r in caplog.records if "unreachable" in r.getMessage()]
         back = [r for r in caplog.records if "reachable again" in r.getMessage()]
         assert len(down) == 1 and len(back) == 1

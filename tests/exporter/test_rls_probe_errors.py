@@ -10,7 +10,8 @@ from exporter_helpers import exposition, run, value
 
 from exporter.config import BUILTIN_COLLECTORS, build_config
 from exporter.scheduler import Exporter
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 
 async def test_a_locked_rls_table_fails_the_run_and_keeps_its_series(

@@ -14,7 +14,8 @@ from exporter_helpers import Samples, exposition, run, value, wait_for
 
 from exporter.config import ExporterConfig, build_config
 from exporter.scheduler import Exporter
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 # One observation per row, distinct durations so a double count or a loss changes the sum.
 SLOW_A, FAST_B = 0.2, 0.03

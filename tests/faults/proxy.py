@@ -137,6 +137,11 @@ class FaultProxy:
             self._reset(conn)
         for task in list(self._tasks):
             task.cancel()
+        # Let the pumps and then their handlers run to their end, so stopping the loop leaves
+        # no pending task behind ("Task was destroyed but it is pending").
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     def _reset(self, conn: _Conn) -> None:
         for w in (conn.client, conn.upstream):

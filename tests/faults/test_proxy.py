@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from faults.proxy import FaultProxy
-from vigil import pg
+from vigil.core import pg
 
 
 @pytest.fixture

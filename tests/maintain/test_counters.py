@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 from pghelpers import one
 
-from vigil import pg
+from vigil.core import pg
 from vigil.maintain import worker
 
 ACCESS = "SELECT vigil_monitor.record_access('r', 'read', %s)"

@@ -15,7 +15,8 @@ import pytest
 from pghelpers import one, query, wait_for
 from support.polling import killed_on_exit
 
-from vigil import cli, pg, schema
+from vigil import cli, schema
+from vigil.core import pg
 from vigil.demo.app import role_dsn
 from vigil.schema.contract import DEFAULT_MAINTAINER_ROLE, MAINTAIN_FUNCTIONS
 

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from pghelpers import one
 
-from vigil import pg
+from vigil.core import pg
 from vigil.maintain import worker
 from vigil.maintain.storage import TIME_COLUMNS
 

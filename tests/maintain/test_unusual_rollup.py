@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pghelpers import one, query
 
-from vigil import pg
+from vigil.core import pg
 from vigil.maintain import worker
 
-# 004_monitor.sql's unusual_access_patterns(), with clock_timestamp() fixed to %(now)s.
-RAW_SCAN = """
-WITH cfg AS (
-    SELECT vigil_monitor.setting('unusual_window_seconds')::float8 AS win,
-           vigil_monitor.setting('unusual_failed_threshold')::int AS failed_min,
-           vigil_monitor.setting('unusual_rate_factor')::float8 AS factor,
-           vigil_monitor.setting('unusual_min_requests')::int AS req_min,
-           vigil_monitor.setting('unusual_baseline_hours')::float8 AS hours
-), w AS (
-    SELECT a.actor_id, count(*) AS n, count(*) FILTER (WHERE NOT a.success) AS failed
-    FROM vigil_monitor.access_log a, cfg
-    WHERE a.ts > %(now)s - cfg.win * interval '1 s' AND a.ts <= %(now)s GROUP BY a.actor_id
-), b AS (
-    SELECT a.actor_id,
-           count(*) / greatest(1, extract(epoch FROM (%(now)s - cfg.win * interval '1 s')
-                                                  - min(a.ts)) / cfg.win) AS per_window
-    FROM vigil_monitor.access_log a, cfg
-    WHERE a.ts > %(now)s - cfg.hours * interval '1 h'
-      AND a.ts <= %(now)s - cfg.win * interval '1 s'
-    GROUP BY a.actor_id, cfg.win
-)
-SELECT w.actor_id, w.n, w.failed, b.per_window::float8,
-       CASE WHEN w.failed >= cfg.failed_min THEN 'failed_attempts' ELSE 'rate_above_baseline' END
-FROM w CROSS JOIN cfg LEFT JOIN b ON b.actor_id = w.actor_id
-WHERE w.failed >= cfg.failed_min
-   OR (w.n >= cfg.req_min AND b.per_window IS NOT NULL AND w.n > cfg.factor * b.per_window)
-"""
+# 004_monitor.sql's unusual_access_patterns() as shipped, with clock_timestamp() fixed to
+# %(now)s: the oracle is the raw scan's own text, never a copy that could drift from it.
+_SQL_004 = (Path(__file__).resolve().parents[2] / "vigil/schema/sql/004_monitor.sql").read_text()
+RAW_SCAN = re.search(
+    r"FUNCTION vigil_monitor\.unusual_access_patterns\(\).*?LANGUAGE sql STABLE AS \$\$(.*?)\$\$;",
+    _SQL_004, re.S).group(1).replace("clock_timestamp()", "%(now)s")  # type: ignore[union-attr]
 ROLLUP = "SELECT * FROM vigil_monitor.unusual_access_patterns_at(%(now)s)"
 
 # (actor, start before T, end before T, step, success) -> rows at T - start, ..., T - end.

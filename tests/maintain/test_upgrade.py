@@ -9,7 +9,8 @@ import psycopg
 from pghelpers import one
 from psycopg import sql
 
-from vigil import pg, schema
+from vigil import schema
+from vigil.core import pg
 from vigil.demo.app import role_dsn
 from vigil.maintain import worker
 from vigil.schema import roles

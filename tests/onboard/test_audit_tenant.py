@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pghelpers import query
 
-from vigil import cli, pg, schema
+from vigil import cli, schema
+from vigil.core import pg
 
 
 def test_tenant_of_each_type_and_an_old_trigger_without_its_key_column(fresh_db: str) -> None:

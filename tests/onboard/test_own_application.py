@@ -16,7 +16,8 @@ import psycopg
 import pytest
 from pghelpers import one, query
 
-from vigil import cli, pg
+from vigil import cli
+from vigil.core import pg
 
 ORG_A = "8c5d3f7e-0000-4000-8000-00000000000a"
 ORG_B = "8c5d3f7e-0000-4000-8000-00000000000b"

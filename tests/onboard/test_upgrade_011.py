@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from pghelpers import one
 
-from vigil import pg, schema
+from vigil import schema
+from vigil.core import pg
 from vigil.schema import installer, roles
 
 

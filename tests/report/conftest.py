@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import prom
 
-from vigil import pg
+from vigil.core import pg
 from vigil.schema import installer
 
 from .feed import day_start, make_tsdb

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from support import prom
+from support.httpstub import HttpStub
 from support.polling import free_port, wait_for
 
-from vigil import cli, ruleoverlay
+from vigil import cli
 from vigil.metrics.verify import Problem, verify
 from vigil.report.prom import Prom
+from vigil.stack import ruleoverlay
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -24,24 +24,10 @@ class FakeExporter:
 
     def __init__(self) -> None:
         self.failing: set[str] = set()
-        body = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                data = body.exposition().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.stub = HttpStub(lambda _: (200, "text/plain; version=0.0.4",
+                                        self.exposition().encode()))
+        self.address = self.stub.address
         self.errors = 0
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def exposition(self) -> str:
         now = time.time()
@@ -57,16 +43,12 @@ class FakeExporter:
                       f'reason="timeout"}} {0 if ok else self.errors}']
         return "\n".join(lines) + "\n"
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture
 def exporter() -> Iterator[FakeExporter]:
     fake = FakeExporter()
-    yield fake
-    fake.stop()
+    with fake.stub:  # closed on the way out
+        yield fake
 
 
 @pytest.fixture
@@ -111,7 +93,7 @@ def test_verify_passes_then_names_a_failing_collector_then_an_unscraped_one(
     assert "STALE collector demo/security: last run failed (timeout)" in out
     assert "demo/rls" not in out
 
-    exporter.stop()  # Prometheus can no longer scrape: every collector goes stale
+    exporter.stub.close()  # Prometheus can no longer scrape: every collector goes stale
     _wait(prometheus, lambda ps: any(p.kind == "target" for p in ps)
           and {p.name for p in ps if "stopped scraping" in p.reason} >= {"demo/rls"},
           "the unscraped target and collectors to be reported")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from router.migrate import migrate
-from vigil import pg
+from vigil.core import pg
 from vigil.report import build
 from vigil.report.gather_router import gather
 from vigil.report.window import Day

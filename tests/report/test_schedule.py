@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.polling import free_port
 
-from vigil import httpclient
+from vigil.core import httpclient
 from vigil.report import build
 from vigil.report.schedule import Scheduler, serve
 from vigil.report.store import ReportStore

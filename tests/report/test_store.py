@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from vigil import cli, demo, pg
+from vigil import cli, demo
+from vigil.core import pg
 from vigil.report import build, html, markdown, model
 from vigil.report.store import ReportStore
 

@@ -12,7 +12,7 @@ from router_helpers import Router, Sink, serving, write_router_yml
 from router.app import create_app
 from router.config import load_config
 from router.migrate import migrate
-from vigil.clock import ManualClock
+from vigil.core.clock import ManualClock
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from support.polling import wait_for_async
 
 from router.config import Config
 from router.keys import ENGINE, SENDER
-from vigil.clock import ManualClock
+from vigil.core.clock import ManualClock
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-router-token-0123456789"

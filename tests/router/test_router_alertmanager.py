@@ -19,8 +19,8 @@ from support.polling import free_port
 from router.app import create_app
 from router.config import load_config
 from router.keys import METRICS
-from vigil import pg
-from vigil.clock import ManualClock
+from vigil.core import pg
+from vigil.core.clock import ManualClock
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 

@@ -419,7 +419,7 @@ def test_a_failing_background_job_logs_its_type_and_sqlstate_never_row_values(
 
 def test_slack_urls_and_credential_headers_are_masked_wherever_they_appear() -> None:
     from router.config import Channel
-    from vigil.secrets import scrub
+    from vigil.core.secrets import scrub
 
     slack = "https://hooks.example/services/T000/B000/XyZsecretPathPart"
     Channel(type="slack", url=slack)

@@ -12,7 +12,7 @@ from router_helpers import REPO
 from router.config import Listen, load_config, load_escalation, parse_listen_address
 from router.matrix import Matrix
 from vigil.cli import main
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 
 def test_shipped_escalation_reproduces_the_runbook_table() -> None:

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from router_helpers import AUTH, TOKEN, Router, am_alert, am_payload
 
-from vigil import pg
+from vigil.core import pg
 
 
 def count(router: Router, table: str) -> int:

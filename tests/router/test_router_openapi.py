@@ -29,7 +29,7 @@ from router import openapi
 from router.app import create_app
 from router.config import load_config
 from router.migrate import migrate
-from vigil import pg
+from vigil.core import pg
 
 MAX_EXAMPLES = 25
 

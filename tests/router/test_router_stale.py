@@ -13,7 +13,7 @@ from router_helpers import REPO, Router, am_alert, am_payload
 from router.config import load_escalation
 from router.keys import METRICS
 from router.matrix import Matrix
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 
 async def _post(router: Router, alert: dict[str, Any]) -> None:
@@ -157,7 +157,7 @@ def test_shipped_stale_after_is_twice_the_repeat_interval_plus_margin() -> None:
     assert {lv: matrix.stale_after(lv) for lv in ("P1", "P2", "P3", "P4")} == {
         "P1": 35 * 60, "P2": 2 * 3600 + 15 * 60, "P3": 8 * 3600 + 30 * 60, "P4": 2 * 86400}
     am = yaml.safe_load((REPO / "prometheus" / "alertmanager.yml").read_text())
-    from vigil.durations import parse as parse_duration
+    from vigil.core.durations import parse as parse_duration
     repeat = {r["matchers"][0].split('"')[1]: parse_duration(r["repeat_interval"])
               for r in am["route"]["routes"]}
     for lv, interval in repeat.items():

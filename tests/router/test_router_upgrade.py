@@ -12,9 +12,9 @@ import pytest
 from router_helpers import Router, am_alert, am_payload
 
 from router.migrate import TRACK, latest, migrate
-from vigil import migrations
+from vigil.core import migrations
 
-TODAY = 4   # the router's schema version before vigil/migrations.py existed
+TODAY = 4   # the router's schema version before vigil/core/migrations.py existed
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from support.polling import free_port
 
 from exporter.config import BUILTIN_COLLECTORS
 from router.client_cli import RouterClient
-from vigil import pg
+from vigil.core import pg
 from vigil.stack.plan import Layout, Ports
 from vigil.stack.runner import Options, Stack
 

@@ -4,19 +4,18 @@ stand-in for the router (bearer token, grouping, inhibition)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from support import polling, prom
+from support.httpstub import HttpStub
 
-from vigil import httpclient
-from vigil.ruleoverlay import PROMETHEUS_DIR
+from vigil.core import httpclient
+from vigil.stack.ruleoverlay import PROMETHEUS_DIR
 
 AM_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
 ROUTER_URL = "http://127.0.0.1:18091/api/v1/alertmanager"
@@ -65,48 +64,30 @@ class _Sink:
     """A stand-in for the router's webhook: records (authorization, payload) per POST."""
 
     def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.lock = threading.Lock()
-        sink = self
+        self.stub = HttpStub(lambda _: (200, "application/json", b"{}"))
+        self.url = f"{self.stub.url}/api/v1/alertmanager"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with sink.lock:
-                    sink.received.append((self.headers.get("Authorization", ""),
-                                          json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/alertmanager"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    @property
+    def received(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(r.headers.get("Authorization", ""), json.loads(r.body))
+                for r in self.stub.seen() if r.method == "POST"]
 
     def alertnames(self) -> dict[str, set[str]]:
         """alertname -> targets seen firing."""
         out: dict[str, set[str]] = {}
-        with self.lock:
-            for _, payload in self.received:
-                for alert in payload["alerts"]:
-                    if alert["status"] == "firing":
-                        labels = alert["labels"]
-                        out.setdefault(labels["alertname"], set()).add(labels.get("target", ""))
+        for _, payload in self.received:
+            for alert in payload["alerts"]:
+                if alert["status"] == "firing":
+                    labels = alert["labels"]
+                    out.setdefault(labels["alertname"], set()).add(labels.get("target", ""))
         return out
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def sink() -> Iterator[_Sink]:
     s = _Sink()
-    yield s
-    s.close()
+    with s.stub:  # closed on the way out
+        yield s
 
 
 def _post_alerts(am_url: str, alerts: list[dict[str, str]]) -> None:
@@ -154,6 +135,6 @@ def test_real_alertmanager_delivers_with_the_bearer_token_and_inhibits_a_down_ta
         assert seen["VigilRlsOverheadHigh"] == {"db2"}
         assert seen["VigilAuditIntegrityViolation"] == {"db1"}
         assert "VigilCollectorFailing" not in seen
-        with sink.lock:
-            assert {auth for auth, _ in sink.received} == {"Bearer s3cret-token"}
-            assert all(payload["version"] == "4" for _, payload in sink.received)
+        received = sink.received
+        assert {auth for auth, _ in received} == {"Bearer s3cret-token"}
+        assert all(payload["version"] == "4" for _, payload in received)

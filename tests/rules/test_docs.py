@@ -7,8 +7,8 @@ from pathlib import Path
 
 from support import rulelint
 
-from vigil import ruleoverlay
-from vigil.ruleoverlay import RULES_DIR
+from vigil.stack import ruleoverlay
+from vigil.stack.ruleoverlay import RULES_DIR
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

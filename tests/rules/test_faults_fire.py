@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from support import polling, prom
 
-from vigil import ruleoverlay
-from vigil.ruleoverlay import RULES_DIR
+from vigil.stack import ruleoverlay
+from vigil.stack.ruleoverlay import RULES_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -9,9 +9,10 @@ import pytest
 import yaml
 from support import prom
 
-from vigil import durations, rulefloor, ruleoverlay
-from vigil.durations import DurationError
-from vigil.ruleoverlay import RULES_DIR, OverlayError, compress_expr
+from vigil.core import durations
+from vigil.core.durations import DurationError
+from vigil.stack import rulefloor, ruleoverlay
+from vigil.stack.ruleoverlay import RULES_DIR, OverlayError, compress_expr
 
 
 @pytest.mark.parametrize(("expr", "expected"), [

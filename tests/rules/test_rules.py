@@ -8,8 +8,8 @@ import pytest
 import yaml
 from support import prom, rulelint
 
-from vigil import ruleoverlay
-from vigil.ruleoverlay import PROMETHEUS_DIR, RULES_DIR
+from vigil.stack import ruleoverlay
+from vigil.stack.ruleoverlay import PROMETHEUS_DIR, RULES_DIR
 
 TESTS_DIR = PROMETHEUS_DIR / "tests"
 

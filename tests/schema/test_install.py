@@ -6,8 +6,9 @@ import psycopg
 import pytest
 from pghelpers import one, query
 
-from vigil import demo, pg, schema
+from vigil import demo, schema
 from vigil.audit.demo import seal_for_demo
+from vigil.core import pg
 from vigil.schema import cli as schema_cli
 
 FINGERPRINT = """

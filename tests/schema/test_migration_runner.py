@@ -1,4 +1,4 @@
-"""One runner (vigil/migrations.py) applies both schemas' files, each with its own naming and
+"""One runner (vigil/core/migrations.py) applies both schemas' files, each with its own naming and
 version table, so databases installed before it upgrade in place (the router's side:
 tests/router/test_router_upgrade.py)."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 import psycopg
 
 from router import migrate as router_migrate
-from vigil import migrations, schema
+from vigil import schema
+from vigil.core import migrations
 from vigil.schema import installer
 
 

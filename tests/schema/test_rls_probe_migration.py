@@ -3,7 +3,8 @@ keeps its grants, and re-applying it changes nothing."""
 
 from __future__ import annotations
 
-from vigil import pg, schema
+from vigil import schema
+from vigil.core import pg
 from vigil.schema import roles
 
 

@@ -9,7 +9,8 @@ import psycopg
 from pghelpers import one, query, wait_for
 from psycopg import sql
 
-from vigil import pg, schema
+from vigil import schema
+from vigil.core import pg
 from vigil.schema import roles
 
 WRITES = (

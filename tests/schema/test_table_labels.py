@@ -7,7 +7,8 @@ import psycopg
 import pytest
 from pghelpers import query
 
-from vigil import pg, schema
+from vigil import schema
+from vigil.core import pg
 from vigil.schema import roles
 
 

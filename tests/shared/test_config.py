@@ -8,9 +8,9 @@ from typing import Any, Literal
 import pytest
 import yaml
 
-from vigil.config import Dsn, Seconds, Secret, build, load
-from vigil.durations import parse as parse_duration
-from vigil.errors import ConfigError
+from vigil.core.config import Dsn, Seconds, Secret, build, load
+from vigil.core.durations import parse as parse_duration
+from vigil.core.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

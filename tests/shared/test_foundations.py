@@ -11,8 +11,8 @@ import pytest
 from support.polling import free_port
 
 from router.config import Listen, parse_listen_address
-from vigil import durations, httpclient, listen
-from vigil.errors import ConfigError
+from vigil.core import durations, httpclient, listen
+from vigil.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

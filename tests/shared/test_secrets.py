@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from vigil import logs, pg, secrets
-from vigil.config import Dsn, build
-from vigil.errors import VigilError
+from vigil.core import logs, pg, secrets
+from vigil.core.config import Dsn, build
+from vigil.core.errors import VigilError
 
 CANARY = "canary-Pw-7f3a9"
 

@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from support.polling import free_port, wait_for
 
-from vigil import httpclient
-from vigil.clock import ManualClock
+from vigil.core import httpclient
+from vigil.core.clock import ManualClock
 from vigil.sink.app import create_app
 from vigil.sink.store import Page, PageStore
 

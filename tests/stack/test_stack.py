@@ -18,7 +18,7 @@ import pytest
 import yaml
 from support import polling
 
-from vigil import httpclient
+from vigil.core import httpclient
 from vigil.stack import procs
 from vigil.stack.plan import (
     Layout,
@@ -253,10 +253,10 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
 
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:
     """`vigil up --fast`: real rules compressed, short intervals, and both tools accept them."""
-    from vigil.durations import parse_prometheus as parse_duration
-    from vigil.ruleoverlay import iter_rules
+    from vigil.core.durations import parse_prometheus as parse_duration
     from vigil.stack.cli import FAST_FOR, _fast_options
     from vigil.stack.plan import default_layout
+    from vigil.stack.ruleoverlay import iter_rules
 
     root = Path(__file__).resolve().parents[2]
     layout = default_layout(tmp_path / "state")

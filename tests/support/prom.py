@@ -31,10 +31,10 @@ from support.promconfig import (
     prometheus_test_config,
     promtool,
 )
-from vigil import httpclient
-from vigil.ruleoverlay import PROMETHEUS_DIR, RULES_DIR
+from vigil.core import httpclient
 from vigil.stack import procs
 from vigil.stack.plan import ALERTMANAGER_BIN, PROMETHEUS_BIN
+from vigil.stack.ruleoverlay import PROMETHEUS_DIR, RULES_DIR
 
 __all__ = ["PROMETHEUS_DIR", "RULES_DIR", "PromToolsError", "alertmanager_test_config", "amtool",
            "fast_alertmanager", "fast_prometheus", "prometheus_test_config", "promtool"]
@@ -52,12 +52,12 @@ class Server:
     workdir: Path | None = None   # removed on stop (None: someone else's folder)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return "http://" + self.address
 
     def log_tail(self, lines: int = 30) -> str:
         try:

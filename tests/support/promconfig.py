@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from vigil import durations
-from vigil.ruleoverlay import PROMETHEUS_DIR
+from vigil.core import durations
+from vigil.stack.ruleoverlay import PROMETHEUS_DIR
 
 PROMTOOL_BIN = os.environ.get("VIGIL_PROMTOOL_BIN", "/usr/bin/promtool")
 AMTOOL_BIN = os.environ.get("VIGIL_AMTOOL_BIN", "/usr/bin/amtool")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from vigil.ruleoverlay import PROMETHEUS_DIR, RULES_DIR, iter_rules, load_rule_files
+from vigil.stack.ruleoverlay import PROMETHEUS_DIR, RULES_DIR, iter_rules, load_rule_files
 
 SEVERITIES = ("P1", "P2", "P3", "P4")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from vigil import pg
+from vigil.core import pg
 
 
 def test_a_unit_test_cannot_open_a_database_connection() -> None:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vigil import pg
 from vigil.audit import checkpoints, export, keys, verify
 from vigil.audit.service import Sealer, SealerConfig
+from vigil.core import pg
 
 
 def register(subparsers: Any) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from vigil import pg
 from vigil.audit import keys, sealer
+from vigil.core import pg
 
 
 def seal_for_demo(dsn: str, timeout: float = 15.0) -> int:

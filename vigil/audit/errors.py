@@ -1,6 +1,6 @@
 """The audit package's errors."""
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 
 
 class AuditError(VigilError):

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import psycopg
 
-from vigil import pg
 from vigil.audit import checkpoints, sealer, verify
 from vigil.audit.errors import ChainForked
-from vigil.errors import DatabaseUnavailable
-from vigil.logs import fields
+from vigil.core import pg
+from vigil.core.errors import DatabaseUnavailable
+from vigil.core.logs import fields
 
 log = logging.getLogger("vigil.audit")
 MAX_BACKOFF = 30.0

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from vigil import pg
 from vigil.checks import runbook
+from vigil.core import pg
 
 
 def register(subparsers: Any) -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import psycopg
 
-from vigil import pg
 from vigil.checks.isolation import isolation
 from vigil.checks.result import CheckResult
+from vigil.core import pg
 
 Conn = psycopg.Connection[tuple[object, ...]]
 __all__ = ["CheckResult", "health", "security", "verify"]

@@ -11,8 +11,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from vigil import pg, schema
-from vigil.logs import fields
+from vigil import schema
+from vigil.core import pg
+from vigil.core.logs import fields
 from vigil.schema import roles
 
 log = logging.getLogger("vigil.demo")

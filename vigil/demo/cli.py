@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from vigil import pg
+from vigil.core import pg
 from vigil.demo import app, faults, load, traffic
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import secrets
 
-from vigil import pg
 from vigil.audit.demo import seal_for_demo
+from vigil.core import pg
+from vigil.core.errors import VigilError
 from vigil.demo.app import FAST_PGP_OPTIONS, add_key
 from vigil.demo.load import Conn, cross_tenant_attempt, reencrypt, victims
-from vigil.errors import VigilError
 
 # The control faults (issue #9 point 7) come last: healing the audit ones approves the
 # baseline again (the unaudited writes are acknowledged), which must not bless another fault

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from vigil import pg
+from vigil.core import pg
+from vigil.core.logs import fields
 from vigil.demo.app import _DIAGNOSES, _NAMES, FAST_PGP_OPTIONS, DemoInfo, add_key, ensure_tenants
 from vigil.demo.app import tenant_ids as _tenant_ids
 from vigil.demo.traffic import DENIED_EVERY, Rule, Traffic
-from vigil.logs import fields
 
 log = logging.getLogger("vigil.demo")
 Conn = psycopg.Connection[tuple[object, ...]]

@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from vigil import pg
-from vigil.errors import DatabaseUnavailable, VigilError
+from vigil.core import pg
+from vigil.core.errors import DatabaseUnavailable, VigilError
 from vigil.maintain import worker
 from vigil.schema.contract import DEFAULT_MAINTAINER_ROLE
 

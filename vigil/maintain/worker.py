@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from vigil import pg
-from vigil.errors import DatabaseUnavailable
-from vigil.logs import StateLog, fields
+from vigil.core import pg
+from vigil.core.errors import DatabaseUnavailable
+from vigil.core.logs import StateLog, fields
 
 log = logging.getLogger("vigil.maintain")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from exporter.collectors.run import collect, horizon, start_mark
 from exporter.config import ExporterConfig, Target, load_config
 from exporter.db import TargetDB, classify
-from exporter.metrics import Mark
 from exporter.scheduler import specs_for
+from exporter.snapshot import Mark
 from vigil.report.errors import ReportError
 
 

@@ -44,7 +44,7 @@ def _age(iso: str, now: float) -> float | None:
 
 
 def _duration(text: str) -> float:
-    from vigil import durations
+    from vigil.core import durations
 
     try:
         return durations.parse_prometheus(text)

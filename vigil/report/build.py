@@ -58,7 +58,7 @@ def gather_prom(prom: Prom, day: Day) -> dict[str, Any]:
 def daily(sources: Sources, date: dt.date, store: ReportStore, *, now: dt.datetime,
           step: int = 60, replace: bool = False) -> tuple[dict[str, Any], Path]:
     """Build, render and store ``date``'s report; returns it and its folder."""
-    from vigil.pg import dbname_of
+    from vigil.core.pg import dbname_of
 
     store.check_writable(date, replace)  # fail fast, before the queries
     day = Day(date, step)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 
 
 class ReportError(VigilError):

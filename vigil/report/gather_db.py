@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from vigil import pg
+from vigil.core import pg
 from vigil.report.errors import ReportError
 from vigil.report.window import Day
 

@@ -8,6 +8,7 @@ instant queries at the day's end over ``[1d]``). A query that returns nothing is
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from vigil.report.prom import Prom
@@ -25,6 +26,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 # The escalation matrix's response times (acknowledge within), seconds.
 ACK_SLA = {"P1": 900, "P2": 3600, "P3": 14400, "P4": 86400}
 KEY_MAX_AGE_DEFAULT = 7776000.0
+_METRIC = re.compile(r"vigil_[a-z_]+")  # the series a PromQL expression reads
 
 
 def _key(labels: dict[str, str], names: tuple[str, ...]) -> str:
@@ -99,33 +101,30 @@ class PromGatherer:
         got = self.at_end(expr, what)
         return got[0][1] if got else None
 
-    def access(self) -> dict[str, Any]:
+    def _gauges(self, section: str, exprs: dict[str, str]) -> dict[str, Any]:
+        """Each ``key: PromQL`` (``{w}`` is the report's window) at the day's end; a missing
+        series is named after its metric."""
         w = self._win()
-        return {
-            "requests": self._one(f"sum(increase(vigil_access_requests_total[{w}]))",
-                                  "access: vigil_access_requests_total"),
-            "failed": self._one(f"sum(increase(vigil_access_failed_attempts_total[{w}]))",
-                                "access: vigil_access_failed_attempts_total"),
-            "unusual_patterns_max": self._one(f"max(max_over_time(vigil_access_unusual_patterns"
-                                              f"[{w}]))", "access: vigil_access_unusual_patterns"),
-        }
+        return {key: self._one(expr.format(w=w),
+                               f"{section}: {_METRIC.search(expr).group(0)}")  # type: ignore[union-attr]
+                for key, expr in exprs.items()}
+
+    def access(self) -> dict[str, Any]:
+        return self._gauges("access", {
+            "requests": "sum(increase(vigil_access_requests_total[{w}]))",
+            "failed": "sum(increase(vigil_access_failed_attempts_total[{w}]))",
+            "unusual_patterns_max": "max(max_over_time(vigil_access_unusual_patterns[{w}]))",
+        })
 
     def audit(self) -> dict[str, Any]:
-        w = self._win()
-        return {
-            "coverage_ratio_min": self._one(f"min(min_over_time(vigil_audit_coverage_ratio[{w}]))",
-                                            "audit: vigil_audit_coverage_ratio"),
-            "gaps_max": self._one(f"max(max_over_time(vigil_audit_gaps[{w}]))",
-                                  "audit: vigil_audit_gaps"),
-            "integrity_issues_max": self._one(
-                f"max(max_over_time(vigil_audit_integrity_issues[{w}]))",
-                "audit: vigil_audit_integrity_issues"),
-            "buffer_oldest_age_seconds_max": self._one(
-                f"max(max_over_time(vigil_audit_buffer_oldest_age_seconds[{w}]))",
-                "audit: vigil_audit_buffer_oldest_age_seconds"),
-            "sealers_alive_min": self._one(f"min(min_over_time(vigil_audit_sealers_alive[{w}]))",
-                                           "audit: vigil_audit_sealers_alive"),
-        }
+        return self._gauges("audit", {
+            "coverage_ratio_min": "min(min_over_time(vigil_audit_coverage_ratio[{w}]))",
+            "gaps_max": "max(max_over_time(vigil_audit_gaps[{w}]))",
+            "integrity_issues_max": "max(max_over_time(vigil_audit_integrity_issues[{w}]))",
+            "buffer_oldest_age_seconds_max":
+                "max(max_over_time(vigil_audit_buffer_oldest_age_seconds[{w}]))",
+            "sealers_alive_min": "min(min_over_time(vigil_audit_sealers_alive[{w}]))",
+        })
 
     def encryption(self) -> dict[str, Any]:
         w = self._win()

@@ -1,7 +1,7 @@
 """The only place the report and ``vigil metrics verify`` talk to Prometheus.
 
 Kept to this one small module on purpose: it rides on the project's one internal HTTP
-client (``vigil.httpclient``).
+client (``vigil.core.httpclient``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from vigil import httpclient
+from vigil.core import httpclient
 from vigil.report.errors import PrometheusUnavailable
 
 Series = list[tuple[float, float]]

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 from vigil.report import build
 from vigil.report.store import ReportStore
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from vigil import pg
+from vigil.core import pg
 from vigil.schema import installer, roles
 from vigil.schema.contract import (
     DEFAULT_EXPORTER_ROLE,

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from vigil import pg
+from vigil.core import pg
 
 
 @dataclass(frozen=True)

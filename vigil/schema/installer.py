@@ -1,19 +1,23 @@
 """Install and inspect ``vigil_monitor``: versioned SQL files applied once each, in order
-(by vigil/migrations.py, the runner the router's schema shares)."""
+(by vigil/core/migrations.py, the runner the router's schema shares)."""
 
 from __future__ import annotations
 
 import logging
+import random
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg import pq
 
-from vigil import pg
-from vigil.errors import VigilError
-from vigil.logs import fields
-from vigil.migrations import Migration, Track, applied, apply, shipped
+from vigil.core import pg
+from vigil.core.errors import VigilError
+from vigil.core.logs import fields
+from vigil.core.migrations import Migration, Track, applied, apply, shipped
 from vigil.schema import roles
 from vigil.schema.contract import (
     CONTRACT,
@@ -32,6 +36,7 @@ TRACK = Track(package="vigil.schema", folder="sql", pattern=re.compile(r"^(\d{3}
               prelude="CREATE EXTENSION IF NOT EXISTS pgcrypto")
 
 Conn = psycopg.Connection[tuple[object, ...]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,22 +83,45 @@ def install(dsn: str, exporter_role: str | None = DEFAULT_EXPORTER_ROLE,
             roles.ensure_role(conn, sealer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
         if maintainer_role:
             roles.ensure_role(conn, maintainer_role, "LOGIN NOSUPERUSER NOBYPASSRLS")
-        applied_now: list[int] = []
         try:
-            with conn.transaction():
-                applied_now = apply_migrations(conn)
-                conn.execute("SELECT vigil_monitor.refresh_probe_grants()")
+            applied_now = _retrying(conn, lambda: _migrate(conn))
         except psycopg.errors.InsufficientPrivilege:
             raise VigilError("installing vigil_monitor needs a superuser DSN "
                              "(it creates BYPASSRLS probe roles)") from None
         if exporter_role:
-            roles.apply_monitor_grants(conn, exporter_role)
+            _retrying(conn, lambda: roles.apply_monitor_grants(conn, exporter_role))
         if sealer_role:
-            roles.apply_sealer_grants(conn, sealer_role)
+            _retrying(conn, lambda: roles.apply_sealer_grants(conn, sealer_role))
         if maintainer_role:
-            roles.apply_maintainer_grants(conn, maintainer_role)
+            _retrying(conn, lambda: roles.apply_maintainer_grants(conn, maintainer_role))
     log.info("vigil_monitor installed", extra=fields(applied=applied_now))
     return applied_now
+
+
+def _migrate(conn: Conn) -> list[int]:
+    with conn.transaction():
+        applied_now = apply_migrations(conn)
+        conn.execute("SELECT vigil_monitor.refresh_probe_grants()")
+    return applied_now
+
+
+def _retrying(conn: Conn, step: Callable[[], T], attempts: int = 6) -> T:
+    """Run ``step`` again when a concurrent install in ANOTHER database of the cluster raced
+    it on a shared catalog. Roles and their memberships are cluster-wide, but the migration
+    lock is per database (advisory locks are), so two databases installed at once can both
+    update one pg_authid/pg_auth_members row: PostgreSQL then fails one with "tuple
+    concurrently updated" (XX000). Its transaction rolled back whole, so running it again
+    is safe; the jittered pause lets the other one finish."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except psycopg.errors.InternalError_ as exc:
+            if attempt == attempts or "concurrently" not in str(exc):
+                raise
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.rollback()
+            time.sleep(random.uniform(0.05, 0.25) * attempt)
+    raise AssertionError("unreachable")
 
 
 def grant_exporter(dsn: str, role: str) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import errors
 
-from vigil import pg
-from vigil.errors import VigilError
+from vigil.core import pg
+from vigil.core.errors import VigilError
 from vigil.schema import roles
 
 Conn = psycopg.Connection[tuple[object, ...]]

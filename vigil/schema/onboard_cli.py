@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from vigil import pg
+from vigil.core import pg
 from vigil.schema import onboard
 
 

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from vigil.clock import Clock, SystemClock
+from vigil.core.clock import Clock, SystemClock
 from vigil.sink.store import Page, PageStore, describe
 
 log = logging.getLogger("vigil.sink")

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 from vigil.stack import procs
 from vigil.stack.plan import Layout, Ports, default_layout, repo_root
 from vigil.stack.runner import ORDER, Options, Stack, StackError
@@ -98,7 +98,7 @@ def _fast_options(layout: Layout) -> dict[str, Any]:
     The rules are derived from prometheus/rules/ by the same overlay the end-to-end tests
     use, so the demo timings can't drift from the real rules.
     """
-    from vigil import ruleoverlay
+    from vigil.stack import ruleoverlay
 
     rules_dir = layout.generated / "rules-fast"
     written = ruleoverlay.compressed_rules(repo_root() / "prometheus" / "rules", rules_dir,

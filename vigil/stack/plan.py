@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from vigil import pg
+from vigil.core import pg
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"

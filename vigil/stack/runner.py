@@ -23,9 +23,9 @@ from typing import Any
 
 import psycopg
 
-from vigil import httpclient, pg
-from vigil.errors import VigilError
-from vigil.secrets import redact_dsn
+from vigil.core import httpclient, pg
+from vigil.core.errors import VigilError
+from vigil.core.secrets import redact_dsn
 from vigil.stack import procs
 from vigil.stack.plan import (
     ALERTMANAGER_BIN,

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.collectors.spec import custom_spec
 from exporter.config import BUILTIN_COLLECTORS, build_config, load_config, parse_listen_address
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 from ..conftest import REPO
 

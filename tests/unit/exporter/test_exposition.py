@@ -9,7 +9,7 @@ import pytest
 
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
 from exporter.exposition import OPENMETRICS, TEXT, Renderer
-from exporter.metrics import RunResult, Store
+from exporter.snapshot import RunResult, Store
 
 SPEC = CollectorSpec("app", 15.0, 5.0, 1.0, (QuerySpec("SELECT 1", (
     MetricSpec("app_rows", "gauge", "rows in the app"),)),))

@@ -1,4 +1,5 @@
-"""exporter/metrics.py: the snapshot store and the collector that turns it into families.
+"""exporter/snapshot.py, the snapshot store, and exporter/metrics.py, the collector that turns
+it into families.
 
 A successful run replaces its collector's label set, a failed run keeps the last values,
 histograms accumulate once per row and stop growing at their series cap.
@@ -12,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
-from exporter.metrics import HistSeries, Mark, RunResult, Store, StoreCollector
+from exporter.metrics import StoreCollector
+from exporter.snapshot import HistSeries, Mark, RunResult, Store
 
 GAUGE = MetricSpec("app_rows", "gauge", "rows", labels=("table",))
 COUNTER = MetricSpec("app_errors_total", "counter", "errors")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.metrics import HistSeries, Mark, TargetStore
+from exporter.snapshot import HistSeries, Mark, TargetStore
 from exporter.state import StateFile
 
 SHAPES = {"app_seconds": (2, 1)}          # 2 buckets, 1 label

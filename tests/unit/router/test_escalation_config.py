@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from router.config import Escalation, check_escalation, load_config
-from vigil import secrets
-from vigil.config import build
-from vigil.errors import ConfigError
+from vigil.core import secrets
+from vigil.core.config import build
+from vigil.core.errors import ConfigError
 
 from .escalation_data import escalation_doc
 

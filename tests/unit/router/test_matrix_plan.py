@@ -6,7 +6,7 @@ import pytest
 
 from router.config import DEFAULT_STALE_AFTER, Escalation, check_escalation
 from router.matrix import Matrix, Planned
-from vigil.config import build
+from vigil.core.config import build
 
 from .escalation_data import escalation_doc
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from router.auth import AccessLogFilter, check
 from router.config import Auth, BasicAuth
-from vigil.config import Secret
+from vigil.core.config import Secret
 
 TOKEN = "unit-bearer-2f9c"
 AUTH = Auth(bearer_token=Secret(TOKEN),

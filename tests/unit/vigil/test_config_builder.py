@@ -1,4 +1,4 @@
-"""vigil.config: shape checks with YAML paths, duplicate keys, env substitution, durations.
+"""vigil.core.config: shape checks with YAML paths, duplicate keys, env substitution, durations.
 
 tests/shared/test_config.py covers the basics; these pin the edges a typo in production
 YAML hits first.
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from vigil import secrets
-from vigil.config import Dsn, Seconds, Secret, build, load, load_yaml, parse_duration
-from vigil.errors import ConfigError
+from vigil.core import secrets
+from vigil.core.config import Dsn, Seconds, Secret, build, load, load_yaml, parse_duration
+from vigil.core.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The compressed-timing rule overlay (``vigil up --fast``): windows capped, but never below
-the floor the collectors' intervals set (vigil/rulefloor.py), policies replaced."""
+the floor the collectors' intervals set (vigil/stack/rulefloor.py), policies replaced."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from vigil import rulefloor, ruleoverlay
+from vigil.stack import rulefloor, ruleoverlay
 
 INTERVALS = {"fast_metric": 15.0, "slow_metric": 60.0, "slow_hist_bucket": 60.0}
 

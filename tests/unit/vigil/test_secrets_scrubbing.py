@@ -1,4 +1,4 @@
-"""vigil/secrets.py: passwords found in every DSN form, registered values masked anywhere,
+"""vigil/core/secrets.py: passwords found in every DSN form, registered values masked anywhere,
 and the logging filter scrubbing messages, structured fields and exceptions.
 
 tests/shared/test_secrets.py proves a canary password never leaves through a real connect
@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from vigil import secrets
+from vigil.core import secrets
 
 
 @pytest.mark.parametrize(("dsn", "password"), [

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from vigil.errors import DatabaseUnavailable
+from vigil.core.errors import DatabaseUnavailable
 from vigil.maintain import worker
 
 _CALL = re.compile(r"vigil_monitor\.(\w+)\(")

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from vigil.secrets import ScrubFilter
+from vigil.core.secrets import ScrubFilter
 
 
 class JsonFormatter(logging.Formatter):

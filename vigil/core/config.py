@@ -26,8 +26,8 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
-from vigil import durations, secrets
-from vigil.errors import ConfigError
+from vigil.core import durations, secrets
+from vigil.core.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ class _SecondsMarker:
 
 Seconds = Annotated[float, _SecondsMarker()]
 
-# The config grammar of vigil.durations, under the name config users know.
+# The config grammar of vigil.core.durations, under the name config users know.
 parse_duration = durations.parse
 
 

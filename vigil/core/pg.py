@@ -8,8 +8,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from vigil.errors import DatabaseUnavailable, VigilError
-from vigil.secrets import redact_dsn, register_dsn
+from vigil.core.errors import DatabaseUnavailable, VigilError
+from vigil.core.secrets import redact_dsn, register_dsn
 
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DEMO_DB = "vigil_demo"

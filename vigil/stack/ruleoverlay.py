@@ -15,10 +15,11 @@ from typing import Any
 
 import yaml
 
-from vigil import durations, rulefloor
-from vigil.errors import VigilError
+from vigil.core import durations
+from vigil.core.errors import VigilError
+from vigil.stack import rulefloor
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]   # vigil/stack/ruleoverlay.py -> the checkout
 PROMETHEUS_DIR = REPO_ROOT / "prometheus"
 RULES_DIR = PROMETHEUS_DIR / "rules"
 _DURATION = durations.PROMETHEUS_DURATION
@@ -106,7 +107,7 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
 
     A window is never capped below ``rulefloor.FACTOR`` x the longest interval of the
     exporter collectors the rule reads (``collector_intervals`` by collector name, default
-    the built-in defaults), so a rate over a slow collector doesn't flap (vigil/rulefloor.py).
+    the built-in defaults), so a rate over a slow collector doesn't flap (vigil/stack/rulefloor.py).
 
     Recorded series keep their names (``..._rate5m`` still says 5m); only timing changes.
     Returns the written paths, in the same order as the sources.

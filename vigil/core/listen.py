@@ -3,7 +3,7 @@ parser behind the exporter's and the router's ``--web.listen-address`` and confi
 
 from __future__ import annotations
 
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 
 def problem(address: str) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 
 
 class DurationError(VigilError, ValueError):

@@ -1,0 +1,29 @@
+"""What every benchmark script shares: where the checkout is, a free port, where results go.
+
+The scripts run as ``python bench/NAME.py``, so bench/ is sys.path[0] and this imports as
+``benchlib``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def save_results(name: str, results: Any) -> Path:
+    """Write ``results`` as bench/results/NAME.json (the figures docs/benchmarks.md quotes)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path

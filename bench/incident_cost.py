@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vigil import pg, schema
+from vigil import schema
+from vigil.core import pg
 from vigil.investigate import records, traffic
 from vigil.investigate.scope import Scope
 

@@ -24,7 +24,8 @@ from aiohttp import web
 from router.app import create_app
 from router.config import load_config
 from router.migrate import migrate
-from vigil import demo, pg
+from vigil import demo
+from vigil.core import pg
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-incident-token-0123456789"

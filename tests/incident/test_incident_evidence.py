@@ -18,7 +18,7 @@ from incident_helpers import (
     run_cli,
 )
 
-from vigil import pg
+from vigil.core import pg
 
 BUNDLE_FILES = {"scope.json", "incident.json", "alerts.json", "sessions.json",
                 "audit_rows.json", "access_records.json", "roles.json", "grants.json",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from incident_helpers import ACTOR, OTHER, World, assert_no_phi, run_cli
 
-from vigil import pg
 from vigil.audit import keys, sealer
+from vigil.core import pg
 from vigil.investigate import traffic
 from vigil.investigate.scope import Scope
 from vigil.maintain import worker

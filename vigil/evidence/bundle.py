@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 from vigil.evidence import manifest, snapshots
 from vigil.investigate import records
 from vigil.investigate.scope import IncidentDocs, Scope

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vigil import pg
-from vigil.errors import VigilError
+from vigil.core import pg
+from vigil.core.errors import VigilError
 from vigil.evidence import bundle, hold, manifest
 from vigil.investigate import cli as icli
 from vigil.investigate import records

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from vigil import durations, pg
+from vigil.core import durations, pg
 from vigil.investigate import integrity, records, scope, traffic
 
 EXIT_CODES = "Exit codes: 0 = done (integrity: all intact), 1 = a check failed or the " \

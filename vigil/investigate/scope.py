@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 
 ACTOR_LABELS = ("actor", "actor_id")
 # A label value is payload data (anything Prometheus put there): it joins the scope, and so

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 from vigil.evidence import manifest
 from vigil.investigate.scope import IncidentDocs, build
 

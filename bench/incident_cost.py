@@ -19,9 +19,10 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchlib import ROOT, save_results  # bench/ is sys.path[0]
+
+sys.path.insert(0, str(ROOT))
 
 from vigil import schema
 from vigil.core import pg
@@ -71,7 +72,7 @@ def main() -> None:
     dsn = pg.with_dbname(ADMIN, name)
     try:
         schema.install(dsn)
-        loaded = 0
+        loaded, results = 0, []
         with pg.connect(dsn) as conn:
             for sql in LOAD.values():
                 conn.execute(sql.encode(), {"lo": 2_000_000_001, "hi": 2_000_000_000 + RECENT})
@@ -89,9 +90,13 @@ def main() -> None:
                 cost = [_ms(lambda s=sc: records.audit_rows(conn, s), args.runs),
                         _ms(lambda s=sc: records.access_records(conn, s), args.runs),
                         _ms(lambda s=sc: traffic.analyze(conn, s), args.runs)]
+                results.append({"rows": size, "window_rows": RECENT, "load_s": load_s,
+                                "audit_rows_ms": cost[0], "access_records_ms": cost[1],
+                                "traffic_ms": cost[2]})
                 print(f"| 10^{len(str(size)) - 1} (+{RECENT} in the window) | "
                       + " | ".join(f"{c:.1f} ms" for c in cost) + f" |   load {load_s:.0f} s",
                       flush=True)
+        print(f"results: {save_results('incident_cost', results)}")
     finally:
         if not args.keep:
             pg.drop_database(ADMIN, name)

@@ -123,6 +123,7 @@ def test_integrity_passes_then_names_a_changed_policy_a_new_grant_and_a_tampered
                      "WHERE actor_id = %s", (ACTOR,))
     code, out = run_cli(capsys, *world.cli("incident", "integrity", str(world.incident), *keyed))
     assert code == 1 and "✗ Audit chain" in out and "altered" in out, out
+    assert_no_phi(out, "incident integrity")
 
 
 def test_legal_hold_keeps_held_rows_from_retention_and_release_lets_them_go(
@@ -136,7 +137,8 @@ def test_legal_hold_keeps_held_rows_from_retention_and_release_lets_them_go(
     window = ["--since", (old - timedelta(hours=1)).isoformat(),
               "--until", (old + timedelta(hours=1)).isoformat()]
     code, out = run_cli(capsys, *world.cli("incident", "hold", str(world.incident), *window))
-    assert code == 0, out
+    assert code == 0 and "legal hold on incident" in out, out
+    assert_no_phi(out, "incident hold")
 
     def old_rows() -> dict[str, int]:
         with pg.connect(world.dsn) as conn:

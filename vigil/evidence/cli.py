@@ -51,13 +51,19 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
                    help="compare with the hash the router recorded for this incident")
     common(p)
     p.set_defaults(func=_verify)
-    for name, help_ in (("hold", "put the incident's scope under legal hold (retention keeps "
-                                 "its rows)"),
-                        ("release-hold", "release the incident's legal hold")):
-        p = isub.add_parser(name, help=help_, description=icli.EXIT_CODES)
-        icli.scope_args(p, common)
-        p.add_argument("--who", default=_WHO, help="who holds or releases (default $USER)")
-        p.set_defaults(func=_hold if name == "hold" else _release)
+    p = isub.add_parser("hold", help="put the incident's scope under legal hold (retention "
+                        "keeps its rows)", description=icli.EXIT_CODES)
+    icli.scope_args(p, common)
+    p.add_argument("--who", default=_WHO, help="who holds (default $USER)")
+    p.set_defaults(func=_hold)
+    p = isub.add_parser("release-hold", help="release the incident's legal hold",
+                        description=icli.EXIT_CODES)
+    p.add_argument("id", type=int, help="incident id")
+    p.add_argument("--dsn", default=None, help="DSN of the monitored database (default: the "
+                   "demo database, as `vigil check`)")
+    p.add_argument("--who", default=_WHO, help="who releases (default $USER)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_release)
 
 
 def _hold_scope(args: argparse.Namespace, conn: Any, sc: Any) -> dict[str, Any]:
@@ -74,9 +80,14 @@ def _collect(args: argparse.Namespace) -> int:
         b = bundle.collect(conn, docs, sc, out, collected_by=args.who, now=now,
                            limit=args.limit)
         held = _hold_scope(args, conn, sc) if args.hold else None
-    record = client_cli.call(args, "POST", f"/api/v1/incidents/{sc.incident_id}/evidence", {
-        "path": str(b.path.resolve()), "manifest_hash": b.manifest_hash, "files": b.files,
-        "who": args.who})
+    try:
+        record = client_cli.call(args, "POST", f"/api/v1/incidents/{sc.incident_id}/evidence", {
+            "path": str(b.path.resolve()), "manifest_hash": b.manifest_hash, "files": b.files,
+            "who": args.who})
+    except VigilError as exc:
+        raise VigilError(f"the bundle is complete at {b.path} (manifest sha256 "
+                         f"{b.manifest_hash}) but was NOT recorded with the incident: {exc}; "
+                         "record the hash in the incident's notes") from None
     doc = {"path": str(b.path.resolve()), "manifest_hash": b.manifest_hash, "files": b.files,
            "audit_rows": b.audit_rows, "access_records": b.access_records,
            "evidence_id": record["id"], "hold": held}

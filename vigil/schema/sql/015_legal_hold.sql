@@ -115,11 +115,29 @@ CREATE TABLE IF NOT EXISTS vigil_monitor.privilege_baseline (
 );
 REVOKE ALL ON vigil_monitor.privilege_baseline FROM PUBLIC;
 
--- The catalog now: every non-system role with its security attributes and memberships, and
--- every table-level and schema-level grant in the database's non-system schemas (names only).
+-- The catalog now: the roles that matter to THIS database (roles are cluster-wide; another
+-- database's throwaway roles are not this incident's business): every superuser and BYPASSRLS
+-- role, and every role that owns, is granted or is named by a policy here, with its security
+-- attributes and its memberships in such roles (a membership in another database's role is
+-- not this database's change); and every table-level and schema-level grant in the database's
+-- non-system schemas (names only).
 CREATE OR REPLACE FUNCTION vigil_monitor.privilege_snapshot()
 RETURNS TABLE (kind text, name text, detail text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH rels AS (
+        SELECT c.relowner, c.relacl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+    ), here AS (
+        SELECT relowner AS oid FROM rels
+        UNION SELECT a.grantee FROM rels, aclexplode(rels.relacl) a
+        UNION SELECT n.nspowner FROM pg_namespace n
+              WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+        UNION SELECT a.grantee FROM pg_namespace n, aclexplode(n.nspacl) a
+              WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+        UNION SELECT unnest(p.polroles) FROM pg_policy p
+        UNION SELECT a.grantee FROM pg_database d, aclexplode(d.datacl) a
+              WHERE d.datname = current_database()
+    )
     SELECT 'role', r.rolname::text,
            concat_ws(' ', CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
                      CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END,
@@ -129,8 +147,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      CASE WHEN r.rolreplication THEN 'REPLICATION' END,
                      'member of {' || (SELECT string_agg(g.rolname::text, ',' ORDER BY g.rolname)
                                        FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-                                       WHERE m.member = r.oid) || '}')
-    FROM pg_roles r WHERE r.rolname !~ '^pg_'
+                                       WHERE m.member = r.oid AND (g.rolsuper OR g.rolbypassrls
+                                             OR g.oid IN (SELECT here.oid FROM here))) || '}')
+    FROM pg_roles r
+    WHERE r.rolname !~ '^pg_'
+      AND (r.rolsuper OR r.rolbypassrls OR r.oid IN (SELECT here.oid FROM here))
     UNION ALL
     SELECT 'grant', format('%s on %I.%I', g.grantee, g.table_schema, g.table_name),
            string_agg(g.privilege_type, ',' ORDER BY g.privilege_type)
@@ -138,8 +159,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WHERE g.table_schema NOT IN ('pg_catalog', 'information_schema')
     GROUP BY g.grantee, g.table_schema, g.table_name
     UNION ALL
-    SELECT 'grant', format('%s on schema %I', coalesce(a.grantee::regrole::text, 'public'),
-                           n.nspname),
+    SELECT 'grant', format('%s on schema %I', CASE WHEN a.grantee = 0 THEN 'public'
+                                               ELSE a.grantee::regrole::text END, n.nspname),
            string_agg(a.privilege_type, ',' ORDER BY a.privilege_type)
     FROM pg_namespace n, aclexplode(n.nspacl) a
     WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'

@@ -18,8 +18,7 @@ from typing import Any
 from vigil.core import durations, pg
 from vigil.investigate import integrity, records, scope, traffic
 
-EXIT_CODES = "Exit codes: 0 = done (integrity: all intact), 1 = a check failed or the " \
-             "router/database refused, 2 = usage error."
+EXIT_CODES = "Exit codes: 0 = done, 1 = the router or the database refused, 2 = usage error."
 
 
 class RouterGet:
@@ -110,7 +109,9 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
                    help="baseline: same-length windows over this many prior days (default 7)")
     p.set_defaults(func=_traffic)
     p = isub.add_parser("integrity", help="audit chain, coverage, controls, roles and grants",
-                        description="incident:integrity:check. " + EXIT_CODES)
+                        description="incident:integrity:check. Exit codes: 0 = every check "
+                                    "passed, 1 = a check failed (named) or the router or the "
+                                    "database refused, 2 = usage error.")
     scope_args(p, common)
     p.add_argument("--key-file", default=None, help="audit HMAC key file (as vigil audit verify)")
     p.add_argument("--checkpoint-file", default=None, help="the sealer's checkpoint file")

@@ -134,25 +134,39 @@ def test_legal_hold_keeps_held_rows_from_retention_and_release_lets_them_go(
                      "action, success) SELECT %s + s * interval '1 min', %s, a, 'r', 'read', "
                      "true FROM generate_series(1, 30) s, unnest(%s::text[]) a",
                      (old, world.other_tenant, [ACTOR, OTHER]))
+        conn.execute("INSERT INTO vigil_monitor.phi_access_patterns (accessed_at, table_name, "
+                     "tenant_id, actor_id, operation, duration_ms) SELECT %s + s * interval "
+                     "'1 min', 'public.Deal', %s, a, 'read', 1 FROM generate_series(1, 5) s, "
+                     "unnest(%s::text[]) a", (old, world.other_tenant, [ACTOR, OTHER]))
+        conn.execute("INSERT INTO vigil_monitor.access_rollup (actor_id, bucket, requests, "
+                     "failed, min_ts) SELECT a, vigil_monitor.access_bucket(%s) + s * interval "
+                     "'1 min', 1, 0, %s FROM generate_series(1, 5) s, unnest(%s::text[]) a",
+                     (old, old, [ACTOR, OTHER]))
     window = ["--since", (old - timedelta(hours=1)).isoformat(),
               "--until", (old + timedelta(hours=1)).isoformat()]
     code, out = run_cli(capsys, *world.cli("incident", "hold", str(world.incident), *window))
     assert code == 0 and "legal hold on incident" in out, out
     assert_no_phi(out, "incident hold")
 
-    def old_rows() -> dict[str, int]:
+    def old_rows() -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
         with pg.connect(world.dsn) as conn:
             worker.run_once(conn)
-            rows = conn.execute("SELECT actor_id, count(*) FROM vigil_monitor.access_log "
-                                "WHERE ts < now() - interval '30 days' GROUP BY 1").fetchall()
-        return {str(r[0]): int(str(r[1])) for r in rows}
+            for table, col in (("access_log", "ts"), ("phi_access_patterns", "accessed_at"),
+                               ("access_rollup", "bucket")):
+                rows = conn.execute(f"SELECT actor_id, count(*) FROM vigil_monitor.{table} "
+                                    f"WHERE {col} < now() - interval '30 days' GROUP BY 1")
+                out[table] = {str(r[0]): int(str(r[1])) for r in rows}
+        return out
 
     # the hold's actor is ACTOR (from the alert): its old rows stay, OTHER's (unheld) go
-    assert old_rows() == {ACTOR: 30}
+    kept = old_rows()
+    assert kept["access_log"] == {ACTOR: 30} and kept["phi_access_patterns"] == {ACTOR: 5}
+    assert set(kept["access_rollup"]) == {ACTOR}   # its buckets (the run folded the rows too)
     code, out = run_cli(capsys, "incident", "release-hold", str(world.incident),
                         "--dsn", world.dsn)
     assert code == 0 and "released" in out
-    assert old_rows() == {}
+    assert old_rows() == {"access_log": {}, "phi_access_patterns": {}, "access_rollup": {}}
     code, out = run_cli(capsys, "incident", "release-hold", str(world.incident),
                         "--dsn", world.dsn)
     assert code == 1 and "no legal hold" in out

@@ -6,22 +6,18 @@ rows, and in the free-text columns of access_log an application might wrongly fi
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 import requests
 import yaml
-from aiohttp import web
+from support.threaded_router import ThreadedRouter
 
-from router.app import create_app
 from router.config import load_config
 from router.migrate import migrate
 from vigil import demo
@@ -34,34 +30,6 @@ CANARY_NAME = "Canary Zebulon Quixtrop"
 CANARY_EMAIL = "zebulon.canary@phi.invalid"
 CANARIES = (CANARY_NAME, CANARY_EMAIL, "zebulon", "quixtrop")
 ACTOR, OTHER = "doc-evil", "doc-good"
-
-
-class Server:
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.base = ""
-
-    async def _serve(self) -> web.AppRunner:
-        runner = web.AppRunner(create_app(self.config, background=False))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base = f"http://127.0.0.1:{port}"
-        return runner
-
-    def start(self) -> Server:
-        self.thread.start()
-        self.runner = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(30)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @dataclass(frozen=True)
@@ -123,7 +91,7 @@ def world(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tenant, other = demo.app.tenant_ids(2)
         started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
         _seed(dsn, tenant, other, started)
-        server = Server(load_config(_router_yml(tmp_path_factory.mktemp("inc"), dsn),
+        server = ThreadedRouter(load_config(_router_yml(tmp_path_factory.mktemp("inc"), dsn),
                                     env={"VIGIL_SINK_URL": "http://127.0.0.1:9"})).start()
         try:
             alert = {"status": "firing", "startsAt": started.isoformat().replace("+00:00", "Z"),

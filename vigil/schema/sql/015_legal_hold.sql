@@ -6,7 +6,8 @@
 -- one more condition) never deletes a monitoring row inside the scope of an unreleased hold:
 -- the investigation and the lawyers keep what they need, everything else still ages out.
 -- Holds are few (one per incident), so the NOT EXISTS below is a scan of a handful of rows per
--- candidate; the trim's cost stays O(batch) by its time index.
+-- candidate; the trim walks its time index as before, stepping over the held rows it meets
+-- (O(batch + held rows older than the cutoff) per call, and held rows are meant to be few).
 --
 -- Also: an index on audit_log.logged_at and one on access_rollup by actor, so an incident's audit rows are a range scan of its
 -- window, not a scan of the whole chain, and privilege_baseline, the roles and grants approved

@@ -90,8 +90,11 @@ def build(docs: IncidentDocs, now: datetime, *, lookback: float = DEFAULT_LOOKBA
     start = min(starts) if starts else _time(inc["created_at"], "created_at")
     closed = inc.get("status") == "closed"
     end = now
-    if closed and inc.get("closed_at"):
-        end = _time(inc["closed_at"], "closed_at")
+    # A closed incident's end: closed_at if the router has one, else when its status last
+    # moved (router schema 0007's status_changed_at: the move to closed is final).
+    closed_field = next((f for f in ("closed_at", "status_changed_at") if inc.get(f)), None)
+    if closed and closed_field:
+        end = _time(inc[closed_field], closed_field)
     found_actors, found_tenants = list(actors), list(tenants)
     ignored = 0
     for alert in docs.alerts:

@@ -29,6 +29,8 @@ def test_window_runs_from_the_earliest_alert_minus_lookback_to_now_or_close() ->
     sc = build(closed, NOW, lookback=0)
     assert sc.since == datetime(2026, 11, 30, 11, 0, tzinfo=UTC)   # no alert: created_at
     assert sc.until == datetime(2026, 11, 30, 11, 30, tzinfo=UTC) and sc.closed
+    moved = _docs(status="closed", status_changed_at="2026-11-30T11:45:00+00:00")
+    assert build(moved, NOW).until == datetime(2026, 11, 30, 11, 45, tzinfo=UTC)
 
 
 def test_actors_and_tenants_come_from_id_shaped_labels_and_flags() -> None:

@@ -251,13 +251,19 @@ def build_config(data: Any, source: str = "<config>") -> ExporterConfig:
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> ExporterConfig:
-    return check(vconfig.load(ExporterConfig, path, env), str(path))
+    # The file a person wrote: every duration carries its unit (`interval: 60` is refused
+    # with its YAML path). Python callers of build_config pass seconds as numbers.
+    return check(vconfig.load(ExporterConfig, path, env, units_required=True), str(path))
 
 
 def dsn_problem(dsn: str) -> str | None:
     """Why ``dsn`` cannot be a connection string (never quoting it: it may hold a password)."""
     if not dsn.strip():
         return "must not be empty"
+    scheme = re.match(r"^\s*([A-Za-z][A-Za-z0-9+.-]*)://", dsn)
+    if scheme and scheme.group(1).lower() not in ("postgres", "postgresql"):
+        return (f"not a PostgreSQL DSN: the scheme {scheme.group(1).lower()}:// is not "
+                "postgres:// or postgresql:// (or use key=value pairs)")
     try:
         psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from router import api, auth
 from router.channels.registry import build as build_channels
 from router.config import Config, Database
+from router.containment import routes as containment_routes
 from router.engine import Engine
 from router.health import Health, bounded, quiet_driver_logs
 from router.http import DB_ERRORS, STORAGE_ERRORS, check_query, error, needs_json, unavailable
@@ -85,7 +86,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
                           client_max_size=config.router.webhook.max_body_bytes)
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
-    app[MATRIX] = Matrix(config.escalation)
+    app[MATRIX] = Matrix(config.escalation, config.oncall)
     app[METRICS] = metrics or Metrics()
     app[HEALTH] = Health(config.router.engine.stall_after)
     app.cleanup_ctx.append(_pool)
@@ -94,6 +95,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
         app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_freeze)
     api.setup_routes(app)
+    containment_routes.setup_routes(app)
     return app
 
 
@@ -151,8 +153,10 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ENGINE] = Engine(app[POOL], app[MATRIX], app[CLOCK], app[METRICS],
                              batch_size=cfg.router.engine.batch_size,
                              public_url=cfg.router.public_url,
-                             op_timeout=cfg.router.database.op_timeout)
-        app[SENDER] = Sender(app[POOL], cfg.escalation, channels=app[CHANNELS],
+                             op_timeout=cfg.router.database.op_timeout,
+                             handoff_window=cfg.router.engine.handoff_notice_window)
+        app[SENDER] = Sender(app[POOL], cfg.escalation, oncall=cfg.oncall,
+                             channels=app[CHANNELS],
                              cfg=cfg.router.outbox, clock=app[CLOCK], metrics=app[METRICS],
                              op_timeout=cfg.router.database.op_timeout)
         try:

@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", default=DEFAULT_CONFIG,
                    help=f"router.yml (default {DEFAULT_CONFIG}); names escalation.yml")
     p.add_argument("--check-config", action="store_true",
-                   help="validate router.yml and escalation.yml, exit 0 if valid, 1 if not")
+                   help="validate router.yml, escalation.yml and oncall.yml, exit 0 if valid, "
+                        "1 if not")
     p.add_argument("--web.listen-address", dest="listen_address", default=None,
                    metavar="HOST:PORT",
                    help="host:port to listen on, overriding listen.host/port of router.yml "
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         levels = ", ".join(sorted(config.escalation.levels))
         print(f"{args.config}: valid (levels {levels}; "
               f"{len(config.escalation.targets)} targets, "
-              f"{len(config.escalation.channels)} channels)")
+              f"{len(config.escalation.channels)} channels, "
+              f"{len(config.oncall.schedules)} on-call schedules)")
         return 0
     dsn = str(config.router.database.dsn)
     applied = migrate(dsn)

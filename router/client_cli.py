@@ -74,6 +74,9 @@ def register(subparsers: Any) -> None:
         p.add_argument("id", type=int)
         _common(p)
         p.set_defaults(func=incident_get, what=name)
+    from vigil.contain.cli import register as register_containment
+
+    register_containment(isub, _common)   # contain, release, approve, containments (#12)
     from vigil.investigate.cli import register_incident  # logs, traffic, integrity, evidence
     register_incident(isub, _common)
 

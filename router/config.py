@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from router.oncall.model import Oncall
 from vigil.core import listen, secrets
 from vigil.core.config import Seconds, Secret, build, load_yaml
 from vigil.core.errors import ConfigError
@@ -22,6 +23,8 @@ LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "P4")
 # plus a margin, so one lost re-send never resolves a firing alert (docs/escalation.md).
 DEFAULT_STALE_AFTER: dict[str, float] = {"P1": 35 * 60.0, "P2": 2.25 * 3600, "P3": 8.5 * 3600,
                                          "P4": 2 * 86400.0}
+# Second responders who must approve a containment before it runs (issue #12): P1 needs one.
+DEFAULT_CONTAINMENT_APPROVALS: dict[str, int] = {"P1": 1, "P2": 0, "P3": 0, "P4": 0}
 ChannelType = Literal["webhook", "slack", "email", "file", "log", "pagerduty"]
 
 
@@ -61,9 +64,12 @@ class Channel:
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    channel: str
-    to: tuple[str, ...] = ()             # addresses for email; free-form for others
+    channel: str = ""                    # a fixed recipient: this channel ...
+    to: tuple[str, ...] = ()             # ... with these addresses (email; free-form for others)
     description: str = ""
+    # ... or whoever is on call in this oncall.yml schedule when the step fires
+    # (router/oncall/); exactly one of channel and schedule.
+    schedule: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +102,14 @@ class Level:
     # Resolve an open or acked alert Alertmanager has not re-sent for this long (it re-sends
     # every still-firing alert each repeat_interval); None: DEFAULT_STALE_AFTER[level].
     stale_after: Seconds | None = None
+    # Approvals by responders other than the requester before `vigil incident contain` runs;
+    # None: DEFAULT_CONTAINMENT_APPROVALS[level].
+    containment_approvals: int | None = None
+
+    def approvals(self, level: str) -> int:
+        if self.containment_approvals is not None:
+            return self.containment_approvals
+        return DEFAULT_CONTAINMENT_APPROVALS.get(level, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +130,14 @@ def check_escalation(esc: Escalation, source: str) -> Escalation:
         if name not in LEVELS:
             errors.append((f"levels.{name}", f"unknown level; use one of {', '.join(LEVELS)}"))
     for name, target in esc.targets.items():
-        if target.channel not in esc.channels:
+        if bool(target.channel) == bool(target.schedule):
+            errors.append((f"targets.{name}",
+                           "give exactly one of channel (a fixed recipient) and schedule "
+                           "(whoever is on call, config/oncall.yml)"))
+        elif target.schedule and target.to:
+            errors.append((f"targets.{name}.to",
+                           "a schedule target is addressed by the person on call's channels"))
+        elif target.channel and target.channel not in esc.channels:
             errors.append((f"targets.{name}.channel",
                            f"unknown channel {target.channel!r} for target {name!r}"))
     for name, ch in esc.channels.items():
@@ -143,6 +164,9 @@ def check_escalation(esc: Escalation, source: str) -> Escalation:
             errors.append((f"levels.{lname}.stale_after",
                            "must be positive: longer than Alertmanager's repeat_interval "
                            "for this level"))
+        if level.containment_approvals is not None and not 0 <= level.containment_approvals <= 5:
+            errors.append((f"levels.{lname}.containment_approvals",
+                           "must be 0 to 5 second responders"))
         for kind, steps in (("steps", level.steps), ("notices", level.notices)):
             for i, step in enumerate(steps):
                 if not step.targets:
@@ -230,6 +254,9 @@ class Engine:
     # /-/ready answers 503 once the engine or the outbox sender has not succeeded for this
     # long (a frozen connection, an outage), not only when a fresh connection fails.
     stall_after: Seconds = 4.0
+    # An on-call hand-off is announced by a tick at most this long after it: a router started
+    # mid-shift doesn't announce a shift that began days ago (router/oncall/handoff.py).
+    handoff_notice_window: Seconds = 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +281,8 @@ class RouterFile:
     database: Database
     auth: Auth
     escalation_file: str = "escalation.yml"
+    # config/oncall.yml, relative to this file: the schedules escalation targets may name
+    oncall_file: str | None = None
     listen: Listen = Listen()
     webhook: Webhook = Webhook()
     engine: Engine = Engine()
@@ -268,13 +297,21 @@ class Config:
     router: RouterFile
     escalation: Escalation
     source: str
+    oncall: Oncall = dataclasses.field(default_factory=Oncall)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Load router.yml and the escalation.yml it names (relative to router.yml)."""
+    """Load router.yml and the escalation.yml and oncall.yml it names (relative to
+    router.yml), cross-checked: every schedule a target names exists, every person's channel
+    and every fallback target is defined in escalation.yml."""
+    from router.oncall.load import check_against, load_oncall
+
     path = Path(path)
     router = build(RouterFile, load_yaml(path, env), str(path))
-    esc_path = Path(router.escalation_file)
-    if not esc_path.is_absolute():
-        esc_path = path.parent / esc_path
-    return Config(router=router, escalation=load_escalation(esc_path, env), source=str(path))
+    esc_path = path.parent / router.escalation_file
+    esc = load_escalation(esc_path, env)
+    oncall = Oncall()
+    if router.oncall_file is not None:
+        oncall = load_oncall(path.parent / router.oncall_file, env)
+    check_against(oncall, esc, str(esc_path))
+    return Config(router=router, escalation=esc, source=str(path), oncall=oncall)

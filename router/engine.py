@@ -25,6 +25,7 @@ from router import sql, store
 from router.health import Worker, bounded
 from router.matrix import Matrix
 from router.metrics import Metrics
+from router.oncall import handoff, routing
 from vigil.core import durations
 from vigil.core.clock import Clock
 
@@ -40,9 +41,11 @@ _STALE = sql.load("stale")   # claim a batch of stale alerts (store.resolve_many
 class Engine(Worker):
     def __init__(self, pool: AsyncConnectionPool[Any], matrix: Matrix, clock: Clock,
                  metrics: Metrics, *, batch_size: int = 1000, public_url: str = "",
-                 op_timeout: float = 12.0) -> None:
+                 op_timeout: float = 12.0, handoff_window: float = 3600.0) -> None:
         super().__init__(pool, clock, metrics, op_timeout)
         self.matrix = matrix
+        self.handoff_window = handoff_window   # router/oncall/handoff.py
+        self._handed_off: set[tuple[str, str]] = set()   # hand-offs settled, this process
         self.batch_size = batch_size
         self.public_url = public_url
         # Called after every committed statement: a tick working through a burst of many
@@ -60,9 +63,12 @@ class Engine(Worker):
         self._next_sweep: datetime | None = None
 
     async def tick(self) -> int:
-        """Fire everything due now, batch by batch, then resolve stale alerts; returns the
-        number of plan rows fired plus alerts resolved as stale."""
+        """Fire everything due now, batch by batch, announce on-call hand-offs, then resolve
+        stale alerts; returns the number of plan rows fired, hand-offs announced and alerts
+        resolved as stale."""
         total = await self._fire_all()
+        if self.matrix.oncall.schedules:
+            total += await bounded(self._handoffs(), self.op_timeout)
         now = self.clock.now()
         if self._next_sweep is None or now >= self._next_sweep:
             self._next_sweep = now + timedelta(seconds=STALE_SWEEP_INTERVAL)
@@ -98,6 +104,14 @@ class Engine(Worker):
             self.on_progress()
         return rows
 
+    async def _handoffs(self) -> int:
+        async with self.pool.connection() as conn:
+            n = await handoff.send(conn, self.matrix.oncall, self.clock.now(),
+                                   self.handoff_window, self._handed_off)
+        if n:
+            log.info("announced %d on-call hand-off(s)", n)
+        return n
+
     async def _run(self, statement: str, params: dict[str, Any]) -> list[Any]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(statement, params)
@@ -117,10 +131,14 @@ class Engine(Worker):
     async def _batch(self) -> int:
         """Fire up to ``batch_size`` due rows in one statement (one transaction, one round
         trip, whatever the batch size); returns how many rows were claimed."""
+        # Schedule targets resolve with this batch's clock: to whoever is on call when the
+        # step fires, not when the alert arrived.
+        now = self.clock.now()
+        oncall = json.dumps(routing.resolution(self.matrix.esc, self.matrix.oncall, now))
         rows = await bounded(self._run(_FIRE, {
-            "now": self.clock.now(), "limit": self.batch_size, "public_url": self.public_url,
-            "channels": self._channels, "response_times": self._response_times}),
-            self.op_timeout)
+            "now": now, "limit": self.batch_size, "public_url": self.public_url,
+            "channels": self._channels, "response_times": self._response_times,
+            "oncall": oncall}), self.op_timeout)
         total = 0
         for kind, sev, step_no, notify, breach, count in rows:
             total += count

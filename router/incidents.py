@@ -16,6 +16,7 @@ from router import sql, store
 from router.config import LEVELS
 from router.http import error, json_body, path_int, reply
 from router.keys import CLOCK, MATRIX, POOL
+from router.oncall import routing
 from router.validate import is_id
 
 _RESPOND = sql.load("respond")
@@ -103,10 +104,18 @@ async def respond(request: web.Request) -> web.Response:
         level = app[MATRIX].esc.levels[incident["severity"]]
         targets = list(dict.fromkeys([*level.steps[0].targets,
                                       *(t for n in level.notices for t in n.targets)]))
-        await conn.execute(_RESPOND, {"now": now, "id": incident_id, "targets": targets,
-                                      "channels": store.channels(app[MATRIX])})
+        # A schedule target reaches whoever is on call now (router/oncall/routing.py).
+        matrix = app[MATRIX]
+        resolved = routing.resolution(matrix.esc, matrix.oncall, now)
+        await conn.execute(_RESPOND, {"now": now, "id": incident_id,
+                                      "targets": routing.expand(targets, resolved),
+                                      "channels": store.channels(matrix)})
+        detail: dict[str, Any] = {"notified": targets}
+        if oncall := {t: {k: v for k, v in r.items() if k != "deliver"}
+                      for t, r in resolved.items() if t in targets}:
+            detail["oncall"] = oncall
         await store.event(conn, now, "response_initiated", incident_id=incident_id, actor=who,
-                          detail={"notified": targets})
+                          detail=detail)
         incident = await _get(conn, incident_id)
     return reply(incident)
 

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from router.config import DEFAULT_STALE_AFTER, LEVELS, Escalation
+from router.oncall.model import Oncall
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +30,9 @@ class SeverityResult:
 
 
 class Matrix:
-    def __init__(self, esc: Escalation) -> None:
+    def __init__(self, esc: Escalation, oncall: Oncall | None = None) -> None:
         self.esc = esc
+        self.oncall = oncall or Oncall()   # the schedules targets may name
         self._map = {k.lower(): v for k, v in esc.severity.mapping.items()}
         for level in LEVELS:
             self._map.setdefault(level.lower(), level)

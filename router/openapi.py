@@ -171,6 +171,8 @@ _INCIDENT = {"type": "object", "required": ["type", "severity", "description"], 
 
 
 def document() -> dict[str, Any]:
+    from router.containment.openapi import paths as containment_paths
+
     return {
         "openapi": "3.0.3",
         "info": {"title": "vigil router", "version": "1",
@@ -219,5 +221,6 @@ def document() -> dict[str, Any]:
                            params=_ID),
                 "post": _op("Record a collected evidence bundle (and a timeline event)",
                             _ref("Evidence"), params=_ID, body=_EVIDENCE, ok_code=201)},
+            **containment_paths(),
         },
     }

@@ -33,6 +33,8 @@ from router.channels import Channel, Delivery, DeliveryError
 from router.config import Escalation, Outbox
 from router.health import Worker, bounded
 from router.metrics import Metrics
+from router.oncall import routing
+from router.oncall.model import Oncall
 from vigil.core.clock import Clock
 from vigil.core.logs import StateLog, fields
 from vigil.core.secrets import scrub
@@ -62,9 +64,12 @@ def backoff(cfg: Outbox, attempts: int) -> float:
 class Sender(Worker):
     def __init__(self, pool: AsyncConnectionPool[Any], esc: Escalation, *,
                  channels: dict[str, Channel], cfg: Outbox, clock: Clock,
-                 metrics: Metrics, op_timeout: float = 12.0) -> None:
+                 metrics: Metrics, op_timeout: float = 12.0,
+                 oncall: Oncall | None = None) -> None:
         super().__init__(pool, clock, metrics, op_timeout)
         self.esc = esc
+        # Addresses of every delivery target: escalation.yml's and each on-call person's.
+        self.addresses = routing.addresses(esc, oncall or Oncall())
         self.channels = channels
         self.cfg = cfg
         self.inflight: set[asyncio.Task[None]] = set()
@@ -201,9 +206,8 @@ class Sender(Worker):
 
     async def _send_and_record(self, row: dict[str, Any]) -> None:
         channel = self.channels[row["channel"]]
-        target = self.esc.targets.get(row["target"])
-        d = Delivery(row["idempotency_key"], row["target"], target.to if target else (),
-                     row["payload"], row["attempts"])
+        d = Delivery(row["idempotency_key"], row["target"],
+                     self.addresses.get(row["target"], ()), row["payload"], row["attempts"])
         error: DeliveryError | None = None
         try:
             async with asyncio.timeout(channel.timeout):

@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from router import sql
 from router.matrix import Matrix
+from router.oncall import routing
 
 Row = dict[str, Any]
 
@@ -35,8 +36,9 @@ async def event(conn: AsyncConnection[Any], now: datetime, kind: str, *,
 
 
 def channels(matrix: Matrix) -> str:
-    """The statements' ``channels`` parameter: target -> channel, as JSON."""
-    return json.dumps({t: target.channel for t, target in matrix.esc.targets.items()})
+    """The statements' ``channels`` parameter: delivery target -> channel, as JSON (the
+    people of oncall.yml included: a resolve notice goes to whoever was paged)."""
+    return json.dumps(routing.channels(matrix.esc, matrix.oncall))
 
 
 async def get_alert(conn: AsyncConnection[Any], alert_id: int) -> Row | None:

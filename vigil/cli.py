@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -22,10 +23,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vigil.schema.cli",      # vigil db install|status|grants|verify
     "vigil.demo.cli",        # vigil demo setup|load|inject|heal
     "vigil.checks.cli",      # vigil check (daily health), security, system/data verify
+    "vigil.checks.phi_cli",  # vigil phi metrics
     "vigil.audit.cli",       # vigil audit seal|verify|buffer-status|async-health
     "exporter.cli",          # vigil exporter
     "router.cli",            # vigil router [migrate]
     "router.client_cli",     # vigil alert ..., vigil incident ...
+    "router.oncall.cli",     # vigil oncall now|next
     "vigil.stack.cli",       # vigil up|down|status
     "vigil.sink.cli",        # vigil sink
     "vigil.report.cli",      # vigil report daily|attest|list|verify|schedule
@@ -64,17 +67,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vigil.core import logs
 
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logs.setup(args.log_level, args.log_format)
     try:
+        args = parser.parse_args(argv)
+        logs.setup(args.log_level, args.log_format)
         code: int = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader gone (| head) surfaces here, not at exit
+    except BrokenPipeError:
+        return _reader_gone()
     except ConfigError as exc:
         print(scrub(str(exc)), file=sys.stderr)
         return 1
     except VigilError as exc:
         print(f"vigil: {scrub(str(exc))}", file=sys.stderr)
         return 1
-    except (errors.InvalidSchemaName, errors.UndefinedFunction, errors.UndefinedTable) as exc:
+    except (errors.InvalidSchemaName, errors.UndefinedFunction, errors.UndefinedTable,
+            errors.UndefinedColumn) as exc:
         # The command reached a database without vigil's schema, or with an older one than this
         # vigil: say what to do instead of a traceback. The SQLSTATE name, never the message
         # (it quotes the statement).
@@ -85,6 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``vigil ... | head``): stop quietly, as Unix tools do.
+    stdout now points at /dev/null, so the interpreter's final flush has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE: what a shell reports for a tool killed by the closed pipe
 
 
 if __name__ == "__main__":

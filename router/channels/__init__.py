@@ -51,6 +51,10 @@ def summary_text(payload: dict[str, Any]) -> str:
         what = a.get("annotations", {}).get("summary") or a.get("alertname") or "alert"
         step = f" step {payload['step']}" if kind == "escalation" else ""
         return f"[{a.get('severity')}] {kind}{step}: {what} (alert {a.get('id')})"
+    if "oncall" in payload and kind == "handoff":
+        o = payload["oncall"]
+        until = f" until {o['until']}" if o.get("until") else ""
+        return f"on call: {o.get('person')} takes over {o.get('schedule')}{until}"
     i = payload.get("incident", {})
     return f"[{i.get('severity')}] incident {i.get('id')} {i.get('type')}: {i.get('description')}"
 

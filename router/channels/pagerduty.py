@@ -17,6 +17,8 @@ class PagerDutyChannel(HttpChannel):
         p = d.payload
         subject = p.get("alert") or p.get("incident") or {}
         dedup = f"vigil-{'a' if 'alert' in p else 'i'}{subject.get('id')}"
+        if p.get("kind") == "handoff":   # an on-call hand-off notice: its own, low event
+            dedup, subject = d.key, {"severity": "P4"}
         doc: dict[str, object] = {
             "routing_key": str(self.cfg.routing_key), "dedup_key": dedup,
             "event_action": "resolve" if p.get("kind") == "resolved" else "trigger"}

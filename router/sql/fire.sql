@@ -7,8 +7,12 @@
 -- fell due while it was open (the resolve cancelled the rest, docs/router.md#resolve-rule) and
 -- fire; notices always go out; a 'resolve' row writes the resolve notices after the pages it
 -- waited for; an SLA check counts only if still open.
--- Parameters: now, limit, public_url, channels (JSON: target -> channel), response_times
--- (JSON: level -> seconds).
+-- A target naming an on-call schedule is replaced by whom it reaches now, when the step fires
+-- (router/oncall/routing.py): the on-call person's delivery targets or the fallback target;
+-- the notification and the timeline say who that was, from which schedule, and how.
+-- Parameters: now, limit, public_url, channels (JSON: delivery target -> channel),
+-- response_times (JSON: level -> seconds), oncall (JSON: schedule target -> {schedule,
+-- person, via, fallback?, deliver: [delivery targets]}).
 WITH due AS (
     SELECT id FROM vigil_router.steps
     WHERE state = 'pending' AND due_at <= %(now)s
@@ -29,8 +33,15 @@ WITH due AS (
 ), n AS (
     SELECT f.*, t.target, t.ord, %(channels)s::jsonb ->> t.target AS channel,
            vigil_router.notification_key('a' || f.alert_id, f.step_name, t.target) AS key,
-           CASE WHEN f.kind = 'step' THEN 'escalation' ELSE 'notice' END AS nkind
-    FROM f CROSS JOIN LATERAL unnest(f.targets) WITH ORDINALITY AS t(target, ord)
+           CASE WHEN f.kind = 'step' THEN 'escalation' ELSE 'notice' END AS nkind,
+           t.oncall
+    FROM f CROSS JOIN LATERAL unnest(f.targets) WITH ORDINALITY AS s(name, ord)
+    CROSS JOIN LATERAL (
+        SELECT d.target, s.ord * 1000 + d.i AS ord,
+               (%(oncall)s::jsonb -> s.name) - 'deliver' AS oncall
+        FROM jsonb_array_elements_text(coalesce(%(oncall)s::jsonb -> s.name -> 'deliver',
+                                                jsonb_build_array(s.name)))
+             WITH ORDINALITY AS d(target, i)) t
     WHERE f.notify
 ), rn AS (   -- resolve rows: everyone notified, including by the pages fired right now
     SELECT f.alert_id, f.due_at, f.id, f.summary, t.target,
@@ -50,7 +61,9 @@ WITH due AS (
            %(now)s, %(now)s
     FROM (
         SELECT 0 AS grp, due_at, id, ord, key, alert_id, nkind, target, channel, summary,
-               jsonb_build_object('step', step_no, 'due_at', due_at) AS extra
+               jsonb_build_object('step', step_no, 'due_at', due_at)
+               || CASE WHEN oncall IS NULL THEN '{}'::jsonb
+                       ELSE jsonb_build_object('oncall', oncall) END AS extra
         FROM n
         UNION ALL
         SELECT 1, due_at, id, 0::bigint, key, alert_id, 'resolved', target, channel, summary,
@@ -64,7 +77,12 @@ WITH due AS (
         SELECT 0 AS grp, due_at, id, alert_id,
                CASE WHEN kind = 'step' THEN 'escalated' ELSE 'notice' END AS kind,
                jsonb_build_object('step', step_no, 'targets', to_jsonb(targets),
-                                  'due_at', due_at) AS detail
+                                  'due_at', due_at)
+               || coalesce((SELECT jsonb_build_object('oncall', jsonb_object_agg(
+                                       t, (%(oncall)s::jsonb -> t) - 'deliver'))
+                            FROM unnest(f.targets) AS t
+                            WHERE %(oncall)s::jsonb ? t HAVING count(*) > 0),
+                           '{}'::jsonb) AS detail
         FROM f WHERE notify
         UNION ALL
         SELECT 1, due_at, id, alert_id, 'sla_breached',

@@ -12,6 +12,9 @@ from vigil.core import pg
     ("audit", "buffer-status"),
     ("audit", "async-health"),
     ("check", "security"),
+    ("check", "health"),
+    ("check", "verify"),
+    ("phi", "metrics"),
 ])
 def test_a_database_without_the_schema_gets_an_actionable_error(
         fresh_db: str, command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:

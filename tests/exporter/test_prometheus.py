@@ -28,7 +28,7 @@ def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
         # for all of them, so the first ping is not refused by the pool's bounded queue.
         "targets": [{"name": "db1", "dsn": fresh_db, "pool": {"max_waiting": 16}}],
         "state_dir": str(tmp_path / "state"),
-        "scheduler": {"start_jitter": 0},
+        "scheduler": {"start_jitter": "0s"},
         "collectors": {n: {"interval": "1s"} for n in
                        ("rls", "encryption", "audit", "phi", "security", "indexes",
                         "audit_pipeline", "maintenance", "controls")},

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from exporter_helpers import Samples, exposition, run, value, wait_for
 
+from exporter.collectors.builtin import LATENCY_BUCKETS
 from exporter.config import ExporterConfig, build_config
 from exporter.scheduler import Exporter
 from vigil import demo
@@ -60,6 +61,8 @@ def audit_write(conn: psycopg.Connection[tuple[object, ...]], seconds: float) ->
                  (seconds,))
 
 
+# A saved histogram of the current bucket layout: 3 observations in the third bucket.
+SAVED_COUNTS = [0, 0, 3] + [0] * (len(LATENCY_BUCKETS) - 2)
 HISTOGRAMS = ("vigil_audit_write_duration_seconds", "vigil_phi_query_duration_seconds",
               "vigil_encryption_duration_seconds")
 
@@ -129,7 +132,7 @@ async def test_version_1_state_resumes_after_its_id_then_saves_the_settled_pair(
     assert row is not None
     seen = int(row[0])
     old = {"version": 1, "target": "demo", "watermarks": {phi: seen}, "histograms": {phi: [
-        {"labels": ["public", "Deal"], "counts": [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0],
+        {"labels": ["public", "Deal"], "counts": SAVED_COUNTS,
          "sum": 0.06, "count": 3}]}}
     (tmp_path / "demo.json").write_text(json.dumps(old), encoding="utf-8")
     with psycopg.connect(demo_db.app_dsn) as app:  # written after that exporter stopped
@@ -175,7 +178,7 @@ async def test_saved_histogram_with_old_labels_restarts_at_zero_but_keeps_its_wa
                           ).fetchone()
     assert row is not None
     old = {"version": 1, "target": "demo", "watermarks": {phi: int(row[0])}, "histograms": {
-        phi: [{"labels": ['public."Deal"'], "counts": [0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0],
+        phi: [{"labels": ['public."Deal"'], "counts": SAVED_COUNTS,
                "sum": 0.06, "count": 3}]}}
     (tmp_path / "demo.json").write_text(json.dumps(old), encoding="utf-8")
     with psycopg.connect(demo_db.app_dsn) as app:

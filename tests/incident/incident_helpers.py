@@ -50,7 +50,8 @@ def _router_yml(tmp: Path, dsn: str) -> Path:
            "database": {"dsn": dsn, "pool_min": 1, "pool_max": 4, "pool_timeout": "2s",
                         "connect_timeout": "2s"},
            "auth": {"bearer_token": TOKEN},
-           "escalation_file": str(REPO / "config" / "escalation.yml")}
+           "escalation_file": str(REPO / "config" / "escalation.yml"),
+           "oncall_file": str(REPO / "config" / "oncall.yml")}
     path = tmp / "router.yml"
     path.write_text(yaml.safe_dump(doc))
     return path

@@ -25,6 +25,9 @@ from vigil.core.clock import ManualClock
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-router-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# Whom the shipped P3 target "on-call" (schedule primary of config/oncall.yml) reaches at the
+# ManualClock's start, 2026-01-01: alice, on call from Monday 2025-12-29 09:00 New York.
+ON_CALL = "alice/sink"
 
 
 async def serve_local(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -125,6 +128,7 @@ def write_router_yml(tmp: Path, dsn: str, *, escalation: str | Path | None = Non
         "auth": {"bearer_token": TOKEN,
                  "basic": {"username": "alertmanager", "password": "basic-pass-xyz"}},
         "escalation_file": str(escalation or REPO / "config" / "escalation.yml"),
+        "oncall_file": str(REPO / "config" / "oncall.yml"),
         "outbox": {"backoff_initial": "1s", "backoff_max": "8s", "max_attempts": 4,
                    "lease": "30s"},
     }

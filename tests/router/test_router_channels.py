@@ -208,6 +208,7 @@ def channel_router(make_router: Callable[..., Any], http_end: HttpEnd, smtp_end:
         bind = {"security-team": "slack", "cto": "pd", "legal": "mail", "team-lead": "file",
                 "on-call": "log", "queue": "file"}
         for target, channel in bind.items():
+            esc["targets"][target].pop("schedule", None)   # on-call: a fixed target here
             esc["targets"][target]["channel"] = channel
         esc["targets"]["legal"]["to"] = ["legal@example.org", "counsel@example.org"]
         path = tmp_path / "escalation-channels.yml"

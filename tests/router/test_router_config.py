@@ -72,6 +72,7 @@ def test_check_config_exits_0_when_valid_and_1_when_not(
     monkeypatch.setenv("VIGIL_ROUTER_TOKEN", "t0ken-x")
     assert main(["router", "--config", str(REPO / "config" / "router.yml"),
                  "--check-config"]) == 0
+    assert "1 on-call schedules)" in capsys.readouterr().out
     router_yml = yaml.safe_load((REPO / "config" / "router.yml").read_text())
     router_yml["escalation_file"] = str(_broken(
         tmp_path, lambda d: d["levels"]["P1"]["steps"][0].update(targets=["nobody"])))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router_helpers import Router, am_alert, am_payload
+from router_helpers import ON_CALL, Router, am_alert, am_payload
 
 
 async def _alert(router: Router, severity: str, name: str = "Sig") -> int:
@@ -38,12 +38,12 @@ async def test_p2_pages_security_team_then_team_lead_after_an_hour(router: Route
 async def test_p3_pages_on_call_and_breaches_sla_after_four_hours(router: Router) -> None:
     aid = await _alert(router, "P3")
     await router.run()
-    assert router.sink.targets(None, aid) == ["on-call"]
+    assert router.sink.targets(None, aid) == [ON_CALL]
     await router.advance(hours=3, minutes=59)
     assert router.sql("SELECT sla_breached FROM vigil_router.alerts")[0][0] is False
     await router.advance(minutes=1)
     assert router.sql("SELECT sla_breached FROM vigil_router.alerts")[0][0] is True
-    assert router.sink.targets(None, aid) == ["on-call"]
+    assert router.sink.targets(None, aid) == [ON_CALL]
 
 
 async def test_p4_goes_to_the_regular_queue_with_a_24h_deadline(router: Router) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from router_helpers import REPO, Router, am_alert, am_payload, until
+from router_helpers import ON_CALL, REPO, Router, am_alert, am_payload, until
 
 from router.config import Outbox
 from router.keys import ENGINE, SENDER
@@ -39,18 +39,18 @@ async def test_failed_delivery_is_retried_with_backoff_then_delivered(router: Ro
 
 
 async def test_dead_letters_are_visible_in_api_and_metrics(router: Router) -> None:
-    router.sink.status["on-call"] = 500
+    router.sink.status[ON_CALL] = 500
     await router.post(am_payload(am_alert("Dead", "P3")))
     await router.run()
     for _ in range(4):
         await router.advance(seconds=10)
     status, body = await router.api("GET", "/api/v1/outbox?state=dead")
     assert status == 200
-    assert [(d["target"], d["attempts"]) for d in body["deliveries"]] == [("on-call", 4)]
+    assert [(d["target"], d["attempts"]) for d in body["deliveries"]] == [(ON_CALL, 4)]
     metrics = await (await router.client.get("/metrics")).text()
     assert "vigil_router_outbox_dead 1.0" in metrics
-    assert ('vigil_router_notifications_total{channel="sink",outcome="dead",target="on-call"} 1.0'
-            in metrics)
+    assert ('vigil_router_notifications_total{channel="sink",outcome="dead",'
+            f'target="{ON_CALL}"}} 1.0' in metrics)
     _, tl = await router.api("GET", "/api/v1/alerts/1/timeline")
     assert tl["events"][-1]["kind"] == "delivery_dead"
 
@@ -99,7 +99,7 @@ async def test_a_burst_leaves_as_slots_free_up_while_a_hung_target_holds_only_it
     app = r.client.server.app
     await app[ENGINE].tick()
     sender = app[SENDER]
-    fast = {"on-call", "queue"}
+    fast = {ON_CALL, "queue"}
     started = time.monotonic()
     loop = asyncio.create_task(sender.run())
     try:
@@ -124,7 +124,7 @@ async def test_a_burst_leaves_as_slots_free_up_while_a_hung_target_holds_only_it
 async def test_a_failing_target_is_probed_not_flooded(make_router: Any) -> None:
     r: Router = await make_router(outbox={"concurrency": 16, "per_target_concurrency": 4,
                                           "backoff_initial": "1s"})
-    r.sink.status["on-call"] = 503
+    r.sink.status[ON_CALL] = 503
     await r.post(am_payload(*[am_alert(f"Down{i}", "P3") for i in range(20)]))
     app = r.client.server.app
     await app[ENGINE].tick()
@@ -137,7 +137,7 @@ async def test_a_failing_target_is_probed_not_flooded(make_router: Any) -> None:
     await sender.drain()
     assert await sender.pump() == 0            # it just failed: nothing new for 1 s
     assert sorted(attempts()) == [0] * 16 + [1] * 4   # the others keep their attempts
-    del r.sink.status["on-call"]               # it recovers
+    del r.sink.status[ON_CALL]               # it recovers
     r.clock.advance(seconds=1)
     while await sender.pump():
         await sender.drain()

@@ -106,3 +106,22 @@ def test_every_alert_carries_kind_for_routing_and_inhibition() -> None:
         if "alert" in rule:
             kind = rule["labels"].get("kind")
             assert kind in ("performance", "security", "health"), f"{path.name}: {rule['alert']}"
+
+
+def test_a_missed_response_deadline_never_pages_the_cto_or_legal_again() -> None:
+    """VigilEscalationSlaBreached is a process miss: whatever level it raises, the escalation
+    matrix routes it to responders, never to the CTO or Legal (the P1 notices)."""
+    import re
+
+    from router.config import load_escalation
+
+    rule = next(r for f in rule_files() for g in yaml.safe_load(f.read_text())["groups"]
+                for r in g["rules"] if r.get("alert") == "VigilEscalationSlaBreached")
+    # The levels it can produce: every P-level of the template but the quoted ones it tests.
+    raised = set(re.findall(r"P[1-4]", re.sub(r'"P[1-4]"', "", rule["labels"]["severity"])))
+    assert raised and "P1" not in raised, rule["labels"]["severity"]
+    esc = load_escalation(PROMETHEUS_DIR.parent / "config" / "escalation.yml")
+    for level in raised:
+        paged = {t for step in (*esc.levels[level].steps, *esc.levels[level].notices)
+                 for t in step.targets}
+        assert paged.isdisjoint({"cto", "legal"}), (level, paged)

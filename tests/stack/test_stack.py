@@ -248,7 +248,11 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
     out = derive_router(root / "config" / "router.yml", tmp_path / "router.yml", Ports())
     doc = yaml.safe_load(out.read_text())
     assert doc["escalation_file"] == str(root / "config" / "escalation.yml")
+    assert doc["oncall_file"] == str(root / "config" / "oncall.yml")   # the P3 schedule
     assert doc["listen"]["port"] == 18091
+    from router.config import load_config
+    config = load_config(out, env={"VIGIL_ROUTER_TOKEN": "stack-test-token"})
+    assert "primary" in config.oncall.schedules
 
 
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:

@@ -1,4 +1,9 @@
-"""``vigil check health|security|verify``: the runbook's commands, for real."""
+"""``vigil check health|security|verify``: the runbook's commands, for real.
+
+A table for people (each ✗ names the runbook section to follow), ``--json`` for scripts.
+Exit codes: 0 all pass, 1 a check failed, 2 no failure but nothing examined (⚠) or a usage
+error (argparse).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ import json
 from typing import Any
 
 from vigil.checks import runbook
+from vigil.checks.security import judge
 from vigil.core import pg
+
+EXIT_CODES = ("Exit codes: 0 every check passed; 1 a check failed (each ✗ line names the "
+              "docs/runbook.md section to follow); 2 no failure but some check had no data "
+              "(⚠, not a pass), or a usage error.")
 
 
 def register(subparsers: Any) -> None:
@@ -19,83 +29,134 @@ def register(subparsers: Any) -> None:
         description="The runbook's Daily Health Check, read straight from vigil_monitor: RLS "
                     "overhead (measured now, worst table), PHI query time and audit write time "
                     "(p95 over the window). One line each: ✓ within the threshold, ✗ crossed, "
-                    "⚠ no data (nothing was measured: not a pass). Exit 0 all ✓, 1 any ✗, "
-                    "2 no ✗ but some ⚠. Run it with the monitoring login (--dsn), not a "
-                    "superuser.")
-    _dsn_arg(p)
-    p.add_argument("--rls-ms", type=float, default=50.0,
+                    "⚠ no data (nothing was measured: not a pass). Run it with the monitoring "
+                    "login (--dsn), not a superuser. " + EXIT_CODES)
+    common_args(p)
+    p.add_argument("--rls-ms", type=positive, default=50.0,
                    help="RLS overhead threshold in ms (default %(default)s)")
-    p.add_argument("--phi-ms", type=float, default=100.0,
+    p.add_argument("--phi-ms", type=positive, default=100.0,
                    help="PHI query p95 threshold in ms (default %(default)s)")
-    p.add_argument("--audit-ms", type=float, default=10.0,
+    p.add_argument("--audit-ms", type=positive, default=10.0,
                    help="audit write p95 threshold in ms (default %(default)s)")
-    p.add_argument("--window-minutes", type=float, default=60.0,
-                   help="how far back PHI and audit timings are read (default %(default)s)")
-    p.add_argument("--samples", type=int, default=3,
+    p.add_argument("--window-minutes", type=positive, default=60.0,
+                   help="how far back PHI and audit timings are read, > 0 (default %(default)s)")
+    p.add_argument("--samples", type=_positive_int, default=3,
                    help="RLS measurement samples per table (default %(default)s)")
-    p.add_argument("--budget-ms", type=int, default=2000,
+    p.add_argument("--budget-ms", type=_positive_int, default=2000,
                    help="time budget for the RLS measurement (default %(default)s)")
     p.set_defaults(func=_health)
 
-    p = sub.add_parser("security", help="the SecurityMetrics",
-                       description="The runbook's SecurityMetrics (access patterns, "
-                                   "encryption, audit) as they stand now.")
-    _dsn_arg(p)
-    p.add_argument("--json", action="store_true", help="print JSON in the runbook's shape")
+    p = sub.add_parser("security", help="the SecurityMetrics (exit 1 on any issue)",
+                       description="The runbook's SecurityMetrics (access patterns, encryption, "
+                                   "audit) as they stand now, each with its unit. Issues: "
+                                   "unusual access patterns now, the oldest active key older "
+                                   "than --key-max-age-days, re-encryption stalled, PHI tables "
+                                   "not audited, audit gaps, a broken audit chain. Totals since "
+                                   "install are context, not judged. Exit codes: 0 no issue, "
+                                   "1 any issue (each names its docs/runbook.md section), "
+                                   "2 usage error.")
+    common_args(p)
+    p.add_argument("--key-max-age-days", type=positive, default=90.0,
+                   help="oldest acceptable active key, in days (default %(default)s, as "
+                        "vigil:policy:encryption_key_max_age_seconds)")
     p.set_defaults(func=_security)
 
     p = sub.add_parser("verify", help="audit chain, audit coverage and tenant isolation",
                        description="✓ verified, ✗ failed, ⚠ nothing to examine (no sealed audit "
-                                   "row, no PHI registered). Exit 0 all ✓, 1 any ✗, 2 some ⚠. "
-                                   "Tenant isolation is probed on every RLS table as the roles "
-                                   "its policies apply to; a table it cannot probe fails it.")
-    _dsn_arg(p)
+                                   "row, no PHI registered). Tenant isolation is probed on every "
+                                   "RLS table as the roles its policies apply to; a table it "
+                                   "cannot probe fails it. " + EXIT_CODES)
+    common_args(p)
     p.add_argument("--app-role", default="vigil_demo_app",
                    help="ignored (kept for old scripts): isolation is probed as the roles the "
                         "policies apply to, see vigil db probe set --role")
     p.set_defaults(func=_verify)
 
 
-def _dsn_arg(p: argparse.ArgumentParser) -> None:
+def common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", default=None,
                    help="DSN of the monitoring login (e.g. vigil_exporter) on the monitored "
                         "database; no superuser needed (default: $VIGIL_ADMIN_DSN with "
                         f"database {pg.DEFAULT_DEMO_DB}, i.e. the demo)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
 
 
 def _dsn(args: argparse.Namespace) -> str:
     return str(args.dsn) if args.dsn else pg.demo_dsn()
 
 
-def _print(results: list[runbook.CheckResult], unit: str = "") -> int:
+def _exit_code(results: list[runbook.CheckResult]) -> int:
+    if any(r.status == "fail" for r in results):
+        return 1
+    return 2 if any(r.no_data for r in results) else 0
+
+
+def _print(results: list[runbook.CheckResult], as_json: bool, unit: str = "") -> int:
+    code = _exit_code(results)
+    if as_json:
+        print(json.dumps({"status": ("pass", "fail", "no_data")[code], "exit_code": code,
+                          "checks": [{"name": r.name, "status": r.status, "value": r.value,
+                                      "threshold": r.threshold, "unit": unit or None,
+                                      "detail": r.detail, "guide": r.guide}
+                                     for r in results]}, indent=2))
+        return code
     for r in results:
         mark = "⚠" if r.no_data else "✓" if r.ok else "✗"
         if r.threshold is not None and unit:
             value = "no data" if r.value is None else f"{r.value:.2f}{unit}"
-            print(f"{mark} {r.name}: {value} (threshold < {r.threshold:g}{unit}; {r.detail})")
+            line = f"{mark} {r.name}: {value} (threshold < {r.threshold:g}{unit}; {r.detail})"
         else:
-            print(f"{mark} {r.name}: {r.detail}")
-    if any(not r.ok and not r.no_data for r in results):
-        return 1
-    return 2 if any(r.no_data for r in results) else 0
+            line = f"{mark} {r.name}: {r.detail}"
+        print(line if r.status != "fail" else f"{line}\n    → see {r.guide}")
+    return code
 
 
 def _health(args: argparse.Namespace) -> int:
     return _print(runbook.health(
         _dsn(args), rls_ms=args.rls_ms, phi_ms=args.phi_ms, audit_ms=args.audit_ms,
-        window_minutes=args.window_minutes, samples=args.samples, budget_ms=args.budget_ms), "ms")
+        window_minutes=args.window_minutes, samples=args.samples, budget_ms=args.budget_ms),
+        args.json, "ms")
 
 
 def _security(args: argparse.Namespace) -> int:
     metrics = runbook.security(_dsn(args))
+    rows = judge(metrics, key_max_age_days=args.key_max_age_days)
+    code = 1 if any(m.issue for m in rows) else 0
     if args.json:
-        print(json.dumps(metrics, default=str, indent=2))
-        return 0
-    for group, values in metrics.items():
-        for key, value in values.items():
-            print(f"{group + '.' + key:38} {value}")
-    return 0
+        # The runbook's SecurityMetrics shape first (scripts written against it keep working),
+        # then each metric judged with its unit.
+        print(json.dumps({**metrics, "status": "fail" if code else "pass", "exit_code": code,
+                          "metrics": [m.as_json() for m in rows]}, indent=2))
+        return code
+    width = max(len(m.key) for m in rows)
+    print(f"  {'metric':{width}}  value")
+    for m in rows:
+        mark = "✗" if m.issue else "✓"
+        print(f"{mark} {m.key:{width}}  {m.shown}")
+        if m.issue:
+            print(f"  {'':{width}}  → {m.issue}: see {m.guide}")
+    return code
 
 
 def _verify(args: argparse.Namespace) -> int:
-    return _print(runbook.verify(_dsn(args), app_role=args.app_role))
+    return _print(runbook.verify(_dsn(args), app_role=args.app_role), args.json)

@@ -7,7 +7,8 @@ Each package then checks cross-references (the meaning) in its own
 ``load_config``.
 
 Supported field types: str, int, float, bool, ``Seconds`` (durations such as
-``15s``, ``5m``, ``1h30m``, ``500ms`` or a bare number of seconds), ``Dsn``,
+``15s``, ``5m``, ``1h30m``, ``500ms``, or a bare number of seconds unless the loader says
+``units_required``: in a file a person wrote, ``interval: 60`` could mean anything), ``Dsn``,
 ``Literal[...]``, ``X | None``, ``list[X]``, ``tuple[X, ...]``,
 ``dict[str, X]`` and nested frozen dataclasses. A dataclass may raise
 ``ValueError`` from ``__post_init__``; the message is reported at its path.
@@ -118,8 +119,9 @@ _SECONDS_BASE = float
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, units_required: bool = False) -> None:
         self.errors: list[tuple[str, str]] = []
+        self.units_required = units_required
 
     def fail(self, path: str, msg: str) -> Any:
         self.errors.append((path, msg))
@@ -130,6 +132,10 @@ class _Builder:
         if origin is Annotated:
             base, *meta = get_args(tp)
             if any(isinstance(m, _SecondsMarker) for m in meta):
+                if self.units_required and isinstance(value, int | float) \
+                        and not isinstance(value, bool):
+                    return self.fail(path, f"a duration needs a unit: write {value:g}s (or "
+                                           "ms, m, h, d, w), not a bare number")
                 try:
                     return durations.parse(value)
                 except ValueError as exc:
@@ -228,9 +234,11 @@ class _Builder:
             return self.fail(path, str(exc))
 
 
-def build(cls: type[T], data: Any, source: str = "<config>") -> T:
-    """Convert parsed YAML into ``cls``; raise ConfigError listing every problem."""
-    builder = _Builder()
+def build(cls: type[T], data: Any, source: str = "<config>", *,
+          units_required: bool = False) -> T:
+    """Convert parsed YAML into ``cls``; raise ConfigError listing every problem.
+    ``units_required``: a bare number is refused where a duration is expected."""
+    builder = _Builder(units_required)
     result = builder.dataclass(cls, data, "")
     if builder.errors:
         raise ConfigError(source, builder.errors)
@@ -281,6 +289,7 @@ def load_yaml(path: str | Path, env: typing.Mapping[str, str] | None = None) -> 
     return data
 
 
-def load(cls: type[T], path: str | Path, env: typing.Mapping[str, str] | None = None) -> T:
+def load(cls: type[T], path: str | Path, env: typing.Mapping[str, str] | None = None, *,
+         units_required: bool = False) -> T:
     """``load_yaml`` then ``build``: the whole shape check for one file."""
-    return build(cls, load_yaml(path, env), str(path))
+    return build(cls, load_yaml(path, env), str(path), units_required=units_required)

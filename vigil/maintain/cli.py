@@ -25,7 +25,8 @@ def register(db_sub: Any) -> None:
                     f"{DEFAULT_MAINTAINER_ROLE} (created by `vigil db install`).")
     p.add_argument("--dsn", default=None,
                    help="DSN of the monitored database (default: $VIGIL_MAINTAIN_DSN, else "
-                        "$VIGIL_ADMIN_DSN with the user replaced by --role)")
+                        "$VIGIL_ADMIN_DSN on database vigil_demo, as vigil check, with the user "
+                        "replaced by --role)")
     p.add_argument("--role", default=DEFAULT_MAINTAINER_ROLE,
                    help="role used when --dsn is not given (default %(default)s)")
     p.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
@@ -45,7 +46,7 @@ def maintain_dsn(explicit: str | None, role: str) -> str:
     env = os.environ.get("VIGIL_MAINTAIN_DSN")
     if env:
         return env
-    params = {k: v for k, v in conninfo_to_dict(pg.admin_dsn()).items() if k != "password"}
+    params = {k: v for k, v in conninfo_to_dict(pg.demo_dsn()).items() if k != "password"}
     params["user"] = role
     return make_conninfo("", **params)
 

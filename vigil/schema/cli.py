@@ -65,18 +65,23 @@ def register(subparsers: Any) -> None:
 def _dsn_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", default=None,
                    help="superuser DSN of the monitored database (default: $VIGIL_ADMIN_DSN, "
-                        f"else {pg.DEFAULT_ADMIN_DSN})")
+                        f"else {pg.DEFAULT_ADMIN_DSN}, with database {pg.DEFAULT_DEMO_DB}: "
+                        "the database `vigil check` reads)")
 
 
-def _dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.admin_dsn()
+def db_dsn(args: argparse.Namespace) -> str:
+    """--dsn, else the admin DSN on the demo database: the same database `vigil check` and
+    `vigil audit` read, so `vigil db status` after `vigil demo setup` describes that one."""
+    return str(args.dsn) if args.dsn else pg.demo_dsn()
+
+
 
 
 def _install(args: argparse.Namespace) -> int:
-    applied = installer.install(_dsn(args), exporter_role=args.exporter_role,
+    applied = installer.install(db_dsn(args), exporter_role=args.exporter_role,
                                 sealer_role=args.sealer_role,
                                 maintainer_role=args.maintainer_role)
-    st = installer.status(_dsn(args))
+    st = installer.status(db_dsn(args))
     if applied:
         print(f"vigil_monitor: applied {', '.join(map(str, applied))}; "
               f"now at version {st.installed_version}")
@@ -86,7 +91,7 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    st = installer.status(_dsn(args))
+    st = installer.status(db_dsn(args))
     print(f"installed version: {st.installed_version if st.installed_version else 'none'}"
           f" (latest {st.latest_version})")
     if st.pending:
@@ -95,8 +100,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"missing: {name}")
     if st.ok:
         print("all contract objects present")
-    _print_storage(_dsn(args))
-    unmonitored = _print_unmonitored(_dsn(args)) if st.installed_version else 0
+    _print_storage(db_dsn(args))
+    unmonitored = _print_unmonitored(db_dsn(args)) if st.installed_version else 0
     return 0 if st.ok and not unmonitored else 1
 
 
@@ -130,11 +135,11 @@ def _grants(args: argparse.Namespace) -> int:
     if args.app_role:
         from vigil.schema import onboard
 
-        print(onboard.grant_app(_dsn(args), args.app_role))
+        print(onboard.grant_app(db_dsn(args), args.app_role))
         return 0
     if args.print_only:
         sys.stdout.write(roles.grants_script(args.role))
         return 0
-    installer.grant_exporter(_dsn(args), args.role)
+    installer.grant_exporter(db_dsn(args), args.role)
     print(f"granted pg_monitor and vigil_monitor read access to {args.role}")
     return 0

@@ -95,7 +95,7 @@ def register(sub: Any) -> None:
 
 
 def _dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.admin_dsn()
+    return str(args.dsn) if args.dsn else pg.demo_dsn()  # as vigil/schema/cli.py db_dsn
 
 
 def _approve(args: argparse.Namespace) -> int:

@@ -70,7 +70,7 @@ def register(sub: Any, dsn_arg: Callable[[argparse.ArgumentParser], None]) -> No
 
 
 def _dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.admin_dsn()
+    return str(args.dsn) if args.dsn else pg.demo_dsn()  # as vigil/schema/cli.py db_dsn
 
 
 def _say(*lines: str) -> int:

@@ -240,13 +240,15 @@ def derive_alertmanager(source: Path, dest: Path, ports: Ports, token_file: Path
 
 def derive_router(source: Path, dest: Path, ports: Ports,
                   escalation: Path | None = None) -> Path:
-    """router.yml with the stack's port and an absolute escalation file."""
+    """router.yml with the stack's port and absolute escalation and on-call files."""
     data = yaml.safe_load(source.read_text()) or {}
     data = rewrite_ports(data, ports.rewrites())
     data.setdefault("listen", {})["port"] = ports.router
     esc = escalation or Path(_absolute(source.parent,
                                        str(data.get("escalation_file", "escalation.yml"))))
     data["escalation_file"] = str(esc)
+    if data.get("oncall_file"):
+        data["oncall_file"] = _absolute(source.parent, str(data["oncall_file"]))
     return _write_yaml(dest, data, source)
 
 

@@ -1,0 +1,136 @@
+"""``/api/v1/incidents/{id}/containments``: request, approve, record execution and release.
+
+The CLI plans against the monitored database, asks here (request), runs the plan only once
+the action is approved (a level's ``containment_approvals``, escalation.yml, by responders
+other than the requester) and reports the verification back (contained, released). Each
+step is an event on the incident's timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from router.containment import store
+from router.http import error, json_body, path_int, reply
+from router.keys import CLOCK, CONFIG, POOL
+from router.validate import text_problem
+
+KINDS = ("role", "actor", "tenant")
+
+
+def _text(doc: dict[str, Any], field: str, required: bool = True) -> str | web.Response:
+    value = doc.get(field)
+    if value is None and not required:
+        return "api"
+    if not isinstance(value, str) or not value.strip():
+        return error(400, f"{field}: required non-empty string", field)
+    problem = text_problem(value)
+    return error(400, f"{field}: a value {problem}", field) if problem else value
+
+
+def _verification(doc: dict[str, Any]) -> dict[str, Any] | web.Response:
+    value = doc.get("verification")
+    if not isinstance(value, dict) or not isinstance(value.get("ok"), bool):
+        return error(400, "verification: expected an object with a boolean ok", "verification")
+    return value
+
+
+async def listing(request: web.Request) -> web.Response:
+    incident_id = path_int(request, "id")
+    async with request.app[POOL].connection() as conn:
+        if await store.incident_level(conn, incident_id) is None:
+            return error(404, "no such incident")
+        rows = await store.listing(conn, incident_id)
+    return reply({"incident_id": incident_id, "containments": rows})
+
+
+async def create(request: web.Request) -> web.Response:
+    incident_id = path_int(request, "id")
+    doc = await json_body(request)
+    clean: dict[str, Any] = {}
+    for field in ("database", "kind", "target"):
+        value = _text(doc, field)
+        if isinstance(value, web.Response):
+            return value
+        clean[field] = value
+    if clean["kind"] not in KINDS:
+        return error(400, "kind: use role, actor or tenant", "kind")
+    who = _text(doc, "who", required=False)
+    if isinstance(who, web.Response):
+        return who
+    plan = doc.get("plan", [])
+    if not isinstance(plan, list) or not all(isinstance(s, dict) for s in plan):
+        return error(400, "plan: expected a list of {sql, effect} objects", "plan")
+    clean.update(who=who, plan=plan)
+    app = request.app
+    async with app[POOL].connection() as conn, conn.transaction():
+        level = await store.incident_level(conn, incident_id)
+        if level is None:
+            return error(404, "no such incident")
+        approvals = app[CONFIG].escalation.levels[level].approvals(level)
+        row, new = await store.request(conn, app[CLOCK].now(), incident_id, clean, approvals)
+    return reply(row, 201 if new else 200)
+
+
+async def _one(request: web.Request, conn: Any) -> dict[str, Any] | web.Response:
+    row = await store.get(conn, path_int(request, "id"), path_int(request, "cid"), lock=True)
+    if row is None:
+        return error(404, "no such containment on this incident")
+    if row["released_at"] is not None:
+        return error(409, "this containment was released; request a new one")
+    return row
+
+
+async def approve(request: web.Request) -> web.Response:
+    doc = await json_body(request)
+    who = _text(doc, "who")
+    if isinstance(who, web.Response):
+        return who
+    async with request.app[POOL].connection() as conn, conn.transaction():
+        row = await _one(request, conn)
+        if isinstance(row, web.Response):
+            return row
+        if who == row["requested_by"]:
+            return error(409, "who: the approver must be a responder other than the "
+                              "requester", "who")
+        if who in row["approved_by"]:
+            return reply(row)   # idempotent
+        row = await store.approve(conn, request.app[CLOCK].now(), row, who)
+    return reply(row)
+
+
+def _outcome(outcome: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST .../contained and .../released: the CLI reports what ran and how it verified."""
+
+    async def handler(request: web.Request) -> web.Response:
+        doc = await json_body(request)
+        who = _text(doc, "who", required=False)
+        if isinstance(who, web.Response):
+            return who
+        verification = _verification(doc)
+        if isinstance(verification, web.Response):
+            return verification
+        async with request.app[POOL].connection() as conn, conn.transaction():
+            row = await _one(request, conn)
+            if isinstance(row, web.Response):
+                return row
+            if outcome == "contained" and not row["approved"]:
+                return error(409, f"needs {row['approvals_needed']} approval(s) by another "
+                                  f"responder first (has {len(row['approved_by'])})")
+            row = await store.record_outcome(conn, outcome, request.app[CLOCK].now(), row,
+                                             who=who, verification=verification)
+        return reply(row)
+
+    return handler
+
+
+def setup_routes(app: web.Application) -> None:
+    base = "/api/v1/incidents/{id}/containments"
+    app.router.add_get(base, listing)
+    app.router.add_post(base, create)
+    app.router.add_post(base + "/{cid}/approve", approve)
+    for outcome in store.OUTCOMES:
+        app.router.add_post(f"{base}/{{cid}}/{outcome}", _outcome(outcome))

@@ -1,0 +1,115 @@
+"""The containments table (router migration 0006) and its timeline events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from router import store
+
+Row = dict[str, Any]
+_COLUMNS = ("id, incident_id, database, kind, target, plan, requested_at, requested_by, "
+            "approvals_needed, approved_by, contained_at, contained_by, verification, "
+            "released_at, released_by, release_verification")
+
+
+def shape(row: Row) -> Row:
+    """The API's view: the row plus whether it may run and where it stands."""
+    approved = len(row["approved_by"]) >= row["approvals_needed"]
+    state = ("released" if row["released_at"] else "contained" if row["contained_at"]
+             else "approved" if approved else "awaiting_approval")
+    return {**row, "approved_by": list(row["approved_by"]), "approved": approved,
+            "state": state}
+
+
+async def incident_level(conn: AsyncConnection[Any], incident_id: int) -> str | None:
+    cur = await conn.execute("SELECT severity FROM vigil_router.incidents WHERE id = %s",
+                             (incident_id,))
+    row = await cur.fetchone()
+    return str(row[0]) if row else None
+
+
+async def listing(conn: AsyncConnection[Any], incident_id: int) -> list[Row]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT " + _COLUMNS + " FROM vigil_router.containments "
+                          "WHERE incident_id = %s ORDER BY id", (incident_id,))
+        return [shape(r) for r in await cur.fetchall()]
+
+
+async def get(conn: AsyncConnection[Any], incident_id: int, cid: int,
+              lock: bool = False) -> Row | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT " + _COLUMNS + " FROM vigil_router.containments "
+                          "WHERE incident_id = %s AND id = %s" + (" FOR UPDATE" if lock else ""),
+                          (incident_id, cid))
+        row = await cur.fetchone()
+    return shape(row) if row else None
+
+
+async def request(conn: AsyncConnection[Any], now: datetime, incident_id: int, doc: Row,
+                  approvals: int) -> tuple[Row, bool]:
+    """The active action on (database, kind, target), made if there is none: (row, new)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "INSERT INTO vigil_router.containments (incident_id, database, kind, target, plan, "
+            "requested_at, requested_by, approvals_needed) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+            "%s) ON CONFLICT (incident_id, database, kind, target) WHERE released_at IS NULL "
+            "DO NOTHING RETURNING " + _COLUMNS,
+            (incident_id, doc["database"], doc["kind"], doc["target"], Jsonb(doc["plan"]), now,
+             doc["who"], approvals))
+        row = await cur.fetchone()
+        if row is None:
+            await cur.execute(
+                "SELECT " + _COLUMNS + " FROM vigil_router.containments WHERE incident_id = %s AND "
+                "database = %s AND kind = %s AND target = %s AND released_at IS NULL",
+                (incident_id, doc["database"], doc["kind"], doc["target"]))
+            existing = await cur.fetchone()
+            assert existing is not None
+            return shape(existing), False
+    await store.event(conn, now, "containment_requested", incident_id=incident_id,
+                      actor=doc["who"], detail=_about(row, approvals_needed=approvals,
+                                                      statements=len(doc["plan"])))
+    return shape(row), True
+
+
+def _about(row: Row, **extra: Any) -> Row:
+    return {"containment_id": row["id"], "database": row["database"], "kind": row["kind"],
+            "target": row["target"], **extra}
+
+
+async def approve(conn: AsyncConnection[Any], now: datetime, row: Row, who: str) -> Row:
+    await conn.execute("UPDATE vigil_router.containments SET approved_by = approved_by || %s "
+                       "WHERE id = %s", ([who], row["id"]))
+    await store.event(conn, now, "containment_approved", incident_id=row["incident_id"],
+                      actor=who, detail=_about(row, requested_by=row["requested_by"]))
+    fresh = await get(conn, row["incident_id"], row["id"])
+    assert fresh is not None
+    return fresh
+
+
+# outcome -> (when, who, verification) columns, and the timeline event (verified, unverified)
+OUTCOMES: dict[str, tuple[tuple[str, str, str], tuple[str, str]]] = {
+    "contained": (("contained_at", "contained_by", "verification"),
+                  ("contained", "containment_unverified")),
+    "released": (("released_at", "released_by", "release_verification"),
+                 ("released", "release_unverified")),
+}
+
+
+async def record_outcome(conn: AsyncConnection[Any], outcome: str, now: datetime, row: Row, *,
+                         who: str | None, verification: Row) -> Row:
+    """What the CLI reports after running (and verifying) a containment or its release."""
+    columns, (verified, unverified) = OUTCOMES[outcome]
+    stmt = sql.SQL("UPDATE vigil_router.containments SET {} = %s, {} = %s, {} = %s "
+                   "WHERE id = %s").format(*map(sql.Identifier, columns))
+    await conn.execute(stmt, (now, who, Jsonb(verification), row["id"]))
+    await store.event(conn, now, verified if verification.get("ok") else unverified,
+                      incident_id=row["incident_id"], actor=who,
+                      detail=_about(row, verification=verification))
+    fresh = await get(conn, row["incident_id"], row["id"])
+    assert fresh is not None
+    return fresh

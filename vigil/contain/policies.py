@@ -1,0 +1,131 @@
+"""The restrictive policy that contains actors and tenants on every RLS table.
+
+One policy per table, ``vigil_contain``, derived from the active containments: a contained
+actor's queries meet ``vigil_contain.admits`` (schema 014: false, and the refusal recorded); a
+quarantined tenant's rows fail ``tenant_column <> ALL (quarantined)``. Restrictive policies
+are ANDed with the application's own, so nothing becomes visible that wasn't. The policy's
+comment holds a hash of the expression the state implies: the verifier proves the live policy
+is the one planned, whatever PostgreSQL's deparser makes of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from vigil.contain.model import POLICY, Step
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    tenant_column: str | None
+    forced: bool       # FORCE ROW LEVEL SECURITY: the owner is subject to it too
+    owner: str
+    has_policy: bool   # vigil_contain exists now
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+
+def rls_tables(conn: Conn) -> list[Table]:
+    """The application's RLS tables (the ones its policies protect), with their tenant column
+    as onboarding registered it (vigil db tenant-column, else a column named tenant_id)."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, vigil_monitor.tenant_column_of(n.nspname, c.relname), "
+        "c.relforcerowsecurity, pg_get_userbyid(c.relowner), "
+        "EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %s) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') "
+        "AND n.nspname NOT IN ('vigil_monitor', 'vigil_contain', 'pg_catalog', "
+        "'information_schema') ORDER BY 1, 2", (POLICY,)).fetchall()
+    return [Table(str(r[0]), str(r[1]), r[2] and str(r[2]), bool(r[3]), str(r[4]), bool(r[5]))
+            for r in rows]
+
+
+def active(conn: Conn) -> tuple[bool, list[str]]:
+    """(any actor contained, the quarantined tenants): what the policies must enforce."""
+    rows = conn.execute("SELECT kind, target FROM vigil_monitor.containments "
+                        "WHERE released_at IS NULL AND kind IN ('actor', 'tenant') "
+                        "ORDER BY target").fetchall()
+    return (any(r[0] == "actor" for r in rows), [str(r[1]) for r in rows if r[0] == "tenant"])
+
+
+def expression(table: Table, actors: bool, tenants: list[str]) -> sql.Composable | None:
+    """The policy's USING (= WITH CHECK) expression, or None when nothing applies."""
+    parts: list[sql.Composable] = []
+    if actors:
+        # A sub-select: an InitPlan, run once per query and table, not once per row.
+        parts.append(sql.SQL("(SELECT vigil_contain.admits({}))").format(
+            sql.Literal(table.qualified)))
+    if tenants and table.tenant_column:
+        col = sql.Identifier(table.tenant_column)
+        # Text comparison works for any tenant type (text, integer, uuid); rows without a
+        # tenant are not any tenant's.
+        parts.append(sql.SQL("({0} IS NULL OR {0}::text <> ALL ({1}::text[]))").format(
+            col, sql.Literal(sorted(tenants))))
+    return sql.SQL(" AND ").join(parts) if parts else None
+
+
+def fingerprint(conn: Conn, expr: sql.Composable) -> str:
+    return "vigil:" + hashlib.sha256(expr.as_string(conn).encode()).hexdigest()[:32]
+
+
+def steps(conn: Conn, tables: list[Table], actors: bool, tenants: list[str],
+          effect: str) -> list[Step]:
+    """Statements bringing every table's policy to what (actors, tenants) imply."""
+    out: list[Step] = []
+    for t in tables:
+        expr = expression(t, actors, tenants)
+        if expr is None:
+            if t.has_policy:
+                out.append(Step(sql.SQL("DROP POLICY {} ON {}").format(
+                    sql.Identifier(POLICY), t.ident).as_string(conn),
+                    f"{t.qualified}: nothing contained there any more; policy removed"))
+            continue
+        if t.has_policy:
+            out.append(Step(sql.SQL("DROP POLICY {} ON {}").format(
+                sql.Identifier(POLICY), t.ident).as_string(conn),
+                f"{t.qualified}: the policy is re-created below (same transaction)"))
+        out.append(Step(sql.SQL("CREATE POLICY {0} ON {1} AS RESTRICTIVE FOR ALL TO PUBLIC "
+                                "USING ({2}) WITH CHECK ({2})"
+                                ).format(sql.Identifier(POLICY), t.ident, expr).as_string(conn),
+                        f"{t.qualified}: {effect}"))
+        out.append(Step(sql.SQL("COMMENT ON POLICY {} ON {} IS {}").format(
+            sql.Identifier(POLICY), t.ident, sql.Literal(fingerprint(conn, expr))
+        ).as_string(conn), f"{t.qualified}: marks the policy as the one planned (verified)"))
+    return out
+
+
+def drift(conn: Conn) -> list[str]:
+    """Tables whose live policy is not the one the active containments imply."""
+    actors, tenants = active(conn)
+    bad: list[str] = []
+    for t in rls_tables(conn):
+        expr = expression(t, actors, tenants)
+        row = conn.execute(
+            "SELECT p.polpermissive, p.polcmd, p.polroles, "
+            "obj_description(p.oid, 'pg_policy') FROM pg_policy p "
+            "WHERE p.polrelid = to_regclass(%s) AND p.polname = %s",
+            (t.ident.as_string(conn), POLICY)).fetchone()
+        if expr is None:
+            if row is not None:
+                bad.append(f"{t.qualified}: policy {POLICY} left behind")
+        elif row is None:
+            bad.append(f"{t.qualified}: policy {POLICY} missing")
+        elif (row[0] or row[1] != "*" or list(row[2]) != [0]
+              or row[3] != fingerprint(conn, expr)):
+            bad.append(f"{t.qualified}: policy {POLICY} is not the one planned")
+    return bad

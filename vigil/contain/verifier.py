@@ -1,0 +1,73 @@
+"""Prove a containment holds, or that a release restored the prior state.
+
+What a target should look like comes from ``vigil_monitor.containments`` (schema 014): an
+active row means contained; otherwise the latest released row's prior state is what release
+had to restore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from vigil.contain import executor, planner, policies
+from vigil.contain.model import Check, Target, Verification
+
+Conn = psycopg.Connection[Any]
+
+
+def verify(conn: Conn, target: Target) -> Verification:
+    held = planner.active_row(conn, target)
+    state: Any = "contained" if held else "released"
+    checks: list[Check] = []
+    if target.kind == "role":
+        checks += _role(conn, target, held[2] if held else _last_prior(conn, target),
+                        contained=held is not None)
+    else:
+        bad = policies.drift(conn)
+        checks.append(Check("policies", not bad, "; ".join(bad) or
+                            "every RLS table carries the policy the containments imply"))
+        if target.kind == "actor":
+            admitted = _admits(conn, target.value)
+            checks.append(Check("actor refused", admitted is (held is None),
+                                f"vigil_contain.admits for {target.value}: {admitted}"))
+    return Verification(target, state, tuple(checks))
+
+
+def _last_prior(conn: Conn, target: Target) -> dict[str, Any] | None:
+    row = conn.execute("SELECT prior FROM vigil_monitor.containments WHERE kind = %s AND "
+                       "target = %s ORDER BY released_at DESC NULLS FIRST, id DESC LIMIT 1",
+                       (target.kind, target.value)).fetchone()
+    return dict(row[0]) if row else None
+
+
+def _role(conn: Conn, target: Target, prior: dict[str, Any] | None,
+          contained: bool) -> list[Check]:
+    now = planner.role_state(conn, target.value)
+    if now is None:
+        return [Check("role exists", False, f"no role named {target.value}")]
+    if contained:
+        left = executor.sessions(conn, target)
+        return [Check("no login", not now["rolcanlogin"], f"rolcanlogin {now['rolcanlogin']}"),
+                Check("connect revoked", not now["connect"],
+                      f"own CONNECT grants: {len(now['connect'])}"),
+                Check("sessions gone", left == 0, f"{left} session(s) still open")]
+    if prior is None:
+        return [Check("never contained", True, "nothing to restore")]
+    return [Check("login restored", now["rolcanlogin"] == prior["rolcanlogin"],
+                  f"rolcanlogin {now['rolcanlogin']}, before {prior['rolcanlogin']}"),
+            Check("connect restored", now["connect"] == prior["connect"],
+                  f"own CONNECT grants {now['connect']}, before {prior['connect']}")]
+
+
+def _admits(conn: Conn, actor: str) -> bool:
+    """What the policy answers the actor, in a transaction rolled back (the probe's own
+    refusal must not land in the access log)."""
+    admitted = False
+    with conn.transaction() as tx:
+        conn.execute("SELECT set_config('app.current_actor_id', %s, true)", (actor,))
+        row = conn.execute("SELECT vigil_contain.admits('vigil verify')").fetchone()
+        admitted = bool(row and row[0])
+        raise psycopg.Rollback(tx)
+    return admitted

@@ -60,7 +60,37 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that part of vigil is not built yet
             raise
         module.register(sub)
+    _remember_parsers(parser)
     return parser
+
+
+_PARSER_KEY = "_vigil_parser"
+
+
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Tag every (sub)command's namespace with its own parser, so a typo in a subcommand's
+    flag is reported with that subcommand's usage. argparse hands a subparser's unknown
+    arguments up to the top-level parser, whose error shows only `vigil [-h] COMMAND ...`
+    (`vigil up --fsat`)."""
+    for action in parser._actions:  # argparse has no public walk of its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(**{_PARSER_KEY: child})
+                _remember_parsers(child)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # exits 2 with the usage of the (sub)command the typo was given to
+        words = list(sys.argv[1:] if argv is None else argv)
+        before_command = (args.command in words and unknown[0] in words
+                          and words.index(unknown[0]) < words.index(args.command))
+        owner: argparse.ArgumentParser = (parser if before_command
+                                          else getattr(args, _PARSER_KEY, parser))
+        owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if hasattr(args, _PARSER_KEY):
+        delattr(args, _PARSER_KEY)  # handlers (and --json dumps of args) never see it
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
         logs.setup(args.log_level, args.log_format)
         code: int = args.func(args)
         sys.stdout.flush()  # inside the try: a reader gone (| head) surfaces here, not at exit

@@ -258,7 +258,8 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:
     """`vigil up --fast`: real rules compressed, short intervals, and both tools accept them."""
     from vigil.core.durations import parse_prometheus as parse_duration
-    from vigil.stack.cli import FAST_FOR, _fast_options
+    from vigil.stack.fast import FAST_FOR
+    from vigil.stack.fast import options as _fast_options
     from vigil.stack.plan import default_layout
     from vigil.stack.ruleoverlay import iter_rules
 
@@ -290,3 +291,46 @@ def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> No
     check = subprocess.run(["amtool", "check-config", str(am)], capture_output=True, text=True,
                            check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# --- #11: a failed part is named with its own error; the timings are said -----------------
+
+def test_up_names_the_part_that_failed_with_its_error_and_exits_non_zero(state: Path) -> None:
+    """Prometheus cannot open its storage (a file where its folder goes): `vigil up` must not
+    say "vigil is up", must name prometheus and show Prometheus's own error line."""
+    (state / "data").mkdir(parents=True)
+    (state / "data" / "prometheus").write_text("not a folder")
+    port = polling.free_port()
+    for mode in (["--detach"], []):  # foreground too: it stops what it started, exits 1
+        proc = vigil("up", *mode, "--only", "prometheus", "--state-dir", str(state),
+                     "--port", f"prometheus={port}")
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1, out
+        assert "vigil is up" not in out
+        assert "FAILED: 1 part(s) did not start: prometheus" in out
+        assert "queries.active: not a directory" in out  # Prometheus's own words
+        left = procs.RecordStore(state / "run").load("prometheus")
+        assert left is None or not procs.is_running(left)
+
+
+def test_up_and_status_say_fast_timings_are_running(state: Path) -> None:
+    port = polling.free_port()
+    up = vigil("up", "--detach", "--fast", "--only", "prometheus", "--state-dir", str(state),
+               "--port", f"prometheus={port}")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "rule timings: FAST demo timings (--fast)" in up.stdout
+    status = vigil("status", "--state-dir", str(state))
+    assert "rule timings: FAST demo timings (--fast)" in status.stdout, status.stdout
+    doc = json.loads(vigil("status", "--json", "--state-dir", str(state)).stdout)
+    assert doc["timings"] == {"fast": True, "evaluation_interval": "5s"}
+    # Alert links (generatorURL) name where Prometheus listens, not the machine's hostname.
+    flags = httpclient.get_json(f"http://127.0.0.1:{port}/api/v1/status/flags")["data"]
+    assert flags["web.external-url"] == f"http://127.0.0.1:{port}/"
+    # A kept Prometheus keeps its timings: asking for real ones says so.
+    again = vigil("up", "--detach", "--only", "prometheus", "--state-dir", str(state),
+                  "--port", f"prometheus={port}")
+    assert "rule timings: FAST" in again.stdout and "you asked for real timings" in again.stdout
+    vigil("down", "--state-dir", str(state))
+    real = vigil("up", "--detach", "--only", "prometheus", "--state-dir", str(state),
+                 "--port", f"prometheus={port}")
+    assert "rule timings: real: the rules' own for: and windows" in real.stdout, real.stdout

@@ -13,96 +13,71 @@ from typing import Any
 
 from vigil.checks import runbook
 from vigil.checks.security import judge
-from vigil.core import pg
+from vigil.core.cliargs import (
+    JSON,
+    MONITOR_DSN,
+    Arg,
+    arg,
+    dsn_or_demo,
+    noun,
+    positive,
+    positive_int,
+    verb,
+)
 
 EXIT_CODES = ("Exit codes: 0 every check passed; 1 a check failed (each ✗ line names the "
               "docs/runbook.md section to follow); 2 no failure but some check had no data "
               "(⚠, not a pass), or a usage error.")
 
 
+# The runbook's three thresholds: (flag, default ms, what it bounds).
+THRESHOLDS = (("--rls-ms", 50.0, "RLS overhead"), ("--phi-ms", 100.0, "PHI query p95"),
+              ("--audit-ms", 10.0, "audit write p95"))
+
+
+def window_minutes(what: str) -> Arg:
+    return arg("--window-minutes", type=positive, default=60.0,
+               help=f"how far back {what} are read, > 0 (default %(default)s)")
+
+
 def register(subparsers: Any) -> None:
-    check = subparsers.add_parser("check", help="the runbook's health, security and verify checks")
-    sub = check.add_subparsers(dest="check_command", metavar="CHECK", required=True)
-
-    p = sub.add_parser(
-        "health", help="Daily Health Check (exit 1 when a threshold is crossed)",
-        description="The runbook's Daily Health Check, read straight from vigil_monitor: RLS "
-                    "overhead (measured now, worst table), PHI query time and audit write time "
-                    "(p95 over the window). One line each: ✓ within the threshold, ✗ crossed, "
-                    "⚠ no data (nothing was measured: not a pass). Run it with the monitoring "
-                    "login (--dsn), not a superuser. " + EXIT_CODES)
-    common_args(p)
-    p.add_argument("--rls-ms", type=positive, default=50.0,
-                   help="RLS overhead threshold in ms (default %(default)s)")
-    p.add_argument("--phi-ms", type=positive, default=100.0,
-                   help="PHI query p95 threshold in ms (default %(default)s)")
-    p.add_argument("--audit-ms", type=positive, default=10.0,
-                   help="audit write p95 threshold in ms (default %(default)s)")
-    p.add_argument("--window-minutes", type=positive, default=60.0,
-                   help="how far back PHI and audit timings are read, > 0 (default %(default)s)")
-    p.add_argument("--samples", type=_positive_int, default=3,
-                   help="RLS measurement samples per table (default %(default)s)")
-    p.add_argument("--budget-ms", type=_positive_int, default=2000,
-                   help="time budget for the RLS measurement (default %(default)s)")
-    p.set_defaults(func=_health)
-
-    p = sub.add_parser("security", help="the SecurityMetrics (exit 1 on any issue)",
-                       description="The runbook's SecurityMetrics (access patterns, encryption, "
-                                   "audit) as they stand now, each with its unit. Issues: "
-                                   "unusual access patterns now, the oldest active key older "
-                                   "than --key-max-age-days, re-encryption stalled, PHI tables "
-                                   "not audited, audit gaps, a broken audit chain. Totals since "
-                                   "install are context, not judged. Exit codes: 0 no issue, "
-                                   "1 any issue (each names its docs/runbook.md section), "
-                                   "2 usage error.")
-    common_args(p)
-    p.add_argument("--key-max-age-days", type=positive, default=90.0,
-                   help="oldest acceptable active key, in days (default %(default)s, as "
-                        "vigil:policy:encryption_key_max_age_seconds)")
-    p.set_defaults(func=_security)
-
-    p = sub.add_parser("verify", help="audit chain, audit coverage and tenant isolation",
-                       description="✓ verified, ✗ failed, ⚠ nothing to examine (no sealed audit "
-                                   "row, no PHI registered). Tenant isolation is probed on every "
-                                   "RLS table as the roles its policies apply to; a table it "
-                                   "cannot probe fails it. " + EXIT_CODES)
-    common_args(p)
-    p.add_argument("--app-role", default="vigil_demo_app",
-                   help="ignored (kept for old scripts): isolation is probed as the roles the "
-                        "policies apply to, see vigil db probe set --role")
-    p.set_defaults(func=_verify)
+    sub = noun(subparsers, "check", "the runbook's health, security and verify checks", "CHECK")
+    verb(sub, "health", _health, MONITOR_DSN, JSON,
+         *(arg(flag, type=positive, default=ms, help=f"{what} threshold in ms "
+               "(default %(default)s)") for flag, ms, what in THRESHOLDS),
+         window_minutes("PHI and audit timings"),
+         arg("--samples", type=positive_int, default=3,
+             help="RLS measurement samples per table (default %(default)s)"),
+         arg("--budget-ms", type=positive_int, default=2000,
+             help="time budget for the RLS measurement (default %(default)s)"),
+         help="Daily Health Check (exit 1 when a threshold is crossed)",
+         description="The runbook's Daily Health Check, read straight from vigil_monitor: RLS "
+                     "overhead (measured now, worst table), PHI query time and audit write "
+                     "time (p95 over the window). One line each: ✓ within the threshold, ✗ "
+                     "crossed, ⚠ no data (nothing was measured: not a pass). Run it with the "
+                     "monitoring login (--dsn), not a superuser. " + EXIT_CODES)
+    verb(sub, "security", _security, MONITOR_DSN, JSON,
+         arg("--key-max-age-days", type=positive, default=90.0,
+             help="oldest acceptable active key, in days (default %(default)s, as "
+                  "vigil:policy:encryption_key_max_age_seconds)"),
+         help="the SecurityMetrics (exit 1 on any issue)",
+         description="The runbook's SecurityMetrics (access patterns, encryption, audit) as "
+                     "they stand now, each with its unit. Issues: unusual access patterns now, "
+                     "the oldest active key older than --key-max-age-days, re-encryption "
+                     "stalled, PHI tables not audited, audit gaps, a broken audit chain. "
+                     "Totals since install are context, not judged. Exit codes: 0 no issue, 1 "
+                     "any issue (each names its docs/runbook.md section), 2 usage error.")
+    verb(sub, "verify", _verify, MONITOR_DSN, JSON,
+         arg("--app-role", default="vigil_demo_app",
+             help="ignored (kept for old scripts): isolation is probed as the roles the "
+                  "policies apply to, see vigil db probe set --role"),
+         help="audit chain, audit coverage and tenant isolation",
+         description="✓ verified, ✗ failed, ⚠ nothing to examine (no sealed audit row, no PHI "
+                     "registered). Tenant isolation is probed on every RLS table as the roles "
+                     "its policies apply to; a table it cannot probe fails it. " + EXIT_CODES)
 
 
-def common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dsn", default=None,
-                   help="DSN of the monitoring login (e.g. vigil_exporter) on the monitored "
-                        "database; no superuser needed (default: $VIGIL_ADMIN_DSN with "
-                        f"database {pg.DEFAULT_DEMO_DB}, i.e. the demo)")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
-def positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
-
-
-def _dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.demo_dsn()
+_dsn = dsn_or_demo
 
 
 def _exit_code(results: list[runbook.CheckResult]) -> int:

@@ -7,33 +7,29 @@ import json
 from typing import Any
 
 from vigil.checks import phi
-from vigil.checks.cli import common_args, positive
-from vigil.core import pg
+from vigil.checks.cli import window_minutes
+from vigil.core.cliargs import JSON, MONITOR_DSN, arg, dsn_or_demo, noun, positive, verb
 
 
 def register(subparsers: Any) -> None:
-    noun = subparsers.add_parser("phi", help="PHI query and encryption performance")
-    sub = noun.add_subparsers(dest="phi_command", metavar="ACTION", required=True)
-    p = sub.add_parser(
-        "metrics", help="PHI query and encryption time p50/p95/p99 over a window",
-        description="The runbook's phi:metrics: PHI query time per table and operation "
-                    "(vigil_monitor.phi_access_patterns) and encryption time per key and "
-                    "operation (vigil_monitor.encryption_ops, successful operations), p50, p95, "
-                    "p99 and max in ms over the window, each p95 judged against the threshold. "
-                    "Exit codes: 0 every p95 under the threshold; 1 a p95 at or over it (the "
-                    "row names the docs/runbook.md section to follow); 2 no PHI query or no "
-                    "encryption operation in the window (not a pass), or a usage error.")
-    common_args(p)
-    p.add_argument("--window-minutes", type=positive, default=60.0,
-                   help="how far back timings are read, > 0 (default %(default)s)")
-    p.add_argument("--threshold-ms", type=positive, default=100.0,
-                   help="p95 threshold in ms, the runbook's PHI query and encryption "
-                        "operation limit (default %(default)s)")
-    p.set_defaults(func=_metrics)
+    sub = noun(subparsers, "phi", "PHI query and encryption performance")
+    verb(sub, "metrics", _metrics, MONITOR_DSN, JSON, window_minutes("timings"),
+         arg("--threshold-ms", type=positive, default=100.0,
+             help="p95 threshold in ms, the runbook's PHI query and encryption operation limit "
+                  "(default %(default)s)"),
+         help="PHI query and encryption time p50/p95/p99 over a window",
+         description="The runbook's phi:metrics: PHI query time per table and operation "
+                     "(vigil_monitor.phi_access_patterns) and encryption time per key and "
+                     "operation (vigil_monitor.encryption_ops, successful operations), p50, "
+                     "p95, p99 and max in ms over the window, each p95 judged against the "
+                     "threshold. Exit codes: 0 every p95 under the threshold; 1 a p95 at or "
+                     "over it (the row names the docs/runbook.md section to follow); 2 no PHI "
+                     "query or no encryption operation in the window (not a pass), or a usage "
+                     "error.")
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    dsn = str(args.dsn) if args.dsn else pg.demo_dsn()
+    dsn = dsn_or_demo(args)
     rows = phi.metrics(dsn, window_minutes=args.window_minutes, threshold_ms=args.threshold_ms)
     # A kind with no row in the window was not measured: not a pass (⚠, exit 2) unless a
     # crossed threshold already makes it a failure.

@@ -22,10 +22,16 @@ def admin_dsn() -> str:
     return dsn
 
 
-def demo_dsn(admin: str | None = None, dbname: str = DEFAULT_DEMO_DB) -> str:
+def demo_db() -> str:
+    """The demo database's name: ``VIGIL_DEMO_DB``, else vigil_demo. A second stack on the
+    same server (a test's private one) names its own, and the commands without --dsn follow."""
+    return os.environ.get("VIGIL_DEMO_DB") or DEFAULT_DEMO_DB
+
+
+def demo_dsn(admin: str | None = None, dbname: str | None = None) -> str:
     """The admin DSN on the demo database: what `vigil check`, `vigil audit` and the stack
     read when no --dsn is given."""
-    return with_dbname(admin or admin_dsn(), dbname)
+    return with_dbname(admin or admin_dsn(), dbname or demo_db())
 
 
 def with_dbname(dsn: str, dbname: str) -> str:

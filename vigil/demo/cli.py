@@ -17,7 +17,8 @@ def register(subparsers: Any) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--admin-dsn", default=None,
                        help="superuser DSN (default $VIGIL_ADMIN_DSN or local postgres)")
-        p.add_argument("--db", default=pg.DEFAULT_DEMO_DB, help="demo database (%(default)s)")
+        p.add_argument("--db", default=pg.demo_db(),
+                       help="demo database (env VIGIL_DEMO_DB; default %(default)s)")
 
     p = sub.add_parser("setup", help="create the demo database and install vigil_monitor")
     common(p)

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from vigil.core import pg
+from vigil.core.cliargs import ADMIN_DSN, arg, dsn_or_demo, noun, verb
 from vigil.schema import installer, roles
 from vigil.schema.contract import (
     DEFAULT_EXPORTER_ROLE,
@@ -16,65 +17,44 @@ from vigil.schema.contract import (
 
 
 def register(subparsers: Any) -> None:
-    db = subparsers.add_parser("db", help="install and inspect the vigil_monitor schema")
-    sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-
-    p = sub.add_parser("install", help="apply pending vigil_monitor SQL (idempotent)")
-    _dsn_arg(p)
-    p.add_argument("--exporter-role", default=DEFAULT_EXPORTER_ROLE,
-                   help="monitoring role to create and grant (default %(default)s)")
-    p.add_argument("--sealer-role", default=DEFAULT_SEALER_ROLE,
-                   help="audit sealer role to create and grant (default %(default)s)")
-    p.add_argument("--maintainer-role", default=DEFAULT_MAINTAINER_ROLE,
-                   help="role `vigil db maintain` runs as, created and granted only the "
-                        "maintenance functions (default %(default)s)")
-    p.set_defaults(func=_install)
-
-    p = sub.add_parser("status", help="installed version, missing objects, what is not monitored",
-                       description="Exit 0 when every contract object is present and nothing "
-                                   "is left unmonitored (probe tenant, RLS tables measured, PHI "
-                                   "tables audited, tenant columns, RLS bypass); else 1, with "
-                                   "the command that fixes each finding.")
-    _dsn_arg(p)
-    p.set_defaults(func=_status)
-
-    p = sub.add_parser("grants", help="grant a monitoring role, or the application role",
-                       description="Without --app-role: pg_monitor and the read grants to the "
-                                   "monitoring role. With --app-role: EXECUTE on the record_* "
-                                   "functions the application calls, and nothing else.")
-    _dsn_arg(p)
-    p.add_argument("--role", default=DEFAULT_EXPORTER_ROLE,
-                   help="the monitoring role (default %(default)s)")
-    p.add_argument("--app-role", default=None, metavar="ROLE",
-                   help="grant the application role instead (it must exist)")
-    p.add_argument("--print", dest="print_only", action="store_true",
-                   help="print the GRANT script instead of applying it")
-    p.set_defaults(func=_grants)
+    sub = noun(subparsers, "db", "install and inspect the vigil_monitor schema")
+    verb(sub, "install", _install, ADMIN_DSN,
+         *(arg(f"--{kind}-role", default=default, help=f"{what} (default %(default)s)")
+           for kind, default, what in (
+               ("exporter", DEFAULT_EXPORTER_ROLE, "monitoring role to create and grant"),
+               ("sealer", DEFAULT_SEALER_ROLE, "audit sealer role to create and grant"),
+               ("maintainer", DEFAULT_MAINTAINER_ROLE, "role `vigil db maintain` runs as, "
+                "created and granted only the maintenance functions"))),
+         help="apply pending vigil_monitor SQL (idempotent)")
+    verb(sub, "status", _status, ADMIN_DSN,
+         help="installed version, missing objects, what is not monitored",
+         description="Exit 0 when every contract object is present and nothing is left "
+                     "unmonitored (probe tenant, RLS tables measured, PHI tables audited, "
+                     "tenant columns, RLS bypass); else 1, with the command that fixes each "
+                     "finding.")
+    verb(sub, "grants", _grants, ADMIN_DSN,
+         arg("--role", default=DEFAULT_EXPORTER_ROLE,
+             help="the monitoring role (default %(default)s)"),
+         arg("--app-role", default=None, metavar="ROLE",
+             help="grant the application role instead (it must exist)"),
+         arg("--print", dest="print_only", action="store_true",
+             help="print the GRANT script instead of applying it"),
+         help="grant a monitoring role, or the application role",
+         description="Without --app-role: pg_monitor and the read grants to the monitoring "
+                     "role. With --app-role: EXECUTE on the record_* functions the application "
+                     "calls, and nothing else.")
 
     from vigil.maintain import cli as maintain_cli  # vigil db maintain
-    from vigil.schema import onboard_cli  # vigil db phi|audit|tenant-column|probe
+    from vigil.schema import controls, onboard_cli  # db phi|audit|tenant-column|probe|baseline
 
     maintain_cli.register(sub)
-    onboard_cli.register(sub, _dsn_arg)
-
-    from vigil.schema import controls  # vigil db baseline (schema 012)
-
+    onboard_cli.register(sub)
     controls.register(sub)
 
 
-def _dsn_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dsn", default=None,
-                   help="superuser DSN of the monitored database (default: $VIGIL_ADMIN_DSN, "
-                        f"else {pg.DEFAULT_ADMIN_DSN}, with database {pg.DEFAULT_DEMO_DB}: "
-                        "the database `vigil check` reads)")
-
-
-def db_dsn(args: argparse.Namespace) -> str:
-    """--dsn, else the admin DSN on the demo database: the same database `vigil check` and
-    `vigil audit` read, so `vigil db status` after `vigil demo setup` describes that one."""
-    return str(args.dsn) if args.dsn else pg.demo_dsn()
-
-
+# --dsn, else the admin DSN on the demo database: the same database `vigil check` and `vigil
+# audit` read, so `vigil db status` after `vigil demo setup` describes that one.
+db_dsn = dsn_or_demo
 
 
 def _install(args: argparse.Namespace) -> int:

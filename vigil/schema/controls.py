@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from vigil.core import pg
+from vigil.core.cliargs import ADMIN_DSN, dsn_or_demo, noun, verb
 
 
 @dataclass(frozen=True)
@@ -76,26 +77,18 @@ def approve(dsn: str, *, only_new: bool = False) -> int:
 
 
 def register(sub: Any) -> None:
-    from vigil.schema.cli import _dsn_arg  # one definition of --dsn for every `vigil db` verb
-
-    p = sub.add_parser("baseline", help="approve or show the controls vigil watches for change")
-    verbs = p.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
-    a = verbs.add_parser(
-        "approve", help="record RLS, FORCE, policies and audit triggers as approved",
-        description="Run after a deliberate change of RLS, a policy or an audit trigger, or "
-                    "after investigating unaudited writes: the control alerts compare with "
-                    "what is approved now, and the write counters restart.")
-    _dsn_arg(a)
-    a.set_defaults(func=_approve)
-    s = verbs.add_parser("show", help="each monitored table's controls against the baseline",
-                         description="Exit 0 when nothing changed since the baseline, 1 "
-                                     "otherwise.")
-    _dsn_arg(s)
-    s.set_defaults(func=_show)
+    verbs = noun(sub, "baseline", "approve or show the controls vigil watches for change")
+    verb(verbs, "approve", _approve, ADMIN_DSN,
+         help="record RLS, FORCE, policies and audit triggers as approved",
+         description="Run after a deliberate change of RLS, a policy or an audit trigger, or "
+                     "after investigating unaudited writes: the control alerts compare with "
+                     "what is approved now, and the write counters restart.")
+    verb(verbs, "show", _show, ADMIN_DSN,
+         help="each monitored table's controls against the baseline",
+         description="Exit 0 when nothing changed since the baseline, 1 otherwise.")
 
 
-def _dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.demo_dsn()  # as vigil/schema/cli.py db_dsn
+_dsn = dsn_or_demo
 
 
 def _approve(args: argparse.Namespace) -> int:

@@ -13,8 +13,17 @@ from types import FrameType
 from typing import Any
 
 from vigil.core.errors import VigilError
-from vigil.stack import procs
-from vigil.stack.plan import Layout, Ports, default_layout, repo_root
+from vigil.stack import health, procs, timings
+from vigil.stack.fast import (
+    FAST_COLLECTOR,
+    FAST_FOR,
+    FAST_GROUP_WAIT,
+    FAST_INTERVAL,
+    FAST_KEEP_FIRING,
+    FAST_WINDOW,
+)
+from vigil.stack.fast import options as fast_options
+from vigil.stack.plan import Layout, Ports, default_layout
 from vigil.stack.runner import ORDER, Options, Stack, StackError
 
 
@@ -26,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Start every part that is not already running, print its URL, and stay in the "
             "foreground showing each page the sink receives; Ctrl-C stops what it started. "
             "With --detach it returns once everything is healthy; `vigil down` stops it. "
-            "Safe to re-run: running parts are detected and kept."))
+            "Safe to re-run: running parts are detected and kept. It says which rule timings "
+            "run (--fast or real). Exit 0: every part healthy; 1: a part failed to start "
+            "(named, with the log lines that say why; in the foreground what was started is "
+            "stopped again); 2: usage error."))
     _state_arg(up)
     up.add_argument("--detach", action="store_true",
                     help="return once the stack is healthy, leave it running")
@@ -37,11 +49,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--port", action="append", default=[], metavar="PART=PORT",
                     help="use another port for a part (repeatable), e.g. --port sink=28092")
     up.add_argument("--fast", action="store_true",
-                    help="demo timings, to see a page within a minute or two: every rule's "
+                    help="demo timings, to see a page within a minute: every rule's "
                          f"for: capped at {FAST_FOR} and range windows at {FAST_WINDOW} (the "
-                         "overlay the tests use), scrapes and evaluations every "
-                         f"{FAST_INTERVAL}, Alertmanager waits {FAST_GROUP_WAIT} before the "
-                         "first notification. For trying vigil out, never for production; "
+                         "overlay the tests use), alerts keep firing for "
+                         f"{FAST_KEEP_FIRING} through a dip, collectors every {FAST_COLLECTOR}, "
+                         f"scrapes and evaluations every {FAST_INTERVAL}, Alertmanager waits "
+                         f"{FAST_GROUP_WAIT} before the first notification. For trying vigil "
+                         "out, never for production; "
                          "parts already running keep their timings (`vigil down` first)")
     up.add_argument("--health-timeout", type=float, default=120.0, metavar="SECONDS",
                     help="how long to wait for every part to be healthy (default %(default)s)")
@@ -52,7 +66,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     down.set_defaults(func=run_down)
 
     status = subparsers.add_parser(
-        "status", help="what is running, health, open alerts, next escalation due")
+        "status", help="what is running, health, open alerts, next escalation due",
+        description=(
+            "Each part (running, healthy), the rule timings Prometheus runs (--fast or real), "
+            "each exporter collector's last run (ok or failed, last success, errors by "
+            "reason), each Prometheus scrape, open alerts by severity and the next "
+            "escalation due. Exit 0: all healthy; 1: a part is down or unhealthy, a "
+            "collector's last run failed, a target is down or a scrape fails; 2: usage."))
     _state_arg(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=run_status)
@@ -85,46 +105,6 @@ def _stack(args: argparse.Namespace, port_args: list[str] | None = None,
     return Stack(layout, Options(ports=ports, **options))
 
 
-# --fast: long enough that one slow sample doesn't page, short enough to watch.
-FAST_FOR = "20s"
-FAST_WINDOW = "1m"
-FAST_INTERVAL = "5s"
-FAST_GROUP_WAIT = "5s"
-
-
-def _fast_options(layout: Layout) -> dict[str, Any]:
-    """Rules, Prometheus and Alertmanager settings for ``vigil up --fast``.
-
-    The rules are derived from prometheus/rules/ by the same overlay the end-to-end tests
-    use, so the demo timings can't drift from the real rules.
-    """
-    from vigil.stack import ruleoverlay
-
-    rules_dir = layout.generated / "rules-fast"
-    written = ruleoverlay.compressed_rules(repo_root() / "prometheus" / "rules", rules_dir,
-                                           for_=FAST_FOR, window=FAST_WINDOW)
-
-    def prometheus(data: dict[str, Any]) -> None:
-        glob = data.setdefault("global", {})
-        glob.update(scrape_interval=FAST_INTERVAL, evaluation_interval=FAST_INTERVAL,
-                    scrape_timeout="4s")
-        for sc in data.get("scrape_configs") or []:
-            for key in ("scrape_interval", "scrape_timeout"):
-                sc.pop(key, None)
-
-    def alertmanager(data: dict[str, Any]) -> None:
-        def walk(route: dict[str, Any]) -> None:
-            route["group_wait"] = FAST_GROUP_WAIT
-            route["group_interval"] = "30s"
-            for child in route.get("routes") or []:
-                walk(child)
-
-        walk(data.setdefault("route", {}))
-
-    return {"rule_files": tuple(str(p) for p in written),
-            "prometheus_overrides": prometheus, "alertmanager_overrides": alertmanager}
-
-
 class _Stop(Exception):
     pass
 
@@ -141,7 +121,7 @@ def run_up(args: argparse.Namespace) -> int:
         if unknown:
             raise StackError(f"--only: unknown part(s) {', '.join(unknown)}; "
                              f"parts: {', '.join(ORDER)}")
-    fast = _fast_options(default_layout(args.state_dir)) if args.fast else {}
+    fast = fast_options(default_layout(args.state_dir)) if args.fast else {}
     stack = _stack(args, args.port, with_workload=not args.no_workload,
                    health_timeout=args.health_timeout, only=only, **fast)
     foreground = not args.detach
@@ -154,18 +134,25 @@ def run_up(args: argparse.Namespace) -> int:
             print("\ninterrupted: stopping what was started", flush=True)
             stack.down(stack.started)
             return 130
-        _print_urls(stack)
         if failed:
-            print(f"\n{len(failed)} part(s) failed to become healthy: {', '.join(failed)}. "
-                  f"Logs: {stack.layout.logs}", flush=True)
+            _print_failures(stack, failed)
+            if foreground:
+                print("\nstopping what this `vigil up` started", flush=True)
+                stack.down(started)
+            else:
+                print("\nthe other parts keep running; fix the cause and re-run "
+                      "`vigil up --detach`, or `vigil down` to stop them.", flush=True)
+            return 1
+        _print_urls(stack)
+        _print_timings(stack, asked_fast=args.fast)
         if not foreground:
             print("\nrunning in the background: `vigil status` reports, `vigil down` stops it.",
                   flush=True)
-            return 1 if failed else 0
+            return 0
         if not started:
             print("\neverything was already running (an earlier `vigil up --detach`?); "
                   "`vigil down` stops it.", flush=True)
-            return 1 if failed else 0
+            return 0
         print("\nPages appear below as the sink receives them. Ctrl-C stops the stack.",
               flush=True)
         with contextlib.suppress(_Stop, KeyboardInterrupt):
@@ -177,6 +164,29 @@ def run_up(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _print_failures(stack: Stack, failed: list[str]) -> None:
+    """Not "vigil is up": which part failed and the log lines that say why."""
+    print(f"\nvigil up FAILED: {len(failed)} part(s) did not start: {', '.join(failed)}",
+          flush=True)
+    for name in failed:
+        print(f"\n{name}: {stack.failures.get(name, 'see ' + str(stack.layout.log(name)))}",
+              flush=True)
+
+
+def _print_timings(stack: Stack, *, asked_fast: bool) -> None:
+    """Say which rule timings run: a kept Prometheus keeps the timings it started with."""
+    if "prometheus" not in stack.services():
+        return
+    running = timings.running(f"http://127.0.0.1:{stack.options.ports.prometheus}")
+    if running is None:
+        return
+    print(f"\nrule timings: {running.describe()}", flush=True)
+    if running.fast != asked_fast:
+        print(f"  (Prometheus was already running with these; you asked for "
+              f"{'--fast' if asked_fast else 'real timings'}: `vigil down`, then `vigil up"
+              f"{' --fast' if asked_fast else ''}`)", flush=True)
 
 
 def _print_urls(stack: Stack) -> None:
@@ -222,28 +232,92 @@ def run_down(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     stack = _stack(args)
     parts = stack.status()
+    state = {p.name: p for p in parts}
+    ports = stack.options.ports
+
+    def running(name: str) -> bool:
+        return name in state and state[name].state == "running"
+
     summary: dict[str, Any] | None = None
     summary_error = ""
-    router = next((p for p in parts if p.name == "router"), None)
-    if router is not None and router.state == "running":
+    if running("router"):
         try:
             summary = stack.router_summary()
         except (VigilError, ValueError) as exc:
             summary_error = str(exc)
-    ok = all(p.state in ("running", "skipped") and p.healthy is not False for p in parts)
+    exporter: health.ExporterHealth | None = None
+    exporter_error = ""
+    if running("exporter"):
+        try:
+            exporter = health.exporter(f"http://127.0.0.1:{ports.exporter}/metrics")
+        except (VigilError, OSError, ValueError) as exc:
+            exporter_error = str(exc)
+    scrapes: list[dict[str, Any]] | None = None
+    running_timings = None
+    if running("prometheus"):
+        prom_url = f"http://127.0.0.1:{ports.prometheus}"
+        running_timings = timings.running(prom_url)
+        with contextlib.suppress(VigilError, OSError, ValueError, KeyError):
+            scrapes = health.scrape_targets(prom_url)
+    ok = (all(p.state in ("running", "skipped") and p.healthy is not False for p in parts)
+          and (exporter is None or exporter.ok) and not exporter_error
+          and all(t["health"] == "up" for t in scrapes or []))
     if args.json:
         print(json.dumps({
             "state_dir": str(stack.layout.state),
             "parts": [p.__dict__ for p in parts],
+            "timings": None if running_timings is None else {
+                "fast": running_timings.fast,
+                "evaluation_interval": running_timings.evaluation_interval},
+            "exporter": None if exporter is None else dataclasses.asdict(exporter),
+            "exporter_error": exporter_error or None,
+            "scrapes": scrapes,
             "alerts": summary, "alerts_error": summary_error or None, "ok": ok,
         }, indent=2, default=str))
         return 0 if ok else 1
     print(f"vigil stack (state: {stack.layout.state})")
     for p in parts:
-        health = {True: "healthy", False: "UNHEALTHY", None: "-"}[p.healthy]
+        health_word = {True: "healthy", False: "UNHEALTHY", None: "-"}[p.healthy]
         pid = str(p.pid) if p.pid else "-"
         detail = p.detail or p.url or ""
-        print(f"  {p.name:<13} {p.state:<8} {health:<10} pid {pid:<8} {detail}")
+        print(f"  {p.name:<13} {p.state:<8} {health_word:<10} pid {pid:<8} {detail}")
+    if running_timings is not None:
+        print(f"rule timings: {running_timings.describe()}")
+    else:
+        print("rule timings: unknown (Prometheus is not running or not answering)")
+    _print_exporter(exporter, exporter_error)
+    if scrapes is not None:
+        print("Prometheus scrapes:")
+        for t in scrapes:
+            mark = "ok" if t["health"] == "up" else "FAILED"
+            print(f"  {t['job']:<20} {t['instance']:<22} {mark:<7} {t['last_error'] or ''}"
+                  .rstrip())
+    _print_alerts(summary, summary_error)
+    return 0 if ok else 1
+
+
+def _print_exporter(exporter: health.ExporterHealth | None, error: str) -> None:
+    if error:
+        print(f"exporter collectors: unknown ({error})")
+        return
+    if exporter is None:
+        return
+    for t in exporter.targets:
+        state = "up" if t.up else f"DOWN ({t.down_reason or 'other'})"
+        print(f"exporter target {t.target}: {state}")
+    print("exporter collectors (last run):")
+    if not exporter.collectors:
+        print("  none has run yet")
+    for c in exporter.collectors:
+        age = ("never succeeded" if c.last_success_age is None
+               else f"last success {c.last_success_age:.0f} s ago")
+        errors = ", ".join(f"{r}={n:g}" for r, n in sorted(c.errors.items()))
+        mark = "ok" if c.ok else "FAILED"
+        print(f"  {c.target:<10} {c.collector:<16} {mark:<7} {age}"
+              f"{'  errors: ' + errors if errors else ''}")
+
+
+def _print_alerts(summary: dict[str, Any] | None, summary_error: str) -> None:
     if summary is not None:
         counts = "  ".join(f"{sev}={n}" for sev, n in summary["open"].items())
         print(f"open alerts: {counts}")
@@ -260,5 +334,3 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"open alerts: unknown ({summary_error})")
     else:
         print("open alerts: unknown (the router is not running)")
-    return 0 if ok else 1
-

@@ -312,8 +312,8 @@ def binary_missing(path: str, package: str) -> str | None:
     return f"{path} not found: install the Debian package {package} (scripts/bootstrap.sh does)"
 
 
-def demo_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str:
-    return pg.demo_dsn(admin, db)
+def demo_dsn(admin: str | None = None, db: str | None = None) -> str:
+    return pg.demo_dsn(admin, db)   # db None: VIGIL_DEMO_DB, else the demo's default
 
 
 def exporter_dsn(admin: str | None = None, db: str = pg.DEFAULT_DEMO_DB) -> str | None:

@@ -9,6 +9,8 @@ from the rules it compresses. ``vigil up --fast`` and the live test stacks run i
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,26 @@ def compress_expr(expr: str, window: str) -> str:
     return "".join(out)
 
 
+def check_sources(files: Iterable[Path]) -> None:
+    """``promtool check rules`` on the *source* files, so a typo is reported against the file
+    and line the user edits (``prometheus/rules/performance.yml: 24:15``), not against the
+    generated copy Prometheus would load. Without promtool on PATH this is skipped: Prometheus
+    still refuses a bad rule at start, against the copy."""
+    promtool = shutil.which("promtool")
+    paths = [str(f) for f in files]
+    if promtool is None or not paths:
+        return
+    proc = subprocess.run([promtool, "check", "rules", *paths],  # noqa: S603 (fixed argv)
+                          capture_output=True, text=True, check=False, timeout=60)
+    if proc.returncode != 0:
+        # promtool prints "FAILED:" then one "FILE: LINE:COL: group ..., rule N: why" a line.
+        problems = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
+                    if ln.strip() and not ln.startswith("Checking ")
+                    and "SUCCESS" not in ln and ln.strip() != "FAILED:"]
+        raise OverlayError("the rule files do not pass promtool check rules:\n  "
+                           + "\n  ".join(problems))
+
+
 def load_rule_files(src_dir: Path | str = RULES_DIR) -> dict[Path, dict[str, Any]]:
     """Every ``*.yml``/``*.yaml`` rule file in ``src_dir``, parsed, sorted by name."""
     src = Path(src_dir)
@@ -96,7 +118,8 @@ def iter_rules(src_dir: Path | str = RULES_DIR) -> Iterable[tuple[Path, str, dic
 def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5s",
                      window: str = "30s",
                      policy: Mapping[str, float] | None = None,
-                     collector_intervals: Mapping[str, float] | None = None) -> list[Path]:
+                     collector_intervals: Mapping[str, float] | None = None,
+                     keep_firing_for: str | None = None) -> list[Path]:
     """Write a compressed-timing copy of the rule files in ``src_dir`` into ``dst_dir``.
 
     - every ``for:`` longer than ``for_`` becomes ``for_``;
@@ -109,6 +132,9 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
     exporter collectors the rule reads (``collector_intervals`` by collector name, default
     the built-in defaults), so a rate over a slow collector doesn't flap (vigil/stack/rulefloor.py).
 
+    ``keep_firing_for`` (``vigil up --fast``) sets each alert's ``keep_firing_for:``, so a
+    value that dips for an evaluation or two in a short window doesn't resolve and re-page.
+
     Recorded series keep their names (``..._rate5m`` still says 5m); only timing changes.
     Returns the written paths, in the same order as the sources.
     """
@@ -119,6 +145,7 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
     dst.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     docs = load_rule_files(src_dir)
+    check_sources(docs)  # a typo is reported against the source's line, not the copy's
     every = [r for doc in docs.values() for g in doc["groups"] for r in g.get("rules") or []]
     floor = rulefloor.floors(every, rulefloor.metric_intervals(collector_intervals))
     for path, doc in docs.items():
@@ -127,6 +154,8 @@ def compressed_rules(src_dir: Path | str, dst_dir: Path | str, *, for_: str = "5
                 if "for" in rule:
                     for_s = durations.parse_prometheus(rule["for"])
                     rule["for"] = durations.format(min(for_s, cap_for))
+                if keep_firing_for is not None and "alert" in rule:
+                    rule["keep_firing_for"] = keep_firing_for
                 name = rule.get("record")
                 if name in remaining:
                     rule["expr"] = f"vector({float(remaining.pop(name))!r})"

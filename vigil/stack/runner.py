@@ -27,6 +27,7 @@ from vigil.core import httpclient, pg
 from vigil.core.errors import VigilError
 from vigil.core.secrets import redact_dsn
 from vigil.stack import procs
+from vigil.stack.logscan import why_failed
 from vigil.stack.plan import (
     ALERTMANAGER_BIN,
     PROMETHEUS_BIN,
@@ -104,6 +105,10 @@ class Stack:
         self.say: Say = say or (lambda line: print(line, flush=True))
         self.records = procs.RecordStore(layout.run)
         self.started: list[str] = []  # by this object, in order (for Ctrl-C during start)
+        # Each started part's log size before it started: its failure is read from there.
+        self._log_start: dict[str, int] = {}
+        # Each failed part and the log lines that say why (for `vigil up`'s summary).
+        self.failures: dict[str, str] = {}
 
     # ---------------------------------------------------------------- the parts
 
@@ -188,13 +193,15 @@ class Stack:
         if prepare and not am_missing:
             derive_alertmanager(am_src, am_cfg, ports, lay.token_file,
                                 self.options.alertmanager_overrides)
-        alertmanager = Service("alertmanager", "Alertmanager", (
+        alertmanager = Service("alertmanager", "Alertmanager API", (
             ALERTMANAGER_BIN, f"--config.file={am_cfg}",
             f"--storage.path={lay.data / 'alertmanager'}",
             f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+            f"--web.external-url=http://127.0.0.1:{ports.alertmanager}/",
             "--cluster.listen-address="),  # no gossip port: a single local instance
             f"http://127.0.0.1:{ports.alertmanager}/-/ready",
-            f"http://127.0.0.1:{ports.alertmanager}/", missing=am_missing)
+            # Debian's package ships no web UI (its / says so): the API lists the alerts.
+            f"http://127.0.0.1:{ports.alertmanager}/api/v2/alerts", missing=am_missing)
 
         prom_src = root / "prometheus" / "prometheus.yml"
         prom_missing = (binary_missing(PROMETHEUS_BIN, "prometheus")
@@ -205,13 +212,17 @@ class Stack:
                               list(self.options.rule_files)
                               if self.options.rule_files is not None else None,
                               self.options.prometheus_overrides)
-        prometheus = Service("prometheus", "Prometheus", (
+        prometheus = Service("prometheus", "Prometheus alerts", (
             PROMETHEUS_BIN, f"--config.file={prom_cfg}",
             f"--storage.tsdb.path={lay.data / 'prometheus'}",
             f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+            # Alert links (generatorURL) name the address Prometheus listens on, not the
+            # machine's hostname, so they open from the pages and the router.
+            f"--web.external-url=http://127.0.0.1:{ports.prometheus}/",
             "--storage.tsdb.retention.time=2d", "--web.enable-lifecycle"),
             f"http://127.0.0.1:{ports.prometheus}/-/ready",
-            f"http://127.0.0.1:{ports.prometheus}/", missing=prom_missing)
+            # Debian's 2.42 serves the classic UI: /alerts answers 404, /classic/alerts works.
+            f"http://127.0.0.1:{ports.prometheus}/classic/alerts", missing=prom_missing)
 
         reporter = Service("reporter", "daily report + hourly metrics verify",
                            reporter_argv(lay.state / "reports",
@@ -259,6 +270,7 @@ class Stack:
     def up(self, *, tie_to_parent: bool = False) -> tuple[list[str], list[str]]:
         """Start what is not running. Returns (started, failed) service names."""
         with self._lock():
+            began = time.time()
             for sub in (self.layout.run, self.layout.logs, self.layout.generated,
                         self.layout.data):
                 sub.mkdir(parents=True, exist_ok=True)
@@ -288,6 +300,8 @@ class Stack:
                 if busy:
                     self.say(f"  skip  {name:<12} {busy}")
                     continue
+                log_path = self.layout.log(name)
+                self._log_start[name] = log_path.stat().st_size if log_path.exists() else 0
                 record = procs.spawn(name, svc.argv, self.layout.log(name), cwd=self.layout.root,
                                      env=env, tie_to_parent=tie_to_parent)
                 self.records.save(record)
@@ -296,7 +310,25 @@ class Stack:
                 self.say(f"  start {name:<12} pid {record.pid}, log {record.log_path}")
             failed = self._wait_healthy([services[n] for n in started])
             self._write_stack_file(services)
+            if "prometheus" in started and "prometheus" not in failed:
+                self._reconcile_alerts(began)
             return started, failed
+
+    def _reconcile_alerts(self, began: float) -> None:
+        """A new Prometheus: resolve the router's alerts that stopped firing while it was down
+        (vigil/stack/reconcile.py), instead of leaving them open for their stale_after."""
+        from router.client_cli import RouterClient
+        from vigil.stack import reconcile
+
+        ports = self.options.ports
+        if not httpclient.is_healthy(f"http://127.0.0.1:{ports.router}/-/ready"):
+            return
+        token = (self.layout.token_file.read_text().strip()
+                 if self.layout.token_file.is_file() else "")
+        reconcile.after_restart(RouterClient(f"http://127.0.0.1:{ports.router}", token,
+                                             timeout=5),
+                                f"http://127.0.0.1:{ports.prometheus}", began,
+                                timeout=min(self.options.health_timeout, 90.0), say=self.say)
 
     def _ensure_postgres(self) -> None:
         if self._pg_ready():
@@ -337,13 +369,14 @@ class Stack:
             self.say(f"  skip  {task.name:<12} {task.missing}")
             return
         log_path = self.layout.log(task.name)
+        start = log_path.stat().st_size if log_path.exists() else 0
         with log_path.open("ab") as out:
             proc = subprocess.run(  # noqa: S603 (argv built by vigil)
                 list(task.argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.layout.root, env=self._env(), check=False, timeout=600)
         if proc.returncode != 0:
             raise StackError(f"{task.title} failed (exit {proc.returncode}); "
-                             f"last lines of {log_path}:\n{tail(log_path)}")
+                             f"from {log_path}:\n{why_failed(log_path, start)}")
         self.say(f"  ok    {task.name:<12} {task.title}")
 
     def _healthy(self, svc: Service) -> bool:
@@ -371,8 +404,7 @@ class Stack:
             for name, svc in list(pending.items()):
                 record = self.records.load(name)
                 if record is None or not procs.is_running(record):
-                    self.say(f"  FAIL  {name:<12} exited; last lines of {self.layout.log(name)}:"
-                             f"\n{tail(self.layout.log(name))}")
+                    self._fail(name, "exited")
                     failed.append(name)
                     del pending[name]
                 elif self._healthy(svc):
@@ -380,13 +412,18 @@ class Stack:
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 for name in pending:
-                    self.say(f"  FAIL  {name:<12} not healthy after "
-                             f"{self.options.health_timeout:.0f} s; see {self.layout.log(name)}")
+                    self._fail(name, f"not healthy after {self.options.health_timeout:.0f} s")
                 failed.extend(pending)
                 break
             if pending:
                 time.sleep(0.25)
         return failed
+
+    def _fail(self, name: str, what: str) -> None:
+        log_path = self.layout.log(name)
+        why = why_failed(log_path, self._log_start.get(name, 0))
+        self.failures[name] = f"{what}; from {log_path}:\n{why}"
+        self.say(f"  FAIL  {name:<12} {what} (why: below)")
 
     def _write_stack_file(self, services: Mapping[str, Service]) -> None:
         doc = {
@@ -400,6 +437,11 @@ class Stack:
         services = self.services()
         out = [(services[n].title, services[n].url or "") for n in ORDER
                if n in services and services[n].url and not services[n].missing]
+        if "router" in services and not services["router"].missing:
+            # The router's web console: the runbook's thresholds and signals, from Prometheus
+            # (what the docs call the dashboard on the native stack, which has no Grafana).
+            out.insert(0, ("overview (console)",
+                           f"http://127.0.0.1:{self.options.ports.router}/console/overview"))
         out.append(("state and logs", str(self.layout.state)))
         return out
 
@@ -459,39 +501,13 @@ class Stack:
 
     def router_summary(self) -> dict[str, Any]:
         """Open alerts by severity and the next escalation due, from the router API."""
-        from router.client_cli import RouterClient
+        from vigil.stack import health
 
         token = (self.layout.token_file.read_text().strip()
                  if self.layout.token_file.is_file() else "")
-        api = RouterClient(f"http://127.0.0.1:{self.options.ports.router}", token, timeout=3)
-        doc = api.get("/api/v1/alerts?status=unresolved&limit=1000")
-        by_sev: dict[str, int] = {"P1": 0, "P2": 0, "P3": 0, "P4": 0}
-        acked = 0
-        next_due: dict[str, Any] | None = None
-        for alert in doc.get("alerts", []):
-            sev = str(alert.get("severity", "?"))
-            by_sev[sev] = by_sev.get(sev, 0) + 1
-            if alert.get("status") != "open":
-                acked += 1
-                continue
-            ctx = api.get(f"/api/v1/alerts/{alert['id']}/context")
-            for step in ctx.get("plan", []):
-                if step.get("kind") != "step" or step.get("state") != "pending":
-                    continue
-                if next_due is None or str(step["due_at"]) < next_due["due_at"]:
-                    next_due = {"due_at": str(step["due_at"]), "alert_id": alert["id"],
-                                "alertname": alert.get("alertname"), "severity": sev,
-                                "step": step.get("step_no"), "targets": step.get("targets")}
-        return {"open": by_sev, "acked": acked, "next_due": next_due}
+        return health.router_summary(f"http://127.0.0.1:{self.options.ports.router}", token)
 
 
 class StackError(VigilError):
     """The stack could not be brought up; the message says what to do."""
 
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "    (no log)"
-    return "\n".join(f"    {line}" for line in text.splitlines()[-lines:])

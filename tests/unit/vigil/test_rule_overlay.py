@@ -91,3 +91,21 @@ def test_a_policy_replaces_a_recording_rule_and_a_typo_in_it_fails(tmp_path: Pat
 def test_a_directory_without_rule_files_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ruleoverlay.OverlayError, match="no rule files"):
         ruleoverlay.compressed_rules(tmp_path, tmp_path / "dst")
+
+
+def test_a_typo_in_a_rule_is_reported_against_the_source_file_and_line(tmp_path: Path) -> None:
+    """#11: the error named `.vigil/config/rules-fast/performance.yml: 25:11`, the generated
+    copy; the user edits prometheus/rules/, so that is the file and line to name."""
+    src = tmp_path / "rules"
+    src.mkdir()
+    good = (ruleoverlay.RULES_DIR / "performance.yml").read_text().splitlines()
+    line = next(i for i, ln in enumerate(good) if "expr:" in ln and ">" in ln)
+    good[line] = good[line].replace(">", "> >", 1)
+    (src / "performance.yml").write_text("\n".join(good) + "\n")
+    with pytest.raises(ruleoverlay.OverlayError) as exc:
+        ruleoverlay.compressed_rules(src, tmp_path / "fast")
+    message = str(exc.value)
+    assert f"{src / 'performance.yml'}: {line + 1}:" in message
+    assert "parse error" in message
+    assert "fast" not in message.replace(str(tmp_path), "")
+    assert not (tmp_path / "fast" / "performance.yml").exists()

@@ -102,6 +102,10 @@ def test_evidence_bundle_is_complete_recorded_phi_free_and_a_changed_byte_is_nam
               str(world.incident), "--url", world.url, "--token", "test-incident-token-0123456789"]
     code, out = run_cli(capsys, *verify)
     assert code == 0 and "intact" in out, out
+    every = ["incident", "evidence", "verify", "--incident", str(world.incident), "--url",
+             world.url, "--token", "test-incident-token-0123456789"]
+    code, out = run_cli(capsys, *every)   # every bundle the router recorded, where it says
+    assert code == 0 and f"{out_dir.resolve()}: intact" in out, out
 
     target = out_dir / "access_records.json"
     data = bytearray(target.read_bytes())
@@ -114,6 +118,8 @@ def test_evidence_bundle_is_complete_recorded_phi_free_and_a_changed_byte_is_nam
     assert "changed: access_records.json" in out
     assert "removed: roles.json" in out and "added: extra.txt" in out
     assert "audit_rows.json" not in out            # only what changed is named
+    code, out = run_cli(capsys, *every)
+    assert code == 1 and "changed: access_records.json" in out
 
     # rewriting the manifest to match is caught by its own hash and the router's record
     from vigil.evidence import manifest
@@ -124,7 +130,14 @@ def test_evidence_bundle_is_complete_recorded_phi_free_and_a_changed_byte_is_nam
 
 
 def test_evidence_collect_refuses_an_existing_bundle_and_bad_input(
-        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(tmp_path / "state"))   # the default --out
+    code, out = run_cli(capsys, *world.cli("incident", "evidence", "collect",
+                                           str(world.incident)))
+    assert code == 0, out
+    [bundle] = (tmp_path / "state" / "evidence").iterdir()
+    assert bundle.name.startswith(f"incident-{world.incident}-") and str(bundle) in out
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "x").write_text("kept")
     code, out = run_cli(capsys, *world.cli("incident", "evidence", "collect",

@@ -37,15 +37,18 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
                                     "manifest.json. " + icli.EXIT_CODES)
     icli.scope_args(p, common)
     p.add_argument("--out", type=Path, default=None,
-                   help="new folder for the bundle (default evidence/incident-ID-TIME)")
+                   help="new folder for the bundle (default: evidence/incident-ID-TIME in the "
+                        "state folder, $VIGIL_STATE_DIR or .vigil/)")
     p.add_argument("--who", default=_WHO, help="who collects (default $USER)")
     p.add_argument("--hold", action="store_true", help="also put the scope under legal hold")
     p.add_argument("--limit", type=icli.positive, default=records.DEFAULT_LIMIT,
                    help="at most this many rows of each kind (default %(default)s)")
     p.set_defaults(func=_collect)
     p = esub.add_parser("verify", help="name every file of a bundle that changed",
-                        description=EXIT_VERIFY)
-    p.add_argument("bundle", type=Path, help="the bundle's folder")
+                        description="BUNDLE, or with --incident alone every bundle the router "
+                                    "recorded for the incident (at its recorded path, against "
+                                    "its recorded manifest hash). " + EXIT_VERIFY)
+    p.add_argument("bundle", type=Path, nargs="?", default=None, help="the bundle's folder")
     p.add_argument("--manifest-hash", default=None, help="the manifest's SHA-256 as recorded")
     p.add_argument("--incident", type=int, default=None,
                    help="compare with the hash the router recorded for this incident")
@@ -75,7 +78,8 @@ def _collect(args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)
     docs, sc = icli.load(args, timelines=True)
-    out = args.out or Path("evidence") / f"incident-{sc.incident_id}-{now:%Y%m%dT%H%M%SZ}"
+    state = Path(os.environ.get("VIGIL_STATE_DIR") or ".vigil")   # as the audit key's folder
+    out = args.out or state / "evidence" / f"incident-{sc.incident_id}-{now:%Y%m%dT%H%M%SZ}"
     with pg.connect(icli.dsn(args), application_name="vigil-incident-evidence") as conn:
         b = bundle.collect(conn, docs, sc, out, collected_by=args.who, now=now,
                            limit=args.limit)
@@ -101,33 +105,49 @@ def _collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    expected = args.manifest_hash
-    if args.incident is not None:
-        from router import client_cli
+def _recorded(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from router import client_cli
 
-        listed = client_cli.call(args, "GET", f"/api/v1/incidents/{args.incident}/evidence")
-        path = str(args.bundle.resolve())
-        mine = [e for e in listed["evidence"] if e["path"] == path]
-        if not mine:
+    doc = client_cli.call(args, "GET", f"/api/v1/incidents/{args.incident}/evidence")
+    return list(doc["evidence"])
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if args.bundle is None and args.incident is None:
+        raise SystemExit("vigil incident evidence verify: error: BUNDLE or --incident ID "
+                         "is required") from None
+    if args.bundle is None:   # every bundle recorded for the incident
+        targets = [(Path(e["path"]), str(e["manifest_hash"])) for e in _recorded(args)]
+        if not targets:
             raise VigilError(f"--incident: the router has no evidence of incident "
-                             f"{args.incident} at {path}")
-        expected = mine[-1]["manifest_hash"]
-    verdict = manifest.verify(args.bundle, expected)
-    if args.json:
-        print(json.dumps(verdict.as_dict(), indent=2))
-    elif verdict.ok:
-        print(f"{args.bundle}: intact ({verdict.checked} files as collected, manifest sha256 "
-              f"{verdict.manifest_hash})")
+                             f"{args.incident}")
     else:
-        print(f"{args.bundle}: NOT as collected")
+        expected = args.manifest_hash
+        if args.incident is not None:
+            where = str(args.bundle.resolve())
+            mine = [e for e in _recorded(args) if e["path"] == where]
+            if not mine:
+                raise VigilError(f"--incident: the router has no evidence of incident "
+                                 f"{args.incident} at {where}")
+            expected = mine[-1]["manifest_hash"]
+        targets = [(args.bundle, expected)]
+    verdicts = [(path, manifest.verify(path, expected)) for path, expected in targets]
+    if args.json:
+        print(json.dumps([{"bundle": str(p), **v.as_dict()} for p, v in verdicts], indent=2)
+              if args.bundle is None else json.dumps(verdicts[0][1].as_dict(), indent=2))
+    for path, verdict in verdicts if not args.json else []:
+        if verdict.ok:
+            print(f"{path}: intact ({verdict.checked} files as collected, manifest sha256 "
+                  f"{verdict.manifest_hash})")
+            continue
+        print(f"{path}: NOT as collected")
         for what, names in (("changed", verdict.changed), ("removed", verdict.removed),
                             ("added", verdict.added)):
             for name in names:
                 print(f"  {what}: {name}")
         for problem in verdict.problems:
             print(f"  {problem}")
-    return 0 if verdict.ok else 1
+    return 0 if all(v.ok for _, v in verdicts) else 1
 
 
 def _hold(args: argparse.Namespace) -> int:

@@ -188,7 +188,7 @@ def _integrity(args: argparse.Namespace) -> int:
     else:
         print(_scope_line(sc))
         for c in checks:
-            mark = "✓" if c.ok else "✗"
+            mark = "⚠" if c.no_data and c.ok else "✓" if c.ok else "✗"   # ✓ = examined
             print(f"{mark} {c.name}: {c.detail}" + (" (no data)" if c.no_data else ""))
             for problem in c.problems:
                 print(f"    {problem}")

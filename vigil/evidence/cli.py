@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vigil.core import pg
+from vigil.core import cliargs, pg
 from vigil.core.errors import VigilError
 from vigil.evidence import bundle, hold, manifest
 from vigil.investigate import cli as icli
@@ -41,7 +41,7 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
                         "state folder, $VIGIL_STATE_DIR or .vigil/)")
     p.add_argument("--who", default=_WHO, help="who collects (default $USER)")
     p.add_argument("--hold", action="store_true", help="also put the scope under legal hold")
-    p.add_argument("--limit", type=icli.positive, default=records.DEFAULT_LIMIT,
+    p.add_argument("--limit", type=cliargs.positive_int, default=records.DEFAULT_LIMIT,
                    help="at most this many rows of each kind (default %(default)s)")
     p.set_defaults(func=_collect)
     p = esub.add_parser("verify", help="name every file of a bundle that changed",
@@ -62,10 +62,9 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
     p = isub.add_parser("release-hold", help="release the incident's legal hold",
                         description=icli.EXIT_CODES)
     p.add_argument("id", type=int, help="incident id")
-    p.add_argument("--dsn", default=None, help="DSN of the monitored database (default: the "
-                   "demo database, as `vigil check`)")
+    for flags, options in (cliargs.ADMIN_DSN, cliargs.JSON):
+        p.add_argument(*flags, **options)
     p.add_argument("--who", default=_WHO, help="who releases (default $USER)")
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_release)
 
 

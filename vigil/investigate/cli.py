@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from vigil.core import durations, pg
+from vigil.core import cliargs, durations, pg
 from vigil.investigate import integrity, records, scope, traffic
 
 EXIT_CODES = "Exit codes: 0 = done, 1 = the router or the database refused, 2 = usage error."
@@ -48,21 +48,11 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected a positive integer")
-    return value
-
-
 def scope_args(p: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]
                ) -> None:
     p.add_argument("id", type=int, help="incident id")
-    p.add_argument("--dsn", default=None, help="DSN of the monitored database (default: "
-                   f"$VIGIL_ADMIN_DSN with database {pg.DEFAULT_DEMO_DB}, as `vigil check`)")
+    flags, options = cliargs.ADMIN_DSN
+    p.add_argument(*flags, **options)
     p.add_argument("--lookback", type=_duration, default=scope.DEFAULT_LOOKBACK,
                    help="the window starts this long before the first alert (default 1h)")
     p.add_argument("--since", type=_timestamp, help="window start (ISO; replaces the lookback)")
@@ -73,7 +63,7 @@ def scope_args(p: argparse.ArgumentParser, common: Callable[[argparse.ArgumentPa
 
 
 def dsn(args: argparse.Namespace) -> str:
-    return str(args.dsn) if args.dsn else pg.demo_dsn()
+    return cliargs.dsn_or_demo(args)
 
 
 def load(args: argparse.Namespace, *, timelines: bool = False
@@ -99,13 +89,14 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
                         description="incident:logs:collect. Identifiers only: free text and "
                                     "PHI columns are left out. " + EXIT_CODES)
     scope_args(p, common)
-    p.add_argument("--limit", type=positive, default=records.DEFAULT_LIMIT,
+    p.add_argument("--limit", type=cliargs.positive_int, default=records.DEFAULT_LIMIT,
                    help="at most this many rows of each kind (default %(default)s)")
     p.set_defaults(func=_logs)
     p = isub.add_parser("traffic", help="request and denial rates against each actor's baseline",
                         description="incident:traffic:analyze. " + EXIT_CODES)
     scope_args(p, common)
-    p.add_argument("--baseline-days", type=positive, default=traffic.DEFAULT_BASELINE_DAYS,
+    p.add_argument("--baseline-days", type=cliargs.positive_int,
+                   default=traffic.DEFAULT_BASELINE_DAYS,
                    help="baseline: same-length windows over this many prior days (default 7)")
     p.set_defaults(func=_traffic)
     p = isub.add_parser("integrity", help="audit chain, coverage, controls, roles and grants",

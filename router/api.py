@@ -1,13 +1,13 @@
 """HTTP routes: the Alertmanager webhook, the alert API, health and metrics.
 
-Incidents live in ``router.incidents``; the OpenAPI document in ``router.openapi``.
+An alert's context and related alerts live in ``router.context``; incidents in
+``router.incidents`` and ``router.incident_api``; the OpenAPI document in ``router.openapi``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +15,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from router import evidence, incidents, ingest, migrate, openapi, sql, store
+from router import (
+    context,
+    evidence,
+    incident_api,
+    incidents,
+    ingest,
+    migrate,
+    openapi,
+    sql,
+    store,
+)
 from router.config import LEVELS
 from router.health import bounded
 from router.http import DB_ERRORS, error, json_body, path_int, reply, unavailable
@@ -23,9 +33,8 @@ from router.keys import CLOCK, CONFIG, HEALTH, MATRIX, METRICS, POOL
 from vigil.core.logs import fields
 
 log = logging.getLogger("vigil.router")
-MAX_WINDOW = 366 * 86400   # related alerts: a year either side at most
+MAX_LIMIT = 1000
 _LIST = sql.load("list_alerts")
-_RELATED = sql.load("related")
 
 
 async def alertmanager(request: web.Request) -> web.Response:
@@ -95,9 +104,11 @@ async def list_alerts(request: web.Request) -> web.Response:
             return error(400, "label: use label=name=value", "label")
         labels[name] = value
     try:
-        limit = min(max(int(q.get("limit", "100")), 1), 1000)
+        limit = int(q.get("limit", "100"))
     except ValueError:
-        return error(400, "limit: expected an integer", "limit")
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:   # 0 or -1 used to return one row, silently
+        return error(400, f"limit: expected an integer from 1 to {MAX_LIMIT}", "limit")
     async with request.app[POOL].connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_LIST, {"status": status, "severity": severity,
                                   "labels": Jsonb(labels) if labels else None, "limit": limit})
@@ -109,26 +120,6 @@ async def get_alert(request: web.Request) -> web.Response:
     async with request.app[POOL].connection() as conn:
         row = await store.get_alert(conn, path_int(request, "id"))
     return reply(row) if row else error(404, "no such alert")
-
-
-async def alert_context(request: web.Request) -> web.Response:
-    """The alert with its escalation plan and every delivery: what happened so far."""
-    alert_id = path_int(request, "id")
-    async with request.app[POOL].connection() as conn:
-        alert = await store.get_alert(conn, alert_id)
-        if alert is None:
-            return error(404, "no such alert")
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute("SELECT kind, step_no, due_at, targets, state, fired_at FROM "
-                              "vigil_router.steps WHERE alert_id = %s ORDER BY due_at, id",
-                              (alert_id,))
-            plan = await cur.fetchall()
-            await cur.execute("SELECT idempotency_key, kind, target, channel, state, attempts, "
-                              "last_error, created_at, sent_at FROM vigil_router.outbox "
-                              "WHERE alert_id = %s ORDER BY id", (alert_id,))
-            deliveries = await cur.fetchall()
-    return reply({"alert": alert, "plan": plan, "deliveries": deliveries,
-                  "response_time_seconds": request.app[MATRIX].response_time(alert["severity"])})
 
 
 async def _change(request: web.Request, action: str) -> web.Response:
@@ -172,30 +163,6 @@ async def alert_timeline(request: web.Request) -> web.Response:
             return error(404, "no such alert")
         events = await store.timeline(conn, alert_id=alert_id)
     return reply({"alert_id": alert_id, "events": events})
-
-
-async def related(request: web.Request) -> web.Response:
-    """Alerts with the same alertname or a shared label, within the window around this one."""
-    alert_id = path_int(request, "id")
-    try:
-        window = float(request.query.get("window_seconds",
-                                         request.app[CONFIG].router.related_window))
-    except ValueError:
-        window = -1.0
-    if not 0 <= window <= MAX_WINDOW:   # NaN fails both comparisons
-        return error(400, f"window_seconds: expected a number of seconds from 0 to {MAX_WINDOW}",
-                     "window_seconds")
-    async with request.app[POOL].connection() as conn:
-        alert = await store.get_alert(conn, alert_id)
-        if alert is None:
-            return error(404, "no such alert")
-        span = timedelta(seconds=window)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_RELATED, {"name": alert["alertname"], "labels": Jsonb(
-                alert["labels"]), "id": alert_id, "lo": alert["received_at"] - span,
-                "hi": alert["received_at"] + span})
-            rows = await cur.fetchall()
-    return reply({"alert_id": alert_id, "window_seconds": window, "related": rows})
 
 
 async def outbox(request: web.Request) -> web.Response:
@@ -277,13 +244,14 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/v1/alertmanager", alertmanager)
     r.add_get("/api/v1/alerts", list_alerts)
     r.add_get("/api/v1/alerts/{id}", get_alert)
-    r.add_get("/api/v1/alerts/{id}/context", alert_context)
+    r.add_get("/api/v1/alerts/{id}/context", context.alert_context)
     r.add_post("/api/v1/alerts/{id}/ack", ack_alert)
     r.add_post("/api/v1/alerts/{id}/resolve", resolve_alert)
     r.add_get("/api/v1/alerts/{id}/timeline", alert_timeline)
-    r.add_get("/api/v1/alerts/{id}/related", related)
+    r.add_get("/api/v1/alerts/{id}/related", context.related)
     r.add_get("/api/v1/outbox", outbox)
     incidents.setup_routes(app)
+    incident_api.setup_routes(app)
     evidence.setup_routes(app)
     r.add_get("/api/v1/openapi.json", openapi_doc)
     r.add_get("/metrics", metrics)

@@ -20,7 +20,7 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from router import api, auth
+from router import api, auth, console
 from router.channels.registry import build as build_channels
 from router.config import Config, Database
 from router.containment import routes as containment_routes
@@ -96,6 +96,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
     app.cleanup_ctx.append(_freeze)
     api.setup_routes(app)
     containment_routes.setup_routes(app)
+    console.setup(app)
     return app
 
 
@@ -158,7 +159,8 @@ async def _workers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SENDER] = Sender(app[POOL], cfg.escalation, oncall=cfg.oncall,
                              channels=app[CHANNELS],
                              cfg=cfg.router.outbox, clock=app[CLOCK], metrics=app[METRICS],
-                             op_timeout=cfg.router.database.op_timeout)
+                             op_timeout=cfg.router.database.op_timeout,
+                             decorate=console.ack_links(cfg))
         try:
             yield
         finally:

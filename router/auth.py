@@ -60,7 +60,9 @@ _PATH = re.compile(r'((?:^|")[A-Z]+ )(/[^\s?"]*)')
 # into the URL) is hidden: a path can carry PHI as well as a query string.
 _SEGMENTS = frozenset({"", "api", "v1", "alertmanager", "alerts", "context", "ack", "resolve",
                        "timeline", "related", "outbox", "incidents", "respond", "openapi.json",
-                       "metrics", "-", "healthy", "ready"})
+                       "metrics", "-", "healthy", "ready", "console", "login", "logout",
+                       "history", "overview", "runbook", "static", "console.js",
+                       "console.css"})
 
 
 _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {

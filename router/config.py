@@ -276,6 +276,47 @@ class Retention:
     max_raw_payloads: int = 100_000
 
 
+ConsoleRole = Literal["read-only", "responder"]
+# What a console page may show of an alert: the labels and annotations vigil's own rules set
+# (prometheus/rules/), none of which carries a value from the application's rows. A label a
+# custom collector copies from a row (a patient id, a name) is hidden unless listed here.
+SHOW_LABELS = ("alertname", "severity", "kind", "job", "instance", "target", "schema", "table",
+               "operation", "state", "control")
+SHOW_ANNOTATIONS = ("summary", "description", "runbook_url")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsoleUser:
+    password: Secret
+    role: ConsoleRole = "read-only"
+
+
+@dataclasses.dataclass(frozen=True)
+class Console:
+    """The web console (router/console/) and the ack links in notifications."""
+
+    # Signs session cookies, CSRF tokens and ack links (HMAC-SHA256, a purpose per use).
+    secret: Secret
+    users: dict[str, ConsoleUser]
+    prometheus_url: str | None = None    # the overview page's source; None: no charts
+    session_ttl: Seconds = 12 * 3600.0
+    ack_link_ttl: Seconds = 3600.0       # a notification's ack link works this long
+    overview_window: Seconds = 6 * 3600.0
+    show_labels: tuple[str, ...] = SHOW_LABELS
+    show_annotations: tuple[str, ...] = SHOW_ANNOTATIONS
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < 32:
+            raise ValueError("console.secret must be at least 32 characters "
+                             "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        if not self.users:
+            raise ValueError("console.users: at least one user is required")
+        if self.prometheus_url and not self.prometheus_url.startswith(("http://", "https://")):
+            raise ValueError("console.prometheus_url must be an http:// or https:// URL")
+        if self.ack_link_ttl <= 0 or self.session_ttl <= 0:
+            raise ValueError("console.session_ttl and console.ack_link_ttl must be positive")
+
+
 @dataclasses.dataclass(frozen=True)
 class RouterFile:
     database: Database
@@ -289,7 +330,21 @@ class RouterFile:
     outbox: Outbox = Outbox()
     retention: Retention = Retention()
     related_window: Seconds = 3600.0
+    # Labels that relate nothing because every alert carries them with the same value (one
+    # exporter, one Prometheus): `related` and `context` never match on these (nor on
+    # alertname and severity, which are the alert's identity, not a shared resource).
+    related_ignore_labels: tuple[str, ...] = ("job", "instance", "target")
     public_url: str = "http://127.0.0.1:18091"
+    console: Console | None = None       # no section: no console, no ack links
+
+    # Where `vigil alert context` reads the alert's rule and metric history (Prometheus
+    # /api/v1/rules and /api/v1/query_range); None: the context says it is not configured.
+    prometheus_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prometheus_url is not None and not self.prometheus_url.startswith(
+                ("http://", "https://")):
+            raise ValueError("prometheus_url must be an http:// or https:// URL")
 
 
 @dataclasses.dataclass(frozen=True)

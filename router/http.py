@@ -80,7 +80,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return doc
 
 
-QUERY_PARAMS = frozenset({"status", "severity", "label", "limit", "window_seconds", "state"})
+QUERY_PARAMS = frozenset({"status", "severity", "label", "limit", "window_seconds", "state",
+                          "hours"})
 
 
 def check_query(request: web.Request) -> web.Response | None:

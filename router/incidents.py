@@ -20,16 +20,12 @@ from router.oncall import routing
 from router.validate import is_id
 
 _RESPOND = sql.load("respond")
+_INCIDENTS = sql.load("incidents")
 
 
-async def _get(conn: Any, incident_id: int) -> dict[str, Any] | None:
+async def get_incident(conn: Any, incident_id: int) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT id, type, severity, description, status, created_at, created_by, "
-            "responded_at, responded_by, ARRAY(SELECT alert_id FROM "
-            "vigil_router.incident_alerts ia WHERE ia.incident_id = i.id "
-            "ORDER BY alert_id) AS alert_ids FROM vigil_router.incidents i "
-            "WHERE id = %s", (incident_id,))
+        await cur.execute(_INCIDENTS, {"id": incident_id, "statuses": None, "limit": 1})
         row: dict[str, Any] | None = await cur.fetchone()
         return row
 
@@ -53,8 +49,9 @@ async def create(request: web.Request) -> web.Response:
     async with request.app[POOL].connection() as conn, conn.transaction():
         cur = await conn.execute(
             "INSERT INTO vigil_router.incidents (type, severity, description, created_at, "
-            "created_by) VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (doc["type"], doc["severity"], doc["description"], now, who))
+            "created_by, status_changed_at, status_changed_by) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (doc["type"], doc["severity"], doc["description"], now, who, now, who))
         row = await cur.fetchone()
         assert row is not None
         incident_id = int(row[0])
@@ -68,7 +65,7 @@ async def create(request: web.Request) -> web.Response:
         await store.event(conn, now, "created", incident_id=incident_id, actor=who,
                           detail={"type": doc["type"], "severity": doc["severity"],
                                   "alert_ids": sorted(set(alert_ids))})
-        incident = await _get(conn, incident_id)
+        incident = await get_incident(conn, incident_id)
     return reply(incident, 201)
 
 
@@ -80,57 +77,56 @@ def _bad(message: str) -> web.HTTPBadRequest:
 
 async def get(request: web.Request) -> web.Response:
     async with request.app[POOL].connection() as conn:
-        row = await _get(conn, _id(request))
+        row = await get_incident(conn, _id(request))
     return reply(row) if row else error(404, "no such incident")
 
 
 async def respond(request: web.Request) -> web.Response:
-    incident_id = _id(request)
     doc = await json_body(request)
-    who = doc.get("who") if isinstance(doc.get("who"), str) else "api"
-    app = request.app
+    who = doc.get("who")
+    async with request.app[POOL].connection() as conn, conn.transaction():
+        return await start_response(conn, request.app, _id(request),
+                                    who if isinstance(who, str) else "api")
+
+
+async def start_response(conn: Any, app: web.Application, incident_id: int, who: str,
+                         note: str | None = None) -> web.Response:
+    """open -> responding: notify the level's first-step and notice targets, once each. Also
+    what ``status responding`` does from open (router/incident_api.py). The caller owns the
+    transaction."""
     now = app[CLOCK].now()
-    async with app[POOL].connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "UPDATE vigil_router.incidents SET status = 'responding', responded_at = %s, "
-            "responded_by = %s WHERE id = %s AND status = 'open' RETURNING severity",
-            (now, who, incident_id))
-        row = await cur.fetchone()
-        incident = await _get(conn, incident_id)
-        if incident is None:
-            return error(404, "no such incident")
-        if row is None:
-            return error(409, f"incident is {incident['status']}; response already initiated")
-        level = app[MATRIX].esc.levels[incident["severity"]]
-        targets = list(dict.fromkeys([*level.steps[0].targets,
-                                      *(t for n in level.notices for t in n.targets)]))
-        # A schedule target reaches whoever is on call now (router/oncall/routing.py).
-        matrix = app[MATRIX]
-        resolved = routing.resolution(matrix.esc, matrix.oncall, now)
-        await conn.execute(_RESPOND, {"now": now, "id": incident_id,
-                                      "targets": routing.expand(targets, resolved),
-                                      "channels": store.channels(matrix)})
-        detail: dict[str, Any] = {"notified": targets}
-        if oncall := {t: {k: v for k, v in r.items() if k != "deliver"}
-                      for t, r in resolved.items() if t in targets}:
-            detail["oncall"] = oncall
-        await store.event(conn, now, "response_initiated", incident_id=incident_id, actor=who,
-                          detail=detail)
-        incident = await _get(conn, incident_id)
-    return reply(incident)
-
-
-async def timeline(request: web.Request) -> web.Response:
-    incident_id = _id(request)
-    async with request.app[POOL].connection() as conn:
-        if await _get(conn, incident_id) is None:
-            return error(404, "no such incident")
-        events = await store.timeline(conn, incident_id=incident_id)
-    return reply({"incident_id": incident_id, "events": events})
+    cur = await conn.execute(
+        "UPDATE vigil_router.incidents SET status = 'responding', responded_at = %s, "
+        "responded_by = %s, status_changed_at = %s, status_changed_by = %s "
+        "WHERE id = %s AND status = 'open' RETURNING severity",
+        (now, who, now, who, incident_id))
+    row = await cur.fetchone()
+    incident = await get_incident(conn, incident_id)
+    if incident is None:
+        return error(404, "no such incident")
+    if row is None:
+        return error(409, f"incident is {incident['status']}; response already initiated")
+    level = app[MATRIX].esc.levels[incident["severity"]]
+    targets = list(dict.fromkeys([*level.steps[0].targets,
+                                  *(t for n in level.notices for t in n.targets)]))
+    # A schedule target reaches whoever is on call now (router/oncall/routing.py).
+    matrix = app[MATRIX]
+    resolved = routing.resolution(matrix.esc, matrix.oncall, now)
+    await conn.execute(_RESPOND, {"now": now, "id": incident_id,
+                                  "targets": routing.expand(targets, resolved),
+                                  "channels": store.channels(matrix)})
+    detail: dict[str, Any] = {"notified": targets}
+    if oncall := {t: {k: v for k, v in r.items() if k != "deliver"}
+                  for t, r in resolved.items() if t in targets}:
+        detail["oncall"] = oncall
+    await store.event(conn, now, "status_changed", incident_id=incident_id, actor=who,
+                      detail={"from": "open", "to": "responding", "note": note})
+    await store.event(conn, now, "response_initiated", incident_id=incident_id, actor=who,
+                      detail=detail)
+    return reply(await get_incident(conn, incident_id))
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/incidents", create)
     app.router.add_get("/api/v1/incidents/{id}", get)
     app.router.add_post("/api/v1/incidents/{id}/respond", respond)
-    app.router.add_get("/api/v1/incidents/{id}/timeline", timeline)

@@ -5,6 +5,11 @@ of the middleware (401, 415, 400 for a query value PostgreSQL can't store) apply
 ``/api/`` operation, and 503 (database unavailable, ``Retry-After``) to every one that reads
 or writes the database. ``tests/router/test_router_openapi.py`` runs schemathesis against it
 and fails on any 5xx or undocumented status.
+
+The web console's pages under ``/console/`` (router/console/, docs/console.md) are left out
+on purpose: they are HTML for a browser, behind a login form and CSRF tokens, not an API, and
+the ack links in notifications are capabilities, not operations. Its behaviour is covered by
+the browser tests in tests/console/ instead.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ _TIME = {"type": "string", "format": "date-time"}
 _NULL_TIME = {**_TIME, "nullable": True}
 _LEVEL = {"type": "string", "enum": ["P1", "P2", "P3", "P4"]}
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_INCIDENT_STATUSES = ["open", "responding", "contained", "resolved", "closed"]
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
@@ -40,7 +46,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                  "items": {"type": "string"}}}}}},
     "Event": {"type": "object", "required": ["id", "at", "kind"], "properties": {
         "id": {"type": "integer"}, "at": _TIME, "kind": {"type": "string"},
-        "actor": _NULL_STR, "detail": {"type": "object"}}},
+        "actor": _NULL_STR, "detail": {"type": "object"},
+        "alert_id": {"type": "integer", "nullable": True,
+                     "description": "in an incident's timeline: the linked alert's event"},
+        "incident_id": {"type": "integer", "nullable": True}}},
     "Delivery": {"type": "object", "required": ["idempotency_key", "target", "state"],
                  "properties": {
         "id": {"type": "integer"}, "idempotency_key": {"type": "string"},
@@ -54,10 +63,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                  "properties": {
         "id": {"type": "integer"}, "type": {"type": "string"}, "severity": _LEVEL,
         "description": {"type": "string"},
-        "status": {"type": "string", "enum": ["open", "responding", "closed"]},
+        "status": {"type": "string", "enum": _INCIDENT_STATUSES},
         "created_at": _TIME, "created_by": {"type": "string"}, "responded_at": _NULL_TIME,
-        "responded_by": _NULL_STR,
-        "alert_ids": {"type": "array", "items": {"type": "integer"}}}},
+        "responded_by": _NULL_STR, "status_changed_at": _NULL_TIME,
+        "status_changed_by": _NULL_STR,
+        "alert_ids": {"type": "array", "items": {"type": "integer"}},
+        "alerts_unresolved": {"type": "integer"}}},
     "Evidence": {"type": "object", "required": ["id", "incident_id", "path", "manifest_hash"],
                  "properties": {
         "id": {"type": "integer"}, "incident_id": {"type": "integer"},
@@ -92,9 +103,33 @@ def _list(key: str, item: str, **extra: Any) -> dict[str, Any]:
 
 
 _ALERT_TIMELINE = _list("events", "Event", alert_id={"type": "integer"})
-_INCIDENT_TIMELINE = _list("events", "Event", incident_id={"type": "integer"})
+_INCIDENT_TIMELINE = _list("events", "Event", incident_id={"type": "integer"},
+                           status={"type": "string"},
+                           alert_ids={"type": "array", "items": {"type": "integer"}})
+_RELATED_ALERT = {"allOf": [_ref("Alert"), {"type": "object", "properties": {
+    "same_alertname": {"type": "boolean"}, "matched": _STR_MAP,
+    "shared_labels": {"type": "array", "items": {"type": "string"}}}}]}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_METRICS = {"type": "object", "required": ["status"], "description":
+            "The rule's expression (left of its comparison) from Prometheus over the last "
+            "hours, each value against the threshold; status ok, no_rule, unavailable or "
+            "not_configured (then error says why)", "properties": {
+    "status": {"type": "string", "enum": ["ok", "no_rule", "unavailable", "not_configured"]},
+    "error": {"type": "string"}, "rule": {"type": "object"},
+    "expression": {"type": "string"}, "operator": _NULL_STR,
+    "threshold": {"type": "number", "nullable": True},
+    "threshold_expression": _NULL_STR, "series": {"type": "array", "items": {
+        "type": "object", "properties": {"labels": _STR_MAP, "values": {"type": "array"},
+                                         "crossed": {"type": "integer"}}}}}}
 _CONTEXT = {"type": "object", "required": ["alert", "plan", "deliveries"], "properties": {
     "alert": _ref("Alert"), "response_time_seconds": {"type": "number"},
+    "metrics": _METRICS,
+    "earlier": {"type": "object", "description": "earlier alerts of the same name",
+                "properties": {"total": {"type": "integer"},
+                               "alerts": {"type": "array", "items": {"type": "object"}}}},
+    "related": {"type": "object", "properties": {
+        "window_seconds": {"type": "number"}, "ignored_labels": _STRINGS,
+        "alerts": {"type": "array", "items": _RELATED_ALERT}}},
     "plan": {"type": "array", "items": {"type": "object", "properties": {
         "kind": {"type": "string"}, "step_no": {"type": "integer"}, "due_at": _TIME,
         "targets": {"type": "array", "items": {"type": "string"}},
@@ -106,8 +141,18 @@ _EVIDENCE = {"type": "object", "required": ["path", "manifest_hash", "files"], "
     "manifest_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     "files": {"type": "integer", "minimum": 0, "maximum": 1000000},
     "who": {"type": "string", "maxLength": 200}}}
-_RELATED = _list("related", "Alert", alert_id={"type": "integer"},
-                 window_seconds={"type": "number"})
+_RELATED = {"type": "object", "required": ["related"], "properties": {
+    "related": {"type": "array", "items": _RELATED_ALERT}, "alert_id": {"type": "integer"},
+    "window_seconds": {"type": "number"}, "ignored_labels": _STRINGS}}
+_NOTE = {"type": "object", "required": ["note"], "properties": {
+    "who": {"type": "string"}, "note": {"type": "string", "maxLength": 4000}}}
+_NOTED = {"type": "object", "required": ["incident_id", "at", "who", "note"], "properties": {
+    "incident_id": {"type": "integer"}, "at": _TIME, "who": {"type": "string"},
+    "note": {"type": "string"}, "status": {"type": "string"}}}
+_STATUS = {"type": "object", "required": ["status"], "properties": {
+    "status": {"type": "string", "enum": _INCIDENT_STATUSES}, "who": {"type": "string"},
+    "note": {"type": "string"}}}
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
 
 _DESCRIPTIONS = {
     200: "OK", 201: "Created",
@@ -115,7 +160,8 @@ _DESCRIPTIONS = {
          "nesting, a timestamp out of range): names the field, never echoes the value",
     401: "Missing or wrong credentials (or credentials in the query string)",
     404: "No such alert or incident (or an id no bigint can hold)",
-    409: "Not in a state that allows this", 413: "Body larger than webhook.max_body_bytes",
+    409: "Not in a state that allows this (an incident's names the allowed statuses)",
+    413: "Body larger than webhook.max_body_bytes",
     415: "Content-Type must be application/json (so a cross-site form can't act)",
     503: "Database unavailable: retry (Retry-After)",
 }
@@ -194,10 +240,16 @@ def document() -> dict[str, Any]:
             "/api/v1/alerts": {"get": _op("List alerts", _list("alerts", "Alert"), params=[
                 _q("status", "open, acked, resolved or unresolved"),
                 _q("severity", "P1..P4"), _q("label", "name=value (repeatable)"),
-                _q("limit", "at most 1000", {"type": "integer"})])},
+                _q("limit", "1 to 1000 (default 100); anything else is refused", _LIMIT)])},
             "/api/v1/alerts/{id}": {"get": _op("One alert", _ref("Alert"), params=_ID)},
             "/api/v1/alerts/{id}/context": {"get": _op(
-                "An alert with its escalation plan and deliveries", _CONTEXT, params=_ID)},
+                "An alert with its escalation plan and deliveries, its metric history from "
+                "Prometheus, earlier alerts of the same name and related alerts", _CONTEXT,
+                params=[*_ID, _q("hours", "metric history window, default 3, at most 168",
+                                 {"type": "number", "minimum": 0, "exclusiveMinimum": True,
+                                  "maximum": 168}),
+                        _q("window_seconds", "related alerts: default related_window",
+                           {"type": "number", "minimum": 0, "maximum": 366 * 86400})])},
             "/api/v1/alerts/{id}/ack": {"post": _op(
                 "Acknowledge: escalation stops", _ref("Alert"), params=_ID, body=_WHO,
                 codes=(409,))},
@@ -207,21 +259,35 @@ def document() -> dict[str, Any]:
             "/api/v1/alerts/{id}/timeline": {"get": _op(
                 "Every event of an alert, append-only", _ALERT_TIMELINE, params=_ID)},
             "/api/v1/alerts/{id}/related": {"get": _op(
-                "Alerts with the same alertname or a shared label in the window", _RELATED,
+                "Alerts with the same alertname or a shared label in the window, ranked by the "
+                "labels that matched (labels every alert shares never count)", _RELATED,
                 params=[*_ID, _q("window_seconds", "default: related_window; 0 to a year",
                                  {"type": "number"})])},
             "/api/v1/outbox": {"get": _op("Deliveries by state (default: dead letters)",
                                           _list("deliveries", "Delivery"),
                                           params=[_q("state", "pending, sent or dead")])},
-            "/api/v1/incidents": {"post": _op("Create an incident", _ref("Incident"),
-                                              body=_INCIDENT, ok_code=201)},
+            "/api/v1/incidents": {
+                "post": _op("Create an incident", _ref("Incident"), body=_INCIDENT,
+                            ok_code=201),
+                "get": _op("List incidents, newest first", _list("incidents", "Incident"),
+                           params=[_q("status", "open, responding, contained, resolved, "
+                                                "closed or active (not resolved or closed)"),
+                                   _q("limit", "1 to 1000 (default 100)", _LIMIT)])},
+            "/api/v1/incidents/{id}/notes": {"post": _op(
+                "Log a response note (who and when) on the incident's timeline", _NOTED,
+                params=_ID, body=_NOTE, ok_code=201)},
+            "/api/v1/incidents/{id}/status": {"post": _op(
+                "Move the incident: open, responding, contained, resolved, closed; 409 names "
+                "the allowed moves", _ref("Incident"), params=_ID, body=_STATUS,
+                codes=(409,))},
             "/api/v1/incidents/{id}": {"get": _op("One incident", _ref("Incident"),
                                                   params=_ID)},
             "/api/v1/incidents/{id}/respond": {"post": _op(
                 "Initiate the response: notify the level's first responders",
                 _ref("Incident"), params=_ID, body=_WHO, codes=(409,))},
             "/api/v1/incidents/{id}/timeline": {"get": _op(
-                "Every event of an incident", _INCIDENT_TIMELINE, params=_ID)},
+                "Every event of an incident and of its linked alerts, in time order",
+                _INCIDENT_TIMELINE, params=_ID)},
             "/api/v1/incidents/{id}/evidence": {
                 "get": _op("The evidence bundles collected for an incident", _EVIDENCE_LIST,
                            params=_ID),

@@ -65,8 +65,12 @@ class Sender(Worker):
     def __init__(self, pool: AsyncConnectionPool[Any], esc: Escalation, *,
                  channels: dict[str, Channel], cfg: Outbox, clock: Clock,
                  metrics: Metrics, op_timeout: float = 12.0,
-                 oncall: Oncall | None = None) -> None:
+                 oncall: Oncall | None = None,
+                 decorate: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         super().__init__(pool, clock, metrics, op_timeout)
+        # What is sent for a claimed row: its stored payload, plus what can't be stored
+        # (the console's signed ack link, router/console/links.py) when set.
+        self.decorate = decorate
         self.esc = esc
         # Addresses of every delivery target: escalation.yml's and each on-call person's.
         self.addresses = routing.addresses(esc, oncall or Oncall())
@@ -206,8 +210,9 @@ class Sender(Worker):
 
     async def _send_and_record(self, row: dict[str, Any]) -> None:
         channel = self.channels[row["channel"]]
+        payload = self.decorate(row) if self.decorate else row["payload"]
         d = Delivery(row["idempotency_key"], row["target"],
-                     self.addresses.get(row["target"], ()), row["payload"], row["attempts"])
+                     self.addresses.get(row["target"], ()), payload, row["attempts"])
         error: DeliveryError | None = None
         try:
             async with asyncio.timeout(channel.timeout):

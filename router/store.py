@@ -24,6 +24,7 @@ Row = dict[str, Any]
 _GET = sql.load("get_alert")
 _ACK = sql.load("ack")
 _RESOLVE = sql.load("resolve")
+_INCIDENTS_DONE = sql.load("incidents_alerts_resolved")
 
 
 async def event(conn: AsyncConnection[Any], now: datetime, kind: str, *,
@@ -48,8 +49,9 @@ async def get_alert(conn: AsyncConnection[Any], alert_id: int) -> Row | None:
 
 
 async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str,
-              note: str | None) -> Row | None:
+              note: str | None, *, extra: dict[str, Any] | None = None) -> Row | None:
     """Ack an open alert: pending steps and the SLA check stop; notices still go out.
+    ``extra`` goes into the timeline row (how: the console's ack link says which link).
     Returns the updated alert, or None if it was not open."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_ACK, {"now": now, "who": who, "note": note, "id": alert_id})
@@ -63,7 +65,7 @@ async def ack(conn: AsyncConnection[Any], alert_id: int, now: datetime, who: str
                 detail={"note": note,
                         "time_to_ack_seconds": (now - row["received_at"]).total_seconds(),
                         "within_response_time": now <= row["response_deadline"],
-                        "cancelled_steps": cur2.rowcount})
+                        "cancelled_steps": cur2.rowcount, **(extra or {})})
     return row
 
 
@@ -78,7 +80,25 @@ async def resolve_many(conn: AsyncConnection[Any], matrix: Matrix, alerts: str,
         await cur.execute(_RESOLVE, {
             "now": now, "who": who, "note": note, "public_url": public_url,
             "channels": channels(matrix), "notify_levels": notify, "alerts": alerts})
-        return await cur.fetchall()
+        rows = await cur.fetchall()
+    if rows:
+        await incidents_after_resolve(conn, [int(r["id"]) for r in rows], now)
+    return rows
+
+
+async def incidents_after_resolve(conn: AsyncConnection[Any], alert_ids: list[int],
+                                  now: datetime) -> None:
+    """The incidents whose alerts are now all resolved: recorded, and moved to resolved when
+    someone was responding (router/sql/incidents_alerts_resolved.sql). The incidents are
+    locked first, in id order, so the last two alerts resolved concurrently can't both see
+    the other one still open."""
+    cur = await conn.execute(
+        "SELECT id FROM vigil_router.incidents WHERE status <> 'closed' AND id IN ("
+        "SELECT incident_id FROM vigil_router.incident_alerts WHERE alert_id = ANY(%s)) "
+        "ORDER BY id FOR UPDATE", (alert_ids,))
+    ids = [int(r[0]) for r in await cur.fetchall()]
+    if ids:
+        await conn.execute(_INCIDENTS_DONE, {"ids": ids, "now": now})
 
 
 async def resolve(conn: AsyncConnection[Any], matrix: Matrix, alert_id: int, now: datetime,

@@ -8,7 +8,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # 1. Debian packages: Prometheus and Alertmanager (real ones, for the stack and the tests).
 # chromium: the report tests open report.html in a real headless browser (tests/report).
-APT_PKGS=(prometheus prometheus-alertmanager python3-venv chromium)
+# chromium-driver: the console's browser tests drive that Chromium through selenium
+# (tests/console); Debian's driver matches Debian's browser version, no download at test time.
+APT_PKGS=(prometheus prometheus-alertmanager python3-venv chromium chromium-driver)
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   APT_PKGS+=(postgresql)
 fi

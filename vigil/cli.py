@@ -33,6 +33,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vigil.sink.cli",        # vigil sink
     "vigil.report.cli",      # vigil report daily|attest|list|verify|schedule
     "vigil.metrics.cli",     # vigil metrics verify|collect
+    "vigil.security.cli",    # vigil security test
+    "vigil.recovery.cli",    # vigil recovery verify|report
 )
 
 

@@ -28,4 +28,8 @@ class SlackChannel(WebhookChannel):
     type = "slack"
 
     def body(self, d: Delivery) -> bytes:
-        return json.dumps({"text": f"{summary_text(d.payload)} [{d.key}]"}).encode()
+        text = f"{summary_text(d.payload)} [{d.key}]"
+        link = d.payload.get("ack_url")
+        if link:   # the same signed, single-use link as every other channel's payload
+            text += f"\n<{link}|Acknowledge> (link valid until {d.payload.get('ack_expires_at')})"
+        return json.dumps({"text": text}).encode()

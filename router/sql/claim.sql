@@ -26,4 +26,4 @@ WHERE o.id IN (
     LIMIT %(limit)s
     FOR UPDATE OF x SKIP LOCKED)
 RETURNING o.id, o.idempotency_key, o.alert_id, o.incident_id, o.target, o.channel,
-          o.payload, o.attempts
+          o.payload, o.attempts, o.created_at

@@ -201,3 +201,33 @@ async def serving(server: S) -> AsyncIterator[S]:
         yield server
     finally:
         await server.stop()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+async def run_cli(router: Router, *argv: str) -> CliResult:
+    """``vigil ARGV --url <the test router> --token TOKEN`` through the real entry point
+    (vigil.cli.main), in a thread (the router serves on this loop); argparse's exit 2 too."""
+    import asyncio
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from vigil.cli import main
+
+    url = str(router.client.make_url("")).rstrip("/")
+    out, err = io.StringIO(), io.StringIO()
+
+    def call() -> int:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                return main([*argv, "--url", url, "--token", TOKEN])
+            except SystemExit as exc:
+                return int(exc.code or 0)
+
+    code = await asyncio.to_thread(call)
+    return CliResult(code, out.getvalue(), err.getvalue())

@@ -65,7 +65,8 @@ async def test_incident_create_respond_and_timeline(router: Router) -> None:
     status, _ = await router.api("POST", f"/api/v1/incidents/{inc['id']}/respond", json={})
     assert status == 409
     _, tl = await router.api("GET", f"/api/v1/incidents/{inc['id']}/timeline")
-    assert [e["kind"] for e in tl["events"]][:2] == ["created", "response_initiated"]
+    assert [e["kind"] for e in tl["events"] if e["incident_id"] == inc["id"]][:3] == [
+        "created", "status_changed", "response_initiated"]
     status, body = await router.api("POST", "/api/v1/incidents", json={"type": "x"})
     assert status == 400 and body["field"] == "severity"
 

@@ -14,8 +14,10 @@ import base64
 import email
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from router.channels import Delivery, DeliveryError
 from router.channels.email import EmailChannel
 from router.channels.pagerduty import PagerDutyChannel
 from router.config import Channel as ChannelConfig
+from router.console import tokens
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"   # 32 characters, as PagerDuty issues them
 SLACK_PATH = "/services/T0000CANARY/B0000CANARY/slackSecretCanary0123"
@@ -191,7 +194,7 @@ def channel_router(make_router: Callable[..., Any], http_end: HttpEnd, smtp_end:
                    tmp_path: Path) -> Callable[[], Any]:
     """The shipped matrix with its targets bound to every channel type:
     security-team → Slack, cto → PagerDuty, legal → email, team-lead → file, on-call → log."""
-    async def factory() -> tuple[Router, Path]:
+    async def factory(**overrides: Any) -> tuple[Router, Path]:
         esc = yaml.safe_load((Path(__file__).parents[2] / "config" / "escalation.yml").read_text())
         notes = tmp_path / "out" / "notifications.jsonl"
         esc["channels"] = {
@@ -213,7 +216,7 @@ def channel_router(make_router: Callable[..., Any], http_end: HttpEnd, smtp_end:
         esc["targets"]["legal"]["to"] = ["legal@example.org", "counsel@example.org"]
         path = tmp_path / "escalation-channels.yml"
         path.write_text(yaml.safe_dump(esc))
-        router: Router = await make_router(escalation=path)
+        router: Router = await make_router(escalation=path, **overrides)
         return router, notes
     return factory
 
@@ -240,6 +243,30 @@ async def test_slack_gets_documented_text_payload_with_the_key_and_retries_keep_
     assert router.sql("SELECT state, attempts FROM vigil_router.outbox "
                       "WHERE target = 'security-team'") == [("sent", 2)]
     assert PHI[0] in router.sql("SELECT body FROM vigil_router.raw_payloads")[0][0]  # it came in
+
+
+async def test_slack_carries_the_same_signed_ack_link_as_every_retry_when_the_console_is_on(
+        channel_router: Callable[[], Any], http_end: HttpEnd) -> None:
+    secret = "console-secret-for-slack-0123456789abcdef"
+    router, _ = await channel_router(console={
+        "secret": secret, "ack_link_ttl": "10m",
+        "users": {"alice": {"password": "pw", "role": "responder"}}})
+    http_end.fail[SLACK_PATH] = [500]
+    assert (await router.post(phi_payload(phi_alert("SlackLink", "P1")))).status == 200
+    await router.run()
+    await router.advance(seconds=1)
+    texts = [p.doc["text"] for p in http_end.at(SLACK_PATH)]
+    assert len(texts) == 2 and texts[0] == texts[1]
+    m = re.search(r"<(http://127\.0\.0\.1:18091/console/ack/([^|>]+))\|Acknowledge>", texts[0])
+    assert m, texts[0]
+    link = tokens.read_ack_link(secret, m.group(2))
+    assert link is not None and (link.alert_id, link.step, link.target) == (
+        1, 1, "security-team")
+    assert link.expires == (router.clock.now() - timedelta(seconds=1)
+                            + timedelta(minutes=10)).timestamp()
+    # The stored payload has no link: it is signed at send time, never kept.
+    assert "ack_url" not in json.dumps(router.sql("SELECT payload FROM vigil_router.outbox"),
+                                       default=str)
 
 
 async def test_slack_client_error_is_final(channel_router: Callable[[], Any],

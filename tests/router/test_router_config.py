@@ -108,3 +108,17 @@ def test_auth_is_required(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(path, env={})
     assert "bearer_token" in str(exc.value)
+
+
+def test_prometheus_url_must_be_http_and_is_reported_at_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "router.yml"
+    path.write_text(yaml.safe_dump({"database": {"dsn": "dbname=x"},
+                                    "auth": {"bearer_token": "t0ken-x"},
+                                    "prometheus_url": "prometheus:9090",
+                                    "escalation_file": str(REPO / "config/escalation.yml")}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    assert "prometheus_url must be an http:// or https:// URL" in str(exc.value)
+    shipped = load_config(REPO / "config" / "router.yml", env={"VIGIL_ROUTER_TOKEN": "t0ken-x"})
+    assert shipped.router.prometheus_url == "http://127.0.0.1:9090"
+    assert shipped.router.related_ignore_labels == ("job", "instance", "target")

@@ -237,8 +237,10 @@ def test_derived_router_config_points_at_the_escalation_file(tmp_path: Path) -> 
     src.write_text(yaml.safe_dump({"listen": {"host": "127.0.0.1", "port": 18091},
                                    "public_url": "http://127.0.0.1:18091",
                                    "escalation_file": "escalation.yml"}))
-    doc = yaml.safe_load(derive_router(src, tmp_path / "r.yml", Ports(router=4444)).read_text())
+    doc = yaml.safe_load(derive_router(src, tmp_path / "r.yml", Ports(router=4444,
+                                                                   prometheus=4445)).read_text())
     assert doc["listen"]["port"] == 4444
+    assert doc["prometheus_url"] == "http://127.0.0.1:4445"   # what `alert context` reads
     assert doc["public_url"] == "http://127.0.0.1:4444"
     assert doc["escalation_file"] == str(src.parent / "escalation.yml")
 
@@ -251,8 +253,38 @@ def test_the_real_router_config_derives_cleanly(tmp_path: Path) -> None:
     assert doc["oncall_file"] == str(root / "config" / "oncall.yml")   # the P3 schedule
     assert doc["listen"]["port"] == 18091
     from router.config import load_config
-    config = load_config(out, env={"VIGIL_ROUTER_TOKEN": "stack-test-token"})
+    from vigil.stack.plan import Layout, ensure_console
+    # The environment the stack gives the router: its token and the console's secrets.
+    env = {"VIGIL_ROUTER_TOKEN": "stack-test-token",
+           **ensure_console(Layout(root, tmp_path / "state"))}
+    config = load_config(out, env=env)
     assert "primary" in config.oncall.schedules
+
+
+def test_the_stack_router_serves_the_console_reading_the_stack_prometheus(
+        tmp_path: Path) -> None:
+    """Where no Grafana runs, the stack's router serves the console and its overview; the
+    secret and passwords are the state folder's (0600), handed over by environment only."""
+    from router.config import load_config
+    from vigil.stack.plan import Layout, ensure_console
+
+    root = Path(__file__).resolve().parents[2]
+    out = derive_router(root / "config" / "router.yml", tmp_path / "router.yml",
+                        Ports(prometheus=9999))
+    assert "VIGIL_CONSOLE" in out.read_text()                  # names, never values
+    env = {"VIGIL_ROUTER_TOKEN": "t0ken-x", **ensure_console(Layout(root, tmp_path / "st"))}
+    assert ensure_console(Layout(root, tmp_path / "st")) == {k: env[k] for k in env
+                                                             if k.startswith("VIGIL_CONSOLE")}
+    assert (tmp_path / "st" / "console-secret").stat().st_mode & 0o777 == 0o600
+    console = load_config(out, env=env).router.console
+    assert console is not None and console.prometheus_url == "http://127.0.0.1:9999"
+    assert {u: c.role for u, c in console.users.items()} == {"responder": "responder",
+                                                             "viewer": "read-only"}
+    assert env["VIGIL_CONSOLE_SECRET"] not in out.read_text()
+    urls = dict(Stack(Layout(root, tmp_path / "st"), Options(ports=Ports(router=4444))).urls())
+    [(title, url)] = [(t, u) for t, u in urls.items() if t.startswith("console")]
+    assert url == "http://127.0.0.1:4444/console/"
+    assert str(tmp_path / "st" / "console-responder-password") in title   # where, not what
 
 
 def test_fast_mode_derives_valid_configs_with_demo_timings(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``vigil check health|security|verify``: the runbook's commands, for real.
+"""``vigil check health|security|anomaly|verify``: the runbook's commands, for real.
 
 A table for people (each ✗ names the runbook section to follow), ``--json`` for scripts.
 Exit codes: 0 all pass, 1 a check failed, 2 no failure but nothing examined (⚠) or a usage
@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from vigil.checks import runbook
+from vigil.checks import anomaly, runbook
 from vigil.checks.security import judge
 from vigil.core.cliargs import (
     JSON,
@@ -67,6 +67,13 @@ def register(subparsers: Any) -> None:
                      "stalled, PHI tables not audited, audit gaps, a broken audit chain. "
                      "Totals since install are context, not judged. Exit codes: 0 no issue, 1 "
                      "any issue (each names its docs/runbook.md section), 2 usage error.")
+    verb(sub, "anomaly", _anomaly, MONITOR_DSN, JSON,
+         help="every actor flagged by the unusual-access rule (security:anomaly:check)",
+         description="Every actor the unusual-access rule flags now, with the rule and the "
+                     "numbers behind it: the rule VigilUnusualAccessPatterns alerts on "
+                     "(vigil_monitor.unusual_access_patterns(), thresholds in the unusual_* "
+                     "settings). Exit codes: 0 no actor flagged, 1 some actor flagged, 2 usage "
+                     "error.")
     verb(sub, "verify", _verify, MONITOR_DSN, JSON,
          arg("--app-role", default="vigil_demo_app",
              help="ignored (kept for old scripts): isolation is probed as the roles the "
@@ -131,6 +138,21 @@ def _security(args: argparse.Namespace) -> int:
         if m.issue:
             print(f"  {'':{width}}  → {m.issue}: see {m.guide}")
     return code
+
+
+def _anomaly(args: argparse.Namespace) -> int:
+    found = anomaly.check(_dsn(args))
+    if args.json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        for f in found.flagged:
+            print(f"✗ {f.actor}: {f.rule}: {f.why(found.thresholds)}")
+        if not found.flagged:
+            t = found.thresholds
+            print(f"✓ no actor flagged in the last {t.window_seconds:g} s (failed attempts "
+                  f">= {t.failed_threshold}, or >= {t.min_requests} requests above "
+                  f"{t.rate_factor:g}x the actor's baseline)")
+    return 1 if found.flagged else 0
 
 
 def _verify(args: argparse.Namespace) -> int:

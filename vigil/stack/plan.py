@@ -9,6 +9,7 @@ hand-copied config can drift.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import re
@@ -149,6 +150,29 @@ def ensure_token(layout: Layout) -> str:
     return _ensure_secret(layout.token_file, lambda: secrets.token_urlsafe(32))
 
 
+# The stack's router serves the console (router/console/, docs/console.md), where no Grafana
+# runs: two users, the overview reading the stack's Prometheus. The values come from the
+# environment (``ensure_console``), never written into the generated router.yml.
+STACK_CONSOLE: dict[str, Any] = {
+    "secret": "${VIGIL_CONSOLE_SECRET}",
+    "prometheus_url": "http://127.0.0.1:9090",
+    "users": {"responder": {"password": "${VIGIL_CONSOLE_RESPONDER_PASSWORD}",
+                            "role": "responder"},
+              "viewer": {"password": "${VIGIL_CONSOLE_VIEWER_PASSWORD}", "role": "read-only"}},
+}
+
+
+def ensure_console(layout: Layout) -> dict[str, str]:
+    """The console's signing secret and its users' passwords, made once and kept in the state
+    folder (mode 0600: ``console-responder-password`` is what you log in with), as the
+    environment STACK_CONSOLE names."""
+    def secret(name: str, size: int) -> str:
+        return _ensure_secret(layout.state / name, lambda: secrets.token_urlsafe(size))
+    return {"VIGIL_CONSOLE_SECRET": secret("console-secret", 32),
+            "VIGIL_CONSOLE_RESPONDER_PASSWORD": secret("console-responder-password", 12),
+            "VIGIL_CONSOLE_VIEWER_PASSWORD": secret("console-viewer-password", 12)}
+
+
 def ensure_audit_key(layout: Layout) -> Path:
     """The sealer's HMAC key (256 random bits, hex): made once, kept in the state folder
     (mode 0600), handed to ``vigil audit seal --key-file`` by path, never on a command line.
@@ -240,10 +264,14 @@ def derive_alertmanager(source: Path, dest: Path, ports: Ports, token_file: Path
 
 def derive_router(source: Path, dest: Path, ports: Ports,
                   escalation: Path | None = None) -> Path:
-    """router.yml with the stack's port and absolute escalation and on-call files."""
+    """router.yml with the stack's port, its Prometheus (for `vigil alert context`),
+    absolute escalation and on-call files and, unless the source configures one, the stack's
+    console (STACK_CONSOLE) reading the stack's Prometheus."""
     data = yaml.safe_load(source.read_text()) or {}
+    data.setdefault("console", copy.deepcopy(STACK_CONSOLE))
     data = rewrite_ports(data, ports.rewrites())
     data.setdefault("listen", {})["port"] = ports.router
+    data["prometheus_url"] = f"http://127.0.0.1:{ports.prometheus}"
     esc = escalation or Path(_absolute(source.parent,
                                        str(data.get("escalation_file", "escalation.yml"))))
     data["escalation_file"] = str(esc)

@@ -42,6 +42,7 @@ from vigil.stack.plan import (
     derive_prometheus,
     derive_router,
     ensure_audit_key,
+    ensure_console,
     ensure_token,
     exporter_dsn,
     file_missing,
@@ -125,6 +126,7 @@ class Stack:
             "VIGIL_SINK_URL": f"http://127.0.0.1:{ports.sink}",
             "VIGIL_ADMIN_DSN": self.admin,
             "PYTHONUNBUFFERED": "1",
+            **ensure_console(self.layout),
         })
         exporter = exporter_dsn(self.admin, self.options.demo_db)
         if exporter:
@@ -442,6 +444,10 @@ class Stack:
             # (what the docs call the dashboard on the native stack, which has no Grafana).
             out.insert(0, ("overview (console)",
                            f"http://127.0.0.1:{self.options.ports.router}/console/overview"))
+            # Where to log in (plan.STACK_CONSOLE): the password's file, never the password.
+            password = self.layout.state / "console-responder-password"
+            out.append((f"console (user responder, password in {password})",
+                        f"http://127.0.0.1:{self.options.ports.router}/console/"))
         out.append(("state and logs", str(self.layout.state)))
         return out
 

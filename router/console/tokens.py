@@ -1,0 +1,135 @@
+"""Signed tokens for the console: session cookies, CSRF tokens and ack links.
+
+One format, ``<base64url JSON>.<base64url HMAC-SHA256>``, keyed by ``console.secret`` with a
+purpose prefixed to what is signed, so a session cookie can never pass as an ack link or the
+other way round. Pure functions of (secret, data, now): no database, no clock of their own,
+so the unit tests cover signing, expiry and binding without a server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import datetime
+from typing import Any, Literal
+
+Purpose = Literal["session", "anon", "ack-link"]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, purpose: str, body: str) -> bytes:
+    return hmac.new(secret.encode(), f"{purpose}|{body}".encode(), hashlib.sha256).digest()
+
+
+def sign(secret: str, purpose: Purpose, data: dict[str, Any]) -> str:
+    body = _b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
+    return f"{body}.{_b64(_mac(secret, purpose, body))}"
+
+
+def verify(secret: str, purpose: Purpose, token: str) -> dict[str, Any] | None:
+    """The signed data, or None when the token is malformed or its signature is wrong
+    (compared in constant time). Expiry is the caller's: it needs the router's clock."""
+    body, dot, sig = token.partition(".")
+    if not dot or len(token) > 4096:
+        return None
+    try:
+        given = _unb64(sig)
+        if not hmac.compare_digest(given, _mac(secret, purpose, body)):
+            return None
+        data = json.loads(_unb64(body))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def digest(token: str) -> str:
+    """What the database keeps of a used ack link: its hash, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- sessions and CSRF ------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    user: str
+    role: str
+    nonce: str           # binds the CSRF token to this session
+    expires: float
+
+
+def new_session(secret: str, user: str, role: str, now: datetime, ttl: float) -> str:
+    return sign(secret, "session", {"u": user, "r": role, "n": secrets.token_urlsafe(16),
+                                    "x": now.timestamp() + ttl})
+
+
+def read_session(secret: str, cookie: str, now: datetime) -> Session | None:
+    data = verify(secret, "session", cookie)
+    if data is None:
+        return None
+    try:
+        session = Session(str(data["u"]), str(data["r"]), str(data["n"]), float(data["x"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return session if session.expires > now.timestamp() else None
+
+
+def new_anon(secret: str) -> str:
+    """The cookie of a visitor not logged in (the login form, an ack link's confirmation):
+    a signed nonce their forms' CSRF token is bound to."""
+    return sign(secret, "anon", {"n": secrets.token_urlsafe(16)})
+
+
+def read_anon(secret: str, cookie: str) -> str | None:
+    data = verify(secret, "anon", cookie)
+    return str(data["n"]) if data and isinstance(data.get("n"), str) else None
+
+
+def csrf_token(secret: str, nonce: str) -> str:
+    """The token every form carries: an HMAC of its session's (or anonymous cookie's) nonce,
+    so a token taken from one session is worthless in another."""
+    return _b64(_mac(secret, "csrf", nonce))
+
+
+def csrf_ok(secret: str, nonce: str | None, given: str | None) -> bool:
+    if not nonce or not given:
+        return False
+    return hmac.compare_digest(given.encode(), csrf_token(secret, nonce).encode())
+
+
+# --- ack links --------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class AckLink:
+    alert_id: int
+    step: int
+    target: str          # the recipient the link was sent to
+    expires: float
+
+
+def new_ack_link(secret: str, alert_id: int, step: int, target: str, expires: float) -> str:
+    return sign(secret, "ack-link", {"a": alert_id, "s": step, "t": target, "x": expires})
+
+
+def read_ack_link(secret: str, token: str) -> AckLink | None:
+    """The link's binding if its signature holds (expired or not: the caller records an
+    expired one on the alert's timeline, which needs the alert it names)."""
+    data = verify(secret, "ack-link", token)
+    if data is None:
+        return None
+    try:
+        link = AckLink(int(data["a"]), int(data["s"]), str(data["t"]), float(data["x"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return link

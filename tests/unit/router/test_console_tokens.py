@@ -1,0 +1,100 @@
+"""Console tokens without a database: ack links are signed, bound and expire; session
+cookies expire; CSRF tokens are bound to their session; config refuses a weak secret."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from router.config import Console, ConsoleUser
+from router.console import links, tokens
+from vigil.core.config import Secret, build
+from vigil.core.errors import ConfigError
+
+SECRET = "s" * 40
+OTHER = "o" * 40
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_an_ack_link_carries_its_binding_and_only_its_secret_verifies_it() -> None:
+    token = tokens.new_ack_link(SECRET, 12, 2, "cto", NOW.timestamp() + 600)
+    link = tokens.read_ack_link(SECRET, token)
+    assert link == tokens.AckLink(12, 2, "cto", NOW.timestamp() + 600)
+    assert tokens.read_ack_link(OTHER, token) is None
+
+
+@pytest.mark.parametrize("field,value", [("a", 13), ("s", 3), ("t", "legal"), ("x", 9e12)])
+def test_changing_any_bound_field_breaks_the_signature(field: str, value: object) -> None:
+    token = tokens.new_ack_link(SECRET, 12, 2, "cto", NOW.timestamp() + 600)
+    _, sig = token.split(".")
+    data = tokens.verify(SECRET, "ack-link", token)
+    assert data is not None
+    forged = tokens.sign(OTHER, "ack-link", {**data, field: value}).split(".")[0] + "." + sig
+    assert tokens.read_ack_link(SECRET, forged) is None
+
+
+def test_a_token_signed_for_one_purpose_is_refused_for_another() -> None:
+    session = tokens.new_session(SECRET, "alice", "responder", NOW, 3600)
+    assert tokens.read_ack_link(SECRET, session) is None
+    link = tokens.new_ack_link(SECRET, 1, 1, "cto", NOW.timestamp() + 60)
+    assert tokens.read_session(SECRET, link, NOW) is None
+
+
+@pytest.mark.parametrize("garbage", ["", ".", "abc", "a.b", "!!!.???", "x" * 5000])
+def test_malformed_tokens_are_refused_without_raising(garbage: str) -> None:
+    assert tokens.read_ack_link(SECRET, garbage) is None
+    assert tokens.read_session(SECRET, garbage, NOW) is None
+    assert tokens.read_anon(SECRET, garbage) is None
+
+
+def test_sessions_expire_on_the_injected_clock() -> None:
+    cookie = tokens.new_session(SECRET, "alice", "responder", NOW, 3600)
+    s = tokens.read_session(SECRET, cookie, NOW + timedelta(seconds=3599))
+    assert s is not None and (s.user, s.role) == ("alice", "responder")
+    assert tokens.read_session(SECRET, cookie, NOW + timedelta(seconds=3600)) is None
+
+
+def test_csrf_tokens_are_bound_to_their_session() -> None:
+    a = tokens.read_session(SECRET, tokens.new_session(SECRET, "a", "responder", NOW, 60), NOW)
+    b = tokens.read_session(SECRET, tokens.new_session(SECRET, "a", "responder", NOW, 60), NOW)
+    assert a and b and a.nonce != b.nonce
+    token = tokens.csrf_token(SECRET, a.nonce)
+    assert tokens.csrf_ok(SECRET, a.nonce, token)
+    assert not tokens.csrf_ok(SECRET, b.nonce, token)      # another session's token
+    assert not tokens.csrf_ok(OTHER, a.nonce, token)       # another secret
+    assert not tokens.csrf_ok(SECRET, a.nonce, None)       # missing
+    assert not tokens.csrf_ok(SECRET, None, token)         # no session at all
+    anon = tokens.read_anon(SECRET, tokens.new_anon(SECRET))
+    assert anon and not tokens.csrf_ok(SECRET, anon, token)
+
+
+def _console(**kw: object) -> Console:
+    return Console(secret=Secret(SECRET), users={"a": ConsoleUser(Secret("pw"), "responder")},
+                   **kw)  # type: ignore[arg-type]
+
+
+def test_the_outbox_hook_adds_a_link_to_escalation_pages_only_expiring_after_the_ttl() -> None:
+    add = links.decorate(_console(ack_link_ttl=900), "https://router.example/")
+    page = {"kind": "escalation", "step": 2, "alert": {"id": 7}}
+    row = {"payload": page, "alert_id": 7, "target": "cto", "created_at": NOW}
+    out = add(row)
+    assert out["ack_url"].startswith("https://router.example/console/ack/")
+    link = tokens.read_ack_link(SECRET, out["ack_url"].rsplit("/", 1)[1])
+    assert link == tokens.AckLink(7, 2, "cto", (NOW + timedelta(seconds=900)).timestamp())
+    assert add(row) == out            # every retry of the page carries the same link
+    notice = {**row, "payload": {"kind": "notice", "step": 1, "alert": {"id": 7}}}
+    assert "ack_url" not in add(notice)
+
+
+def test_config_refuses_a_short_secret_and_no_users_naming_the_path() -> None:
+    with pytest.raises(ConfigError) as err:
+        build(Console, {"secret": "short", "users": {"a": {"password": "x"}}}, "router.yml")
+    assert "secret" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        build(Console, {"secret": SECRET, "users": {}}, "router.yml")
+    assert "users" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        build(Console, {"secret": SECRET, "users": {"a": {"password": "x", "role": "admin"}}},
+              "router.yml")
+    assert "users.a.role" in str(err.value)

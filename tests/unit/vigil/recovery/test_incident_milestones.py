@@ -1,0 +1,42 @@
+"""Milestones of an incident from its record, alerts and timeline (no router needed)."""
+
+from __future__ import annotations
+
+from vigil.recovery.incident import is_containment, summarize
+from vigil.recovery.report import markdown
+
+
+def test_only_a_containment_that_took_effect_counts() -> None:
+    assert is_containment("contained") and is_containment("containment_verified")
+    for kind in ("containment_planned", "containment_requested", "containment_approved",
+                 "containment_refused", "containment_failed", "contain_dry_run", "released",
+                 "containment_unverified"):
+        assert not is_containment(kind), kind
+
+
+def test_milestones_are_timed_from_the_earliest_detection() -> None:
+    incident = {"id": 4, "type": "access", "severity": "P1", "status": "closed",
+                "description": "free text, never copied", "alert_ids": [9],
+                "created_at": "2026-01-01T00:10:00+00:00", "responded_at": None}
+    alerts = [{"id": 9, "starts_at": "2026-01-01T00:00:00+00:00",
+               "acked_at": "2026-01-01T00:04:00+00:00"}]
+    events = [
+        {"at": "2026-01-01T00:10:00+00:00", "kind": "created", "actor": "a", "detail": {}},
+        {"at": "2026-01-01T00:12:00+00:00", "kind": "containment_planned", "actor": "a",
+         "detail": {}},
+        {"at": "2026-01-01T00:15:00+00:00", "kind": "contained", "actor": "b",
+         "detail": {"target": "tenant"}},
+        {"at": "2026-01-01T01:00:00+00:00", "kind": "released", "actor": "b", "detail": {}},
+        {"at": "2026-01-01T02:00:00+00:00", "kind": "resolved", "actor": "b", "detail": {}},
+    ]
+    doc = summarize(incident, alerts, events)
+    ms = {k: v["seconds_from_detection"] for k, v in doc["milestones"].items()}
+    assert ms == {"detected": 0.0, "acknowledged": 240.0, "contained": 900.0,
+                  "resolved": 7200.0}
+    assert [e["kind"] for e in doc["containments"]] == ["contained"]
+    assert [e["kind"] for e in doc["releases"]] == ["released"]
+    assert "description" not in doc
+    md = markdown({"generated_at": "2026-01-01T03:00:00+00:00", "database": "d",
+                   "verdict": "pass", "checklist": [], "incident": doc})
+    assert "| resolved | 2026-01-01T02:00:00+00:00 | 2h 00m 00s |" in md
+    assert "free text" not in md

@@ -1,0 +1,64 @@
+"""``vigil recovery report``: the checklist's verdict, and the incident when one is named, as
+Markdown for people and JSON for tools, written side by side."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from vigil.recovery.verify import Item, exit_code
+
+
+def build(items: list[Item], *, database: str, generated_at: datetime,
+          incident: dict[str, Any] | None) -> dict[str, Any]:
+    return {"generated_at": generated_at.isoformat(), "database": database,
+            "verdict": {0: "pass", 1: "fail", 2: "no data"}[exit_code(items)],
+            "checklist": [i.as_json() for i in items], "incident": incident}
+
+
+def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    stamp = datetime.fromisoformat(doc["generated_at"]).strftime("%Y%m%dT%H%M%SZ")
+    who = f"incident-{doc['incident']['id']}" if doc["incident"] else "system"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / f"recovery-{who}-{stamp}.md", out_dir / f"recovery-{who}-{stamp}.json"
+    js.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    md.write_text(markdown(doc), encoding="utf-8")
+    return md, js
+
+
+_MARK = {"pass": "✓", "fail": "✗", "no data": "⚠"}
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    lines = [f"# Recovery report: {doc['database']}", "",
+             f"Generated {doc['generated_at']}. Verdict: **{doc['verdict']}**.", ""]
+    inc = doc["incident"]
+    if inc:
+        lines += [f"## Incident {inc['id']} ({inc['severity']}, {inc['type']}, {inc['status']})",
+                  "", f"Alerts: {', '.join(map(str, inc['alert_ids'])) or 'none'}", "",
+                  "| milestone | at | time from detection |", "|---|---|---|"]
+        for name, m in inc["milestones"].items():
+            secs = m["seconds_from_detection"]
+            lines.append(f"| {name} | {m['at'] or 'not reached'} | "
+                         f"{'-' if secs is None else _duration(secs)} |")
+        for title, key in (("Containments", "containments"), ("Releases", "releases")):
+            lines += ["", f"### {title}", ""]
+            lines += [f"- {e['at']} {e['kind']} by {e.get('actor') or '-'}: "
+                      f"{json.dumps(e.get('detail'), default=str)}" for e in inc[key]] or [
+                "none recorded in the incident's timeline"]
+        lines += ["", "### Timeline", "", "| at | event | actor |", "|---|---|---|"]
+        lines += [f"| {e['at']} | {e['kind']} | {e.get('actor') or ''} |" for e in inc["timeline"]]
+        lines.append("")
+    lines += ["## System Recovery Checklist", ""]
+    for item in doc["checklist"]:
+        lines.append(f"- {_MARK[item['status']]} **{item['item']}**")
+        lines += [f"  - {'⚠' if c['no_data'] else '✓' if c['ok'] else '✗'} {c['name']}: "
+                  f"{c['detail']}" for c in item["checks"]]
+    return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}h {s % 3600 // 60:02d}m {s % 60:02d}s"

@@ -16,6 +16,7 @@ from typing import Any
 from router import alert_objects
 from router.client_cli import EXIT_CODES, call, common, emit, table, when
 from vigil.core import durations
+from vigil.core.cliargs import number
 
 MAX_LIMIT = 1000
 CONTEXT_EXIT = ("exit codes: 0 every section gathered, 1 a section could not be (Prometheus or "
@@ -30,24 +31,8 @@ def _label(text: str) -> str:
     return text
 
 
-def limit_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {MAX_LIMIT}")
-    return value
-
-
-def _hours(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 168:
-        raise argparse.ArgumentTypeError("expected a number of hours above 0, at most 168")
-    return value
+limit_arg = number(int, at_least=1, at_most=MAX_LIMIT)
+_hours = number(float, above=0, at_most=168)
 
 
 def _window(text: str) -> float:

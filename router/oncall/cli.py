@@ -9,40 +9,35 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from vigil.core.cliargs import JSON, arg, noun, verb
 from vigil.core.clock import SystemClock
 
 DEFAULT_ONCALL = "config/oncall.yml"
 DEFAULT_ESCALATION = "config/escalation.yml"
 
-_EPILOG = """exit codes:
-  0  every schedule shown has a person (now, or at the next hand-off)
-  1  a schedule shown has nobody scheduled: its fallback target is paged
-  2  usage error (unknown schedule, a --at that is not a time)
-  configuration errors are printed with their YAML path and exit 1"""
+_EXIT = ("Exit 0 when every schedule shown has a person, 1 when one has nobody scheduled (its "
+         "fallback target is paged), 2 for a usage error (an unknown schedule, a --at that is "
+         "not a time); a configuration error is printed with its YAML path and exits 1.")
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "oncall", help="who is on call now, or next, in each schedule of config/oncall.yml",
-        description="Who is on call in each on-call schedule (or one), now or at the next "
-                    "hand-off: the person an escalation step naming the schedule would page.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="action", required=True, metavar="now|next")
-    for action, text in (("now", "who is on call"),
-                         ("next", "who takes over at the next hand-off, and when")):
-        a = sub.add_parser(action, help=text, description=f"{text[0].upper()}{text[1:]}.",
-                           epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-        a.add_argument("schedule", nargs="?", default=None, help="one schedule (default: all)")
-        a.add_argument("--at", default=None, metavar="TIME",
-                       help="an ISO 8601 instant instead of now, e.g. 2026-03-08T07:00Z "
-                            "(no offset: UTC)")
-        a.add_argument("--json", action="store_true", help="JSON for scripts")
-        a.add_argument("--oncall", default=DEFAULT_ONCALL,
-                       help=f"oncall.yml (default {DEFAULT_ONCALL})")
-        a.add_argument("--escalation", default=DEFAULT_ESCALATION,
-                       help=f"escalation.yml it is checked against (default "
-                            f"{DEFAULT_ESCALATION})")
-        a.set_defaults(func=run)
+    options = (
+        arg("schedule", nargs="?", default=None, help="one schedule (default: all)"),
+        arg("--at", default=None, metavar="TIME",
+            help="an ISO 8601 instant instead of now, e.g. 2026-03-08T07:00Z (no offset: UTC)"),
+        JSON,
+        arg("--oncall", default=DEFAULT_ONCALL, help=f"oncall.yml (default {DEFAULT_ONCALL})"),
+        arg("--escalation", default=DEFAULT_ESCALATION,
+            help=f"escalation.yml it is checked against (default {DEFAULT_ESCALATION})"))
+    sub = noun(subparsers, "oncall", "who is on call now, or next, in config/oncall.yml",
+               metavar="now|next")
+    verb(sub, "now", run, *options, help="who is on call (exit 1: nobody, the fallback)",
+         description=f"Who is on call in each schedule (or one): whom a step naming it pages. "
+                     f"{_EXIT}")
+    verb(sub, "next", run, *options,
+         help="who takes over at the next hand-off, and when",
+         description=f"Who takes over at the next hand-off in each schedule (or one), and "
+                     f"when. {_EXIT}")
 
 
 def _at(text: str | None) -> datetime | None:
@@ -76,15 +71,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
         schedules = {args.schedule: schedules[args.schedule]}
     rows = now_and_next(schedules, at)
-    shown = [r.now if args.action == "now" else r.next for r in rows]
+    action = args.oncall_command
+    shown = [r.now if action == "now" else r.next for r in rows]
     if args.json:
-        print(json.dumps({"at": at.isoformat(), "action": args.action,
+        print(json.dumps({"at": at.isoformat(), "action": action,
                           "schedules": [{"schedule": r.now.schedule,
                                          "now": r.now.as_dict(),
                                          "next": r.next.as_dict() if r.next else None}
                                         for r in rows]}, indent=2))
     else:
-        _table(rows, args.action, schedules)
+        _table(rows, action, schedules)
     return 1 if any(s is not None and s.person is None for s in shown) else 0
 
 

@@ -17,18 +17,17 @@ def register(subparsers: Any) -> None:
          arg("--threshold-ms", type=positive, default=100.0,
              help="p95 threshold in ms, the runbook's PHI query and encryption operation limit "
                   "(default %(default)s)"),
-         help="PHI query and encryption time p50/p95/p99 over a window",
-         description="The runbook's phi:metrics: PHI query time per table and operation "
-                     "(vigil_monitor.phi_access_patterns) and encryption time per key and "
-                     "operation (vigil_monitor.encryption_ops, successful operations), p50, "
-                     "p95, p99 and max in ms over the window, each p95 judged against the "
-                     "threshold. Exit codes: 0 every p95 under the threshold; 1 a p95 at or "
-                     "over it (the row names the docs/runbook.md section to follow); 2 no PHI "
-                     "query or no encryption operation in the window (not a pass), or a usage "
-                     "error.")
+         help="PHI query and encryption time p50/p95/p99 over a window")
 
 
 def _metrics(args: argparse.Namespace) -> int:
+    """The runbook's phi:metrics: PHI query time per table and operation
+    (vigil_monitor.phi_access_patterns) and encryption time per key and operation
+    (vigil_monitor.encryption_ops, successful operations), p50, p95, p99 and max in ms over
+    the window, each p95 judged against the threshold. Exit codes: 0 every p95 under the
+    threshold; 1 a p95 at or over it (the row names the docs/runbook.md section to follow);
+    2 no PHI query or no encryption operation in the window (not a pass), or a usage error.
+    """
     dsn = dsn_or_demo(args)
     rows = phi.metrics(dsn, window_minutes=args.window_minutes, threshold_ms=args.threshold_ms)
     # A kind with no row in the window was not measured: not a pass (⚠, exit 2) unless a

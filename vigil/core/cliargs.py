@@ -9,13 +9,16 @@ options many commands share (the DSNs, ``--json``, positive numbers).
 from __future__ import annotations
 
 import argparse
+import inspect
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from vigil.core import pg
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 Handler = Callable[[argparse.Namespace], int]
+N = TypeVar("N", int, float)
 
 
 def arg(*flags: str, **kwargs: Any) -> Arg:
@@ -32,32 +35,44 @@ def noun(subparsers: Any, name: str, help: str, metavar: str = "ACTION") -> Any:
 
 def verb(sub: Any, name: str, func: Handler, *args: Arg, help: str,
          description: str | None = None) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    """Add verb ``name``; its --help text is ``description``, else the handler's docstring
+    (where it sits beside the code it describes)."""
+    text = description if description is not None else inspect.cleandoc(func.__doc__ or "")
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=text or None)
     for flags, kwargs in args:
         parser.add_argument(*flags, **kwargs)
     parser.set_defaults(func=func)
     return parser
 
 
-def positive(text: str) -> float:
-    """A number > 0 (NaN refused too): windows, thresholds, intervals."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
+def number(cast: Callable[[str], N], *, above: float | None = None,
+           at_least: float | None = None, at_most: float | None = None) -> Callable[[str], N]:
+    """An argparse type for a bounded number: ``number(int, at_least=1, at_most=500)``.
+    NaN is refused (it compares false with every bound)."""
+    kind = "a whole number" if cast is int else "a number"
+    bounds = [f"above {above:g}" if above is not None else "",
+              f"at least {at_least:g}" if at_least is not None else "",
+              f"at most {at_most:g}" if at_most is not None else ""]
+    expected = f"{kind} " + ", ".join(b for b in bounds if b) if any(bounds) else kind
+
+    def parse(text: str) -> N:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, not {text!r}") from None
+        ok = (not math.isnan(value)
+              and (above is None or value > above)
+              and (at_least is None or value >= at_least)
+              and (at_most is None or value <= at_most))
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {expected}, not {text}")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
+positive = number(float, above=0)        # windows, thresholds, intervals
+positive_int = number(int, above=0)      # samples, budgets, batch sizes
 
 
 def dsn_or_demo(args: argparse.Namespace) -> str:

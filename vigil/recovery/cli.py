@@ -9,17 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vigil.core import pg
-from vigil.core.cliargs import (
-    ADMIN_DSN,
-    JSON,
-    arg,
-    dsn_or_demo,
-    noun,
-    positive,
-    positive_int,
-    verb,
-)
+from vigil.core import cliargs, pg
+from vigil.core.cliargs import arg, verb
 from vigil.core.clock import SystemClock
 from vigil.recovery import incident, report
 from vigil.recovery.verify import Item, exit_code, verify
@@ -30,11 +21,11 @@ _CODES = "Exit 0 every item ✓, 1 any item ✗ (each named), 2 no ✗ but some 
 
 
 def register(subparsers: Any) -> None:
-    sub = noun(subparsers, "recovery", "the System Recovery Checklist as checks")
-    window = arg("--window-minutes", type=positive, default=60.0,
+    sub = cliargs.noun(subparsers, "recovery", "the System Recovery Checklist as checks")
+    window = arg("--window-minutes", type=cliargs.positive, default=60.0,
                  help="how far back timings and encryption failures are read, > 0 "
                       "(default %(default)s)")
-    verb(sub, "verify", _verify, ADMIN_DSN, JSON, window,
+    verb(sub, "verify", _verify, cliargs.ADMIN_DSN, cliargs.JSON, window,
          help="run the recovery checklist (system:verify, data:verify, security:test)",
          description="The runbook's System Recovery Checklist: system integrity (schema "
                      "objects, audit chain), data consistency (rows without a tenant, "
@@ -43,8 +34,8 @@ def register(subparsers: Any) -> None:
                      "security test), performance against the runbook's thresholds (RLS "
                      "overhead, PHI query, audit write, encryption). Needs a superuser --dsn. "
                      + _CODES)
-    verb(sub, "report", _report, ADMIN_DSN, window,
-         arg("--incident", type=positive_int, default=None, metavar="ID",
+    verb(sub, "report", _report, cliargs.ADMIN_DSN, window,
+         arg("--incident", type=cliargs.positive_int, default=None, metavar="ID",
              help="the incident to report on (read from the router)"),
          arg("--out", type=Path, default=Path(".vigil/recovery"),
              help="folder for the report files (default %(default)s)"),
@@ -61,7 +52,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> tuple[str, list[Item]]:
-    dsn = dsn_or_demo(args)
+    dsn = cliargs.dsn_or_demo(args)
     return dsn, verify(dsn, window_minutes=args.window_minutes)
 
 

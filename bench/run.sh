@@ -14,3 +14,5 @@ echo "== audited write throughput (#16: plain vs vigil audit vs pgaudit, pgbench
 .venv/bin/python bench/audit_throughput.py
 echo "== collector cost (DB time per built-in collector run at 1e5/1e6/1e7 rows of history) =="
 .venv/bin/python bench/collector_cost.py
+echo "== incident logs/traffic cost (#12: at 1e5/1e6/1e7 rows of access and audit history) =="
+.venv/bin/python bench/incident_cost.py

@@ -15,7 +15,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from router import context, incident_api, incidents, ingest, migrate, openapi, sql, store
+from router import (
+    context,
+    evidence,
+    incident_api,
+    incidents,
+    ingest,
+    migrate,
+    openapi,
+    sql,
+    store,
+)
 from router.config import LEVELS
 from router.health import bounded
 from router.http import DB_ERRORS, error, json_body, path_int, reply, unavailable
@@ -242,6 +252,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/v1/outbox", outbox)
     incidents.setup_routes(app)
     incident_api.setup_routes(app)
+    evidence.setup_routes(app)
     r.add_get("/api/v1/openapi.json", openapi_doc)
     r.add_get("/metrics", metrics)
     r.add_get("/-/healthy", healthy)

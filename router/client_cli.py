@@ -56,6 +56,8 @@ def register(subparsers: Any) -> None:
     cli_alerts.register(subparsers)
     isub = cli_incidents.register(subparsers)
     register_containment(isub, common)   # contain, release, approve, containments (#12)
+    from vigil.investigate.cli import register_incident  # logs, traffic, integrity, evidence
+    register_incident(isub, common)
 
 
 def _stack_token() -> str | None:

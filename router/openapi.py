@@ -69,6 +69,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "status_changed_by": _NULL_STR,
         "alert_ids": {"type": "array", "items": {"type": "integer"}},
         "alerts_unresolved": {"type": "integer"}}},
+    "Evidence": {"type": "object", "required": ["id", "incident_id", "path", "manifest_hash"],
+                 "properties": {
+        "id": {"type": "integer"}, "incident_id": {"type": "integer"},
+        "path": {"type": "string", "description": "the bundle's folder on the collector's host"},
+        "manifest_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                          "description": "SHA-256 of the bundle's manifest.json"},
+        "files": {"type": "integer"}, "collected_by": {"type": "string"},
+        "collected_at": _TIME}},
     "Refused": {"type": "object", "required": ["error", "field"], "description":
                 "An Error; when single alerts or fields were refused (names only), the rest of "
                 "the group was stored: refused, stored and the counts say so",
@@ -127,6 +135,12 @@ _CONTEXT = {"type": "object", "required": ["alert", "plan", "deliveries"], "prop
         "targets": {"type": "array", "items": {"type": "string"}},
         "state": {"type": "string"}, "fired_at": _NULL_TIME}}},
     "deliveries": {"type": "array", "items": _ref("Delivery")}}}
+_EVIDENCE_LIST = _list("evidence", "Evidence", incident_id={"type": "integer"})
+_EVIDENCE = {"type": "object", "required": ["path", "manifest_hash", "files"], "properties": {
+    "path": {"type": "string", "maxLength": 4096},
+    "manifest_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "files": {"type": "integer", "minimum": 0, "maximum": 1000000},
+    "who": {"type": "string", "maxLength": 200}}}
 _RELATED = {"type": "object", "required": ["related"], "properties": {
     "related": {"type": "array", "items": _RELATED_ALERT}, "alert_id": {"type": "integer"},
     "window_seconds": {"type": "number"}, "ignored_labels": _STRINGS}}
@@ -274,6 +288,11 @@ def document() -> dict[str, Any]:
             "/api/v1/incidents/{id}/timeline": {"get": _op(
                 "Every event of an incident and of its linked alerts, in time order",
                 _INCIDENT_TIMELINE, params=_ID)},
+            "/api/v1/incidents/{id}/evidence": {
+                "get": _op("The evidence bundles collected for an incident", _EVIDENCE_LIST,
+                           params=_ID),
+                "post": _op("Record a collected evidence bundle (and a timeline event)",
+                            _ref("Evidence"), params=_ID, body=_EVIDENCE, ok_code=201)},
             **containment_paths(),
         },
     }

@@ -5,8 +5,6 @@ doesn't match its schema."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from router_helpers import TOKEN, am_alert, am_payload, serve_local, write_router_yml
+from router_helpers import TOKEN, am_alert, am_payload, write_router_yml
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -24,37 +22,14 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from support.threaded_router import ThreadedRouter
 
 from router import openapi
-from router.app import create_app
 from router.config import load_config
 from router.migrate import migrate
 from vigil.core import pg
 
 MAX_EXAMPLES = 25
-
-
-class Server:
-    """The router served from its own event loop in a thread (schemathesis calls are
-    synchronous)."""
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.base = ""
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def start(self) -> Server:
-        self.thread.start()
-        self.runner, self.base = asyncio.run_coroutine_threadsafe(
-            serve_local(create_app(self.config, background=False)), self.loop).result(30)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +42,7 @@ def live_router(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         tmp: Path = tmp_path_factory.mktemp("oas")
         config = load_config(write_router_yml(tmp, dsn),
                              env={"VIGIL_SINK_URL": "http://127.0.0.1:9"})
-        server = Server(config).start()
+        server = ThreadedRouter(config).start()
         try:
             import requests
             requests.post(f"{server.base}/api/v1/alertmanager", json=am_payload(

@@ -71,6 +71,8 @@ def approve(dsn: str, *, only_new: bool = False) -> int:
     """Record the current controls of every monitored table as approved; returns how many."""
     with pg.connect(dsn, application_name="vigil-baseline") as conn:
         row = conn.execute("SELECT vigil_monitor.approve_controls(%s)", (only_new,)).fetchone()
+        if not only_new:  # roles and grants too (schema 015), for `vigil incident integrity`
+            conn.execute("SELECT vigil_monitor.approve_privileges()")
     return int(str(row[0])) if row else 0
 
 

@@ -15,8 +15,11 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
 
 Purpose = Literal["session", "anon", "ack-link"]
 
@@ -63,9 +66,11 @@ def digest(token: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Session:
+    """A logged-in user; ``nonce`` binds the CSRF token to this session."""
+
     user: str
     role: str
-    nonce: str           # binds the CSRF token to this session
+    nonce: str
     expires: float
 
 
@@ -74,15 +79,23 @@ def new_session(secret: str, user: str, role: str, now: datetime, ttl: float) ->
                                     "x": now.timestamp() + ttl})
 
 
-def read_session(secret: str, cookie: str, now: datetime) -> Session | None:
-    data = verify(secret, "session", cookie)
+def _read(secret: str, purpose: Purpose, token: str, build: Callable[[dict[str, Any]], T]
+          ) -> T | None:
+    """The signed document as ``build`` makes it, or None: a bad signature or a malformed
+    document is the same refusal."""
+    data = verify(secret, purpose, token)
     if data is None:
         return None
     try:
-        session = Session(str(data["u"]), str(data["r"]), str(data["n"]), float(data["x"]))
+        return build(data)
     except (KeyError, TypeError, ValueError):
         return None
-    return session if session.expires > now.timestamp() else None
+
+
+def read_session(secret: str, cookie: str, now: datetime) -> Session | None:
+    session = _read(secret, "session", cookie, lambda d: Session(
+        str(d["u"]), str(d["r"]), str(d["n"]), float(d["x"])))
+    return session if session is not None and session.expires > now.timestamp() else None
 
 
 def new_anon(secret: str) -> str:
@@ -112,9 +125,11 @@ def csrf_ok(secret: str, nonce: str | None, given: str | None) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class AckLink:
+    """What a link is bound to: alert, escalation step, recipient; and when it expires."""
+
     alert_id: int
     step: int
-    target: str          # the recipient the link was sent to
+    target: str
     expires: float
 
 
@@ -125,11 +140,5 @@ def new_ack_link(secret: str, alert_id: int, step: int, target: str, expires: fl
 def read_ack_link(secret: str, token: str) -> AckLink | None:
     """The link's binding if its signature holds (expired or not: the caller records an
     expired one on the alert's timeline, which needs the alert it names)."""
-    data = verify(secret, "ack-link", token)
-    if data is None:
-        return None
-    try:
-        link = AckLink(int(data["a"]), int(data["s"]), str(data["t"]), float(data["x"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return link
+    return _read(secret, "ack-link", token, lambda d: AckLink(
+        int(d["a"]), int(d["s"]), str(d["t"]), float(d["x"])))

@@ -12,7 +12,6 @@ import asyncio
 import os
 import shutil
 import threading
-import uuid
 from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +22,13 @@ import pytest
 import requests
 import yaml
 from aiohttp import web
+from support.databases import scratch_database
 from support.polling import free_port
 
 from router.app import create_app
 from router.config import load_config
 from router.keys import ENGINE, SENDER
 from router.migrate import migrate
-from vigil.core import pg
 from vigil.core.clock import ManualClock
 
 T = TypeVar("T")
@@ -115,11 +114,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    name = f"vigil_console_{uuid.uuid4().hex[:10]}"
-    pg.ensure_database(admin_dsn, name)
-    dsn = pg.with_dbname(admin_dsn, name)
-    try:
-        migrate(dsn)
+    with scratch_database(admin_dsn, "console", migrate) as dsn:
         tmp = tmp_path_factory.mktemp("console")
         path = tmp / "router.yml"
         port = free_port()
@@ -139,11 +134,6 @@ def live(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
             yield server
         finally:
             server.stop()
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-        pg.drop_database(admin_dsn, name)
 
 
 @pytest.fixture(scope="module")

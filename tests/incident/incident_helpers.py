@@ -6,16 +6,15 @@ rows, and in the free-text columns of access_log an application might wrongly fi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
 import yaml
+from support.databases import scratch_database
 from support.threaded_router import ThreadedRouter
 
 from router.config import load_config
@@ -84,9 +83,8 @@ def _seed(dsn: str, tenant: str, other: str, started: datetime) -> None:
 
 @pytest.fixture(scope="module")
 def world(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    name = f"vigil_inc_{uuid.uuid4().hex[:10]}"
-    try:
-        info = demo.setup(admin_dsn, name, tenants=2)
+    with scratch_database(admin_dsn, "inc") as scratch:
+        info = demo.setup(admin_dsn, pg.dbname_of(scratch), tenants=2)
         dsn = info.admin_dsn
         migrate(dsn)
         tenant, other = demo.app.tenant_ids(2)
@@ -111,11 +109,6 @@ def world(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             yield World(dsn, server.base, int(inc.json()["id"]), tenant, other, started)
         finally:
             server.stop()
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-        pg.drop_database(admin_dsn, name)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -5,12 +5,10 @@ doesn't match its schema."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -22,23 +20,19 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from support.databases import scratch_database
 from support.threaded_router import ThreadedRouter
 
 from router import openapi
 from router.config import load_config
 from router.migrate import migrate
-from vigil.core import pg
 
 MAX_EXAMPLES = 25
 
 
 @pytest.fixture(scope="module")
 def live_router(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    name = f"vigil_oas_{uuid.uuid4().hex[:10]}"
-    pg.ensure_database(admin_dsn, name)
-    dsn = pg.with_dbname(admin_dsn, name)
-    try:
-        migrate(dsn)
+    with scratch_database(admin_dsn, "oas", migrate) as dsn:
         tmp: Path = tmp_path_factory.mktemp("oas")
         config = load_config(write_router_yml(tmp, dsn),
                              env={"VIGIL_SINK_URL": "http://127.0.0.1:9"})
@@ -54,11 +48,6 @@ def live_router(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             yield server.base
         finally:
             server.stop()
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-        pg.drop_database(admin_dsn, name)
 
 
 SCHEMA = schemathesis.openapi.from_dict(openapi.document())   # no I/O: the document only

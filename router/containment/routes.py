@@ -84,44 +84,36 @@ async def _one(request: web.Request, conn: Any) -> dict[str, Any] | web.Response
     return row
 
 
-async def approve(request: web.Request) -> web.Response:
-    doc = await json_body(request)
-    who = _text(doc, "who")
-    if isinstance(who, web.Response):
-        return who
-    async with request.app[POOL].connection() as conn, conn.transaction():
-        row = await _one(request, conn)
-        if isinstance(row, web.Response):
-            return row
-        if who == row["requested_by"]:
-            return error(409, "who: the approver must be a responder other than the "
-                              "requester", "who")
-        if who in row["approved_by"]:
-            return reply(row)   # idempotent
-        row = await store.approve(conn, request.app[CLOCK].now(), row, who)
-    return reply(row)
-
-
-def _outcome(outcome: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """POST .../contained and .../released: the CLI reports what ran and how it verified."""
+def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST .../approve (a second responder), .../contained and .../released (the CLI reports
+    what ran and how it verified)."""
 
     async def handler(request: web.Request) -> web.Response:
         doc = await json_body(request)
-        who = _text(doc, "who", required=False)
+        who = _text(doc, "who", required=name == "approve")
         if isinstance(who, web.Response):
             return who
-        verification = _verification(doc)
+        verification = {} if name == "approve" else _verification(doc)
         if isinstance(verification, web.Response):
             return verification
         async with request.app[POOL].connection() as conn, conn.transaction():
             row = await _one(request, conn)
             if isinstance(row, web.Response):
                 return row
-            if outcome == "contained" and not row["approved"]:
-                return error(409, f"needs {row['approvals_needed']} approval(s) by another "
-                                  f"responder first (has {len(row['approved_by'])})")
-            row = await store.record_outcome(conn, outcome, request.app[CLOCK].now(), row,
-                                             who=who, verification=verification)
+            now = request.app[CLOCK].now()
+            if name == "approve":
+                if who == row["requested_by"]:
+                    return error(409, "who: the approver must be a responder other than the "
+                                      "requester", "who")
+                if who in row["approved_by"]:
+                    return reply(row)   # idempotent
+                row = await store.approve(conn, now, row, who)
+            else:
+                if name == "contained" and not row["approved"]:
+                    return error(409, f"needs {row['approvals_needed']} approval(s) by another "
+                                      f"responder first (has {len(row['approved_by'])})")
+                row = await store.record_outcome(conn, name, now, row, who=who,
+                                                 verification=verification)
         return reply(row)
 
     return handler
@@ -131,6 +123,5 @@ def setup_routes(app: web.Application) -> None:
     base = "/api/v1/incidents/{id}/containments"
     app.router.add_get(base, listing)
     app.router.add_post(base, create)
-    app.router.add_post(base + "/{cid}/approve", approve)
-    for outcome in store.OUTCOMES:
-        app.router.add_post(f"{base}/{{cid}}/{outcome}", _outcome(outcome))
+    for name in ("approve", *store.OUTCOMES):
+        app.router.add_post(f"{base}/{{cid}}/{name}", _action(name))

@@ -6,8 +6,10 @@ heal undoes exactly that change. State needed to heal lives in demo_private.faul
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
+from collections.abc import Callable
 
 from vigil.audit.demo import seal_for_demo
 from vigil.core import pg
@@ -72,42 +74,62 @@ def heal(admin_db_dsn: str, fault: str | None = None) -> list[str]:
     return healed
 
 
-def _inject_slow_rls(conn: Conn) -> dict[str, object]:
-    conn.execute(f"""
-        CREATE OR REPLACE FUNCTION public.vigil_fault_slow_policy() RETURNS boolean
-        LANGUAGE sql VOLATILE AS $$ SELECT true FROM pg_sleep({SLOW_RLS_SECONDS}) $$""")
-    conn.execute("DROP POLICY IF EXISTS vigil_fault_slow_rls ON public.\"Deal\"")
-    # A restrictive policy with an uncorrelated sub-select: evaluated once per query.
-    conn.execute("CREATE POLICY vigil_fault_slow_rls ON public.\"Deal\" AS RESTRICTIVE FOR ALL "
-                 "USING ((SELECT public.vigil_fault_slow_policy()))")
-    _save(conn, "slow-rls", {})
-    return {"policy": "vigil_fault_slow_rls"}
+@dataclasses.dataclass(frozen=True)
+class _Statements:
+    """A fault that is a few DDL statements and their undoing; ``done`` is what inject says."""
+
+    inject: tuple[str, ...]
+    heal: tuple[str, ...]
+    done: dict[str, object]
 
 
-def _heal_slow_rls(conn: Conn) -> bool:
-    conn.execute("DROP POLICY IF EXISTS vigil_fault_slow_rls ON public.\"Deal\"")
-    conn.execute("DROP FUNCTION IF EXISTS public.vigil_fault_slow_policy()")
-    return _pop(conn, "slow-rls") is not None
+_STATEMENT_FAULTS = {
+    "slow-rls": _Statements(
+        inject=(f"""CREATE OR REPLACE FUNCTION public.vigil_fault_slow_policy() RETURNS boolean
+                    LANGUAGE sql VOLATILE AS $$ SELECT true FROM pg_sleep({SLOW_RLS_SECONDS}) $$""",
+                'DROP POLICY IF EXISTS vigil_fault_slow_rls ON public."Deal"',
+                # A restrictive policy with an uncorrelated sub-select: once per query.
+                'CREATE POLICY vigil_fault_slow_rls ON public."Deal" AS RESTRICTIVE FOR ALL '
+                "USING ((SELECT public.vigil_fault_slow_policy()))"),
+        heal=('DROP POLICY IF EXISTS vigil_fault_slow_rls ON public."Deal"',
+              "DROP FUNCTION IF EXISTS public.vigil_fault_slow_policy()"),
+        done={"policy": "vigil_fault_slow_rls"}),
+    "slow-audit": _Statements(
+        inject=(f"""CREATE OR REPLACE FUNCTION public.vigil_fault_slow_audit_sink() RETURNS
+                    trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep({SLOW_AUDIT_SECONDS});
+                    RETURN NEW; END $$""",
+                # The audit trigger's own write is the buffer insert (sealed later, outside).
+                "DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_buffer",
+                "CREATE TRIGGER vigil_fault_slow_audit BEFORE INSERT ON "
+                "vigil_monitor.audit_buffer FOR EACH ROW "
+                "EXECUTE FUNCTION public.vigil_fault_slow_audit_sink()"),
+        heal=("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_buffer",
+              "DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_log",
+              "DROP FUNCTION IF EXISTS public.vigil_fault_slow_audit_sink()"),
+        done={"trigger": "vigil_fault_slow_audit"}),
+    "rls-disabled": _Statements(
+        inject=('ALTER TABLE public."Contact" DISABLE ROW LEVEL SECURITY',),
+        heal=('ALTER TABLE public."Contact" ENABLE ROW LEVEL SECURITY',),
+        done={"table": 'public."Contact"'}),
+}
 
 
-def _inject_slow_audit(conn: Conn) -> dict[str, object]:
-    conn.execute(f"""
-        CREATE OR REPLACE FUNCTION public.vigil_fault_slow_audit_sink() RETURNS trigger
-        LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep({SLOW_AUDIT_SECONDS}); RETURN NEW; END $$""")
-    # The audit trigger's own write is the buffer insert (the chain is sealed later, outside).
-    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_buffer")
-    conn.execute("CREATE TRIGGER vigil_fault_slow_audit BEFORE INSERT ON "
-                 "vigil_monitor.audit_buffer FOR EACH ROW "
-                 "EXECUTE FUNCTION public.vigil_fault_slow_audit_sink()")
-    _save(conn, "slow-audit", {})
-    return {"trigger": "vigil_fault_slow_audit"}
+def _statement_fault(name: str) -> tuple[Callable[[Conn], dict[str, object]],
+                                         Callable[[Conn], bool]]:
+    fault = _STATEMENT_FAULTS[name]
 
+    def inject(conn: Conn) -> dict[str, object]:
+        for stmt in fault.inject:
+            conn.execute(stmt.encode())
+        _save(conn, name, {})
+        return dict(fault.done)
 
-def _heal_slow_audit(conn: Conn) -> bool:
-    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_buffer")
-    conn.execute("DROP TRIGGER IF EXISTS vigil_fault_slow_audit ON vigil_monitor.audit_log")
-    conn.execute("DROP FUNCTION IF EXISTS public.vigil_fault_slow_audit_sink()")
-    return _pop(conn, "slow-audit") is not None
+    def heal(conn: Conn) -> bool:
+        for stmt in fault.heal:
+            conn.execute(stmt.encode())
+        return _pop(conn, name) is not None
+
+    return inject, heal
 
 
 def _inject_slow_encryption(conn: Conn) -> dict[str, object]:
@@ -186,17 +208,6 @@ def _heal_audit_tamper(conn: Conn) -> bool:
     return True
 
 
-def _inject_rls_disabled(conn: Conn) -> dict[str, object]:
-    conn.execute('ALTER TABLE public."Contact" DISABLE ROW LEVEL SECURITY')
-    _save(conn, "rls-disabled", {})
-    return {"table": 'public."Contact"'}
-
-
-def _heal_rls_disabled(conn: Conn) -> bool:
-    conn.execute('ALTER TABLE public."Contact" ENABLE ROW LEVEL SECURITY')
-    return _pop(conn, "rls-disabled") is not None
-
-
 def _inject_policy_dropped(conn: Conn) -> dict[str, object]:
     """Drop Deal's tenant_isolation policy, as a careless rename would: the same rule comes
     back under another name, so the workload keeps working while the approved policy is gone."""
@@ -271,15 +282,16 @@ def _heal_unaudited_writes(conn: Conn) -> bool:
     return True
 
 
-_INJECT = {"slow-rls": _inject_slow_rls, "slow-audit": _inject_slow_audit,
+_BY_STATEMENTS = {name: _statement_fault(name) for name in _STATEMENT_FAULTS}
+_INJECT = {**{name: pair[0] for name, pair in _BY_STATEMENTS.items()},
            "slow-encryption": _inject_slow_encryption, "failed-access": _inject_failed_access,
-           "audit-tamper": _inject_audit_tamper, "rls-disabled": _inject_rls_disabled,
+           "audit-tamper": _inject_audit_tamper,
            "policy-dropped": _inject_policy_dropped,
            "audit-trigger-disabled": _inject_audit_trigger_disabled,
            "unaudited-writes": _inject_unaudited_writes}
-_HEAL = {"slow-rls": _heal_slow_rls, "slow-audit": _heal_slow_audit,
+_HEAL = {**{name: pair[1] for name, pair in _BY_STATEMENTS.items()},
          "slow-encryption": _heal_slow_encryption, "failed-access": _heal_failed_access,
-         "audit-tamper": _heal_audit_tamper, "rls-disabled": _heal_rls_disabled,
+         "audit-tamper": _heal_audit_tamper,
          "policy-dropped": _heal_policy_dropped,
          "audit-trigger-disabled": _heal_audit_trigger_disabled,
          "unaudited-writes": _heal_unaudited_writes}

@@ -106,13 +106,19 @@ def _role(conn: Conn, dsn: str, target: Target) -> SecurityTest:
     refused = _login_refused(dsn, target.value, secret)
     _release(dsn, target)
     restored = not _login_refused(dsn, target.value, secret)
-    problems = (["its open session survived"] if alive else []) + (
-        [] if refused else ["a new login was accepted"]) + (
-        [] if restored else ["release did not let it log in again"])
+    return _verdict(subject, tried, (
+        (not alive, "its open session survived"), (refused, "a new login was accepted"),
+        (restored, "release did not let it log in again")),
+        "session ended, new login refused; released: logs in again")
+
+
+def _verdict(subject: str, tried: str, checks: tuple[tuple[bool, str], ...],
+             success: str) -> SecurityTest:
+    """Failed naming every check that did not hold (its problem), else passed."""
+    problems = [problem for held, problem in checks if not held]
     if problems:
         return failed(CONTAINMENT, subject, tried, "; ".join(problems))
-    return passed(CONTAINMENT, subject, tried, "session ended, new login refused; released: "
-                  "logs in again")
+    return passed(CONTAINMENT, subject, tried, success)
 
 
 def _login_refused(dsn: str, role: str, secret: str) -> bool:
@@ -173,13 +179,11 @@ def _actor(conn: Conn, dsn: str, target: Target,
     recorded = bool(row and int(str(row[0])) > 0)
     _release(dsn, target)
     restored = _sees_rows(conn, role, table, tenant, actor)
-    problems = ([] if blocked else ["the contained actor still read rows"]) + (
-        [] if recorded else ["its refusal was not recorded in the access log"]) + (
-        [] if restored else ["release did not let it read again"])
-    if problems:
-        return failed(CONTAINMENT, subject, tried, "; ".join(problems))
-    return passed(CONTAINMENT, subject, tried, "contained: read nothing, refusal recorded; "
-                  "released: reads again")
+    return _verdict(subject, tried, (
+        (blocked, "the contained actor still read rows"),
+        (recorded, "its refusal was not recorded in the access log"),
+        (restored, "release did not let it read again")),
+        "contained: read nothing, refusal recorded; released: reads again")
 
 
 def _throwaway_tenant(conn: Conn, t: TenantTable, suffix: str) -> str:
@@ -224,10 +228,8 @@ def _tenant(conn: Conn, dsn: str, target: Target,
     blocked = _admitted(conn, role, table, tenant) is False
     _release(dsn, target)
     restored = _admitted(conn, role, table, tenant) is True
-    problems = ([] if blocked else ["the contained tenant's row was admitted"]) + (
-        [] if restored else ["release did not admit it again"])
-    if problems:
-        return failed(CONTAINMENT, subject, tried, "; ".join(problems))
-    return passed(CONTAINMENT, subject, tried, "contained: refused by row level security; "
-                  "released: admitted again")
+    return _verdict(subject, tried, (
+        (blocked, "the contained tenant's row was admitted"),
+        (restored, "release did not admit it again")),
+        "contained: refused by row level security; released: admitted again")
 

@@ -174,23 +174,25 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
     raise KeyError(name)
 
 
+def _gauges(function: str, columns: tuple[tuple[str, str, str], ...]) -> QuerySpec:
+    """One row of ``vigil_monitor.FUNCTION()``, a gauge per (metric, column, what it is)."""
+    return QuerySpec(
+        f"SELECT {', '.join(column for _, column, _ in columns)} FROM {S}.{function}()",
+        tuple(MetricSpec(name, "gauge", f"{what}, from vigil_monitor.{function}().",
+                         value=column) for name, column, what in columns))
+
+
 def _audit_pipeline(cap: int) -> tuple[QuerySpec, ...]:
     """Schema 008 (issue #16): the audit buffer, the sealers that chain it, the verifier."""
     # One row per sealer that ever ran: alive ones first, so the cap drops the long-dead.
     sealers = f"FROM {S}.audit_sealer_status() ORDER BY alive DESC, heartbeat_age_seconds"
     return (
-        QuerySpec(
-            f"SELECT rows_waiting, oldest_waiting_seconds, size_bytes "
-            f"FROM {S}.audit_buffer_status()",
-            (MetricSpec("vigil_audit_buffer_rows", "gauge",
-                        "Audit rows written but not yet sealed into the chain, from "
-                        "vigil_monitor.audit_buffer_status().", value="rows_waiting"),
-             MetricSpec("vigil_audit_buffer_oldest_age_seconds", "gauge",
-                        "Age of the oldest unsealed audit row (0: buffer empty), from "
-                        "vigil_monitor.audit_buffer_status().", value="oldest_waiting_seconds"),
-             MetricSpec("vigil_audit_buffer_size_bytes", "gauge",
-                        "On-disk size of the audit buffer, from "
-                        "vigil_monitor.audit_buffer_status().", value="size_bytes"))),
+        _gauges("audit_buffer_status", (
+            ("vigil_audit_buffer_rows", "rows_waiting",
+             "Audit rows written but not yet sealed into the chain"),
+            ("vigil_audit_buffer_oldest_age_seconds", "oldest_waiting_seconds",
+             "Age of the oldest unsealed audit row (0: buffer empty)"),
+            ("vigil_audit_buffer_size_bytes", "size_bytes", "On-disk size of the audit buffer"))),
         # Always one row, also with no sealer at all: "no sealer alive" needs a 0, not absence.
         QuerySpec(
             f"SELECT count(*) FILTER (WHERE alive) AS value FROM {S}.audit_sealer_status()",
@@ -226,18 +228,13 @@ def _audit_pipeline(cap: int) -> tuple[QuerySpec, ...]:
                         "The error class (or SQLSTATE) of the sealer's last failure, from "
                         "vigil_monitor.audit_sealer_status(); absent when it has none.",
                         labels=("sealer", "error"), max_series=cap),)),
-        QuerySpec(
-            f"SELECT head_seq, verified_through_seq, verified_age_seconds "
-            f"FROM {S}.audit_chain_status()",
-            (MetricSpec("vigil_audit_chain_head_seq", "gauge",
-                        "Sequence number of the last sealed audit row, from "
-                        "vigil_monitor.audit_chain_status().", value="head_seq"),
-             MetricSpec("vigil_audit_chain_verified_through_seq", "gauge",
-                        "The chain verifies up to this sequence number, from "
-                        "vigil_monitor.audit_chain_status().", value="verified_through_seq"),
-             MetricSpec("vigil_audit_chain_verified_age_seconds", "gauge",
-                        "Seconds since the chain was last verified, from "
-                        "vigil_monitor.audit_chain_status().", value="verified_age_seconds"))),
+        _gauges("audit_chain_status", (
+            ("vigil_audit_chain_head_seq", "head_seq",
+             "Sequence number of the last sealed audit row"),
+            ("vigil_audit_chain_verified_through_seq", "verified_through_seq",
+             "The chain verifies up to this sequence number"),
+            ("vigil_audit_chain_verified_age_seconds", "verified_age_seconds",
+             "Seconds since the chain was last verified"))),
     )
 
 

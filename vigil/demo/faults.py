@@ -58,7 +58,7 @@ def inject(admin_db_dsn: str, fault: str) -> dict[str, object]:
         raise VigilError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
     with pg.connect(admin_db_dsn, application_name="vigil-demo-fault") as conn, \
             conn.transaction():
-        return _INJECT[fault](conn)
+        return _ACTIONS[fault][0](conn)
 
 
 def heal(admin_db_dsn: str, fault: str | None = None) -> list[str]:
@@ -69,7 +69,7 @@ def heal(admin_db_dsn: str, fault: str | None = None) -> list[str]:
     with pg.connect(admin_db_dsn, application_name="vigil-demo-fault") as conn:
         for name in FAULTS if fault is None else (fault,):
             with conn.transaction():
-                if _HEAL[name](conn):
+                if _ACTIONS[name][1](conn):
                     healed.append(name)
     return healed
 
@@ -282,17 +282,12 @@ def _heal_unaudited_writes(conn: Conn) -> bool:
     return True
 
 
-_BY_STATEMENTS = {name: _statement_fault(name) for name in _STATEMENT_FAULTS}
-_INJECT = {**{name: pair[0] for name, pair in _BY_STATEMENTS.items()},
-           "slow-encryption": _inject_slow_encryption, "failed-access": _inject_failed_access,
-           "audit-tamper": _inject_audit_tamper,
-           "policy-dropped": _inject_policy_dropped,
-           "audit-trigger-disabled": _inject_audit_trigger_disabled,
-           "unaudited-writes": _inject_unaudited_writes}
-_HEAL = {**{name: pair[1] for name, pair in _BY_STATEMENTS.items()},
-         "slow-encryption": _heal_slow_encryption, "failed-access": _heal_failed_access,
-         "audit-tamper": _heal_audit_tamper,
-         "policy-dropped": _heal_policy_dropped,
-         "audit-trigger-disabled": _heal_audit_trigger_disabled,
-         "unaudited-writes": _heal_unaudited_writes}
-
+# fault -> (inject, heal)
+_ACTIONS = {**{name: _statement_fault(name) for name in _STATEMENT_FAULTS},
+            "slow-encryption": (_inject_slow_encryption, _heal_slow_encryption),
+            "failed-access": (_inject_failed_access, _heal_failed_access),
+            "audit-tamper": (_inject_audit_tamper, _heal_audit_tamper),
+            "policy-dropped": (_inject_policy_dropped, _heal_policy_dropped),
+            "audit-trigger-disabled": (_inject_audit_trigger_disabled,
+                                       _heal_audit_trigger_disabled),
+            "unaudited-writes": (_inject_unaudited_writes, _heal_unaudited_writes)}

@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from pghelpers import one, query
+from support.ownapp import own_application
 
 from vigil import cli
-from vigil.core import pg
 
 ORG_A = "8c5d3f7e-0000-4000-8000-00000000000a"
 ORG_B = "8c5d3f7e-0000-4000-8000-00000000000b"
@@ -65,19 +65,9 @@ class Clinic:
 
 @pytest.fixture
 def clinic(make_database: Callable[[str], str], admin_dsn: str) -> Iterator[Clinic]:
-    dsn = make_database("clinic")
-    suffix = uuid.uuid4().hex[:8]
-    app_role, monitor_role = f"clinic_app_{suffix}", f"clinic_mon_{suffix}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS".encode())
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(APP_SQL.format(app=app_role, a=ORG_A, b=ORG_B).encode())
-    yield Clinic(dsn, _as(dsn, app_role), app_role, _as(dsn, monitor_role), monitor_role)
-    # Roles are cluster-wide: drop them once the database holding their grants is gone.
-    pg.drop_database(admin_dsn, pg.dbname_of(dsn))
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        for role in (app_role, monitor_role):
-            conn.execute(f"DROP ROLE IF EXISTS {role}".encode())
+    with own_application(make_database, admin_dsn, "clinic", APP_SQL, a=ORG_A,
+                         b=ORG_B) as (dsn, app_role, monitor_role):
+        yield Clinic(dsn, _as(dsn, app_role), app_role, _as(dsn, monitor_role), monitor_role)
 
 
 def _as(dsn: str, user: str) -> str:

@@ -8,12 +8,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import psycopg
 import pytest
 from pghelpers import query
+from support.ownapp import own_application
 
 from vigil import cli
-from vigil.core import pg
 
 CANARY = f"CANARY-SSN-{uuid.uuid4().hex[:12]}"
 
@@ -43,14 +42,8 @@ class Ward:
 
 @pytest.fixture
 def ward(make_database: Callable[[str], str], admin_dsn: str) -> Iterator[Ward]:
-    dsn = make_database("ward")
-    suffix = uuid.uuid4().hex[:8]
-    app_role, monitor_role = f"ward_app_{suffix}", f"ward_mon_{suffix}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS".encode())
-    try:  # roles are cluster-wide: dropped even when the set-up fails half-way
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(APP_SQL.format(app=app_role, canary=CANARY).encode())
+    with own_application(make_database, admin_dsn, "ward", APP_SQL,
+                         canary=CANARY) as (dsn, app_role, monitor_role):
         for step in (["db", "install", "--exporter-role", monitor_role],
                      ["db", "grants", "--app-role", app_role],
                      ["db", "phi", "add", "ward.patients", "ssn"],
@@ -59,11 +52,6 @@ def ward(make_database: Callable[[str], str], admin_dsn: str) -> Iterator[Ward]:
                      ["db", "probe", "set", "--tenant", "7"]):
             assert cli.main([*step, "--dsn", dsn]) == 0, step
         yield Ward(dsn, app_role, monitor_role)
-    finally:
-        pg.drop_database(admin_dsn, pg.dbname_of(dsn))
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            for role in (app_role, monitor_role):
-                conn.execute(f"DROP ROLE IF EXISTS {role}".encode())
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -42,6 +42,17 @@ DEFAULTS: dict[str, tuple[float, float, float]] = {
 }
 
 
+def _per_row(sql: str, metric: str, *, what: str, source: str, labels: tuple[str, ...],
+             table: str, cap: int) -> tuple[QuerySpec, ...]:
+    """A latency histogram with one observation per settled row of ``source``, resumed from
+    the watermark (``state.py``); a first start begins at the table's current max id."""
+    return (QuerySpec(
+        sql, (MetricSpec(metric, "histogram", f"{what}, one observation per row of {source}.",
+                         labels=labels, buckets=LATENCY_BUCKETS, watermark="id",
+                         max_series=cap),),
+        start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.{table}", settled=True),)
+
+
 def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
     cap = cfg.settings(name).max_series or cfg.limits.max_series_per_metric
     if name == "rls":
@@ -54,40 +65,32 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                         labels=("schema", "table"), max_series=cap),),
             error_column="error"),)  # migration 010
     if name == "encryption":
-        return (QuerySpec(
+        return _per_row(
             f"SELECT txid, id, operation, duration_ms / 1000.0 AS value FROM "
             f"{S}.monitor_encryption_performance(%(since_id)s, %(batch)s, %(after_txid)s, "
             f"%(after_id)s, %(horizon)s) ORDER BY txid, id",
-            (MetricSpec("vigil_encryption_duration_seconds", "histogram",
-                        "Duration of pgcrypto encrypt/decrypt operations, one observation per "
-                        "row of vigil_monitor.monitor_encryption_performance().",
-                        labels=("operation",), buckets=LATENCY_BUCKETS, watermark="id",
-                        max_series=cap),),
-            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.encryption_ops", settled=True),)
+            "vigil_encryption_duration_seconds",
+            what="Duration of pgcrypto encrypt/decrypt operations",
+            source="vigil_monitor.monitor_encryption_performance()", labels=("operation",),
+            table="encryption_ops", cap=cap)
     if name == "audit":
-        return (QuerySpec(
+        return _per_row(
             f'SELECT txid, id, {TABLE_LABELS}, '
             f"extract(epoch FROM duration)::float8 AS value "
             f"FROM {S}.audit_write_metrics WHERE {SETTLED}",
-            (MetricSpec("vigil_audit_write_duration_seconds", "histogram",
-                        "Time taken by each audit-log write, one observation per row of "
-                        "vigil_monitor.audit_write_metrics.",
-                        labels=("schema", "table"), buckets=LATENCY_BUCKETS, watermark="id",
-                        max_series=cap),),
-            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.audit_write_metrics",
-            settled=True),)
+            "vigil_audit_write_duration_seconds", what="Time taken by each audit-log write",
+            source="vigil_monitor.audit_write_metrics", labels=("schema", "table"),
+            table="audit_write_metrics", cap=cap)
     if name == "phi":
         tenant = cfg.privacy.tenant_labels
-        return (QuerySpec(
+        return _per_row(
             f'SELECT txid, id, {TABLE_LABELS}, {"tenant_id AS tenant, " if tenant else ""}'
             f"duration_ms / 1000.0 AS value FROM {S}.phi_access_patterns WHERE {SETTLED}",
-            (MetricSpec("vigil_phi_query_duration_seconds", "histogram",
-                        "Duration of queries that touched PHI tables, one observation per row "
-                        "of vigil_monitor.phi_access_patterns.",
-                        labels=("schema", "table", "tenant") if tenant else ("schema", "table"),
-                        buckets=LATENCY_BUCKETS, watermark="id", max_series=cap),),
-            start_sql=f"SELECT coalesce(max(id), 0) FROM {S}.phi_access_patterns",
-            settled=True),)
+            "vigil_phi_query_duration_seconds",
+            what="Duration of queries that touched PHI tables",
+            source="vigil_monitor.phi_access_patterns",
+            labels=("schema", "table", "tenant") if tenant else ("schema", "table"),
+            table="phi_access_patterns", cap=cap)
     if name == "security":
         return (
             QuerySpec(

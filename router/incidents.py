@@ -55,16 +55,24 @@ async def create(request: web.Request) -> web.Response:
         row = await cur.fetchone()
         assert row is not None
         incident_id = int(row[0])
-        for aid in sorted(set(alert_ids)):
-            if await store.get_alert(conn, aid) is None:
-                raise _bad(f"alert_ids: no alert {aid}")
+        linked = sorted(set(alert_ids))
+        # Locked in id order, as a resolve locks them: an alert resolved while this incident
+        # is being created either is seen resolved below, or its resolve sees the link.
+        cur = await conn.execute("SELECT id FROM vigil_router.alerts WHERE id = ANY(%s) "
+                                 "ORDER BY id FOR UPDATE", (linked,))
+        missing = set(linked) - {int(r[0]) for r in await cur.fetchall()}
+        if missing:
+            raise _bad(f"alert_ids: no alert {min(missing)}")
+        for aid in linked:
             await conn.execute("INSERT INTO vigil_router.incident_alerts VALUES (%s, %s)",
                                (incident_id, aid))
             await store.event(conn, now, "linked_to_incident", alert_id=aid, actor=who,
                               detail={"incident_id": incident_id})
         await store.event(conn, now, "created", incident_id=incident_id, actor=who,
                           detail={"type": doc["type"], "severity": doc["severity"],
-                                  "alert_ids": sorted(set(alert_ids))})
+                                  "alert_ids": linked})
+        if linked:   # linked alerts all resolved already: said now, as a resolve would
+            await store.incidents_after_resolve(conn, linked, now)
         incident = await get_incident(conn, incident_id)
     return reply(incident, 201)
 

@@ -113,6 +113,20 @@ async def test_incident_resolves_when_all_its_alerts_do(router: Router) -> None:
         assert status == 400 and body["field"] == field, query
 
 
+async def test_an_incident_linking_only_resolved_alerts_says_so_at_once(
+        router: Router) -> None:
+    # Its alerts resolved before anyone opened it: no later resolve will ever record it.
+    await router.post(am_payload(am_alert("Gone", "P3", fingerprint="g")))
+    await router.api("POST", "/api/v1/alerts/1/resolve", json={"who": "erin"})
+    incident = await _incident(router, 1)
+    _, tl = await router.api("GET", f"/api/v1/incidents/{incident}/timeline")
+    assert [e["kind"] for e in tl["events"] if e["incident_id"] == incident] == [
+        "created", "all_alerts_resolved"]
+    status, body = await router.api("POST", "/api/v1/incidents", json={
+        "type": "t", "severity": "P3", "description": "d", "alert_ids": [1, 99]})
+    assert status == 400 and body["field"] == "alert_ids" and "99" in body["error"]
+
+
 async def test_cli_incident_list_note_status_and_timeline(router: Router) -> None:
     await router.post(am_payload(am_alert("A", "P3")))
     res = await run_cli(router, "incident", "list")

@@ -110,6 +110,22 @@ def test_a_quarantined_tenant_is_invisible_and_unwritable_others_unchanged(
     assert _reads(demo_mod.app_dsn, "tenant-2") == before["tenant-2"]
 
 
+def test_release_removes_the_policy_from_a_table_whose_rls_was_disabled_meanwhile(
+        demo_mod: demo.DemoInfo) -> None:
+    target = Target("tenant", "tenant-2")
+    contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, target, 4, "alice"))
+    with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+        conn.execute('ALTER TABLE "Deal" DISABLE ROW LEVEL SECURITY')
+    try:
+        contain.execute(demo_mod.admin_dsn,
+                        contain.plan_release(demo_mod.admin_dsn, target, "alice"))
+        assert one(demo_mod.admin_dsn, "SELECT count(*) FROM pg_policy WHERE polname = "
+                   "'vigil_contain'") == (0,)
+    finally:
+        with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+            conn.execute('ALTER TABLE "Deal" ENABLE ROW LEVEL SECURITY')
+
+
 def test_a_plan_made_before_another_containment_ran_is_refused_not_applied(
         demo_mod: demo.DemoInfo) -> None:
     """Two responders planning at once: the second plan would re-create the policies without

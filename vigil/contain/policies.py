@@ -42,15 +42,18 @@ class Table:
 
 def rls_tables(conn: Conn) -> list[Table]:
     """The application's RLS tables (the ones its policies protect), with their tenant column
-    as onboarding registered it (vigil db tenant-column, else a column named tenant_id)."""
+    as onboarding registered it (vigil db tenant-column, else a column named tenant_id).
+    A table carrying our policy is included even if its RLS was disabled since (mid-incident):
+    release and drift must still see, and remove, the policy left on it."""
     rows = conn.execute(
         "SELECT n.nspname, c.relname, vigil_monitor.tenant_column_of(n.nspname, c.relname), "
         "c.relforcerowsecurity, pg_get_userbyid(c.relowner), "
-        "EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %s) "
+        "EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %(policy)s) "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') "
+        "WHERE (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid "
+        "AND p.polname = %(policy)s)) AND c.relkind IN ('r', 'p') "
         "AND n.nspname NOT IN ('vigil_monitor', 'vigil_contain', 'pg_catalog', "
-        "'information_schema') ORDER BY 1, 2", (POLICY,)).fetchall()
+        "'information_schema') ORDER BY 1, 2", {"policy": POLICY}).fetchall()
     return [Table(str(r[0]), str(r[1]), r[2] and str(r[2]), bool(r[3]), str(r[4]), bool(r[5]))
             for r in rows]
 

@@ -4,6 +4,7 @@ actors and tenants of the demo application are contained, verified and released 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
 import psycopg
@@ -168,3 +169,32 @@ def test_release_restores_a_roles_exact_prior_state(
     contain.execute(demo_mod.admin_dsn, release)
     assert contain.verify(demo_mod.admin_dsn, target).ok
     assert one(demo_mod.admin_dsn, acl, (db, role)) == before
+
+
+def test_a_connect_grant_by_a_role_whose_name_needs_quotes_is_restored(
+        demo_mod: demo.DemoInfo, login_role: Callable[[], tuple[str, str]]) -> None:
+    """The grantor's name is kept bare (pg_get_userbyid), so SET ROLE "Ops-Admin" works."""
+    role, _ = login_role()
+    db = demo_mod.dbname
+    grantor = f"Ops-Admin-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{grantor}"'.encode())
+        conn.execute(f'GRANT CONNECT ON DATABASE {db} TO "{grantor}" WITH GRANT OPTION'.encode())
+        conn.execute(f'SET ROLE "{grantor}"'.encode())
+        conn.execute(f"GRANT CONNECT ON DATABASE {db} TO {role}".encode())
+        conn.execute("RESET ROLE")
+    try:
+        target = Target("role", role)
+        contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, target, 7, "al"),
+                        timeout=2.0)
+        contain.execute(demo_mod.admin_dsn, contain.plan_release(demo_mod.admin_dsn, target,
+                                                                 "al"))
+        assert contain.verify(demo_mod.admin_dsn, target).ok
+        assert one(demo_mod.admin_dsn, "SELECT count(*) FROM pg_database d, "
+                   "aclexplode(d.datacl) a WHERE d.datname = %s AND a.grantee = "
+                   "%s::regrole AND pg_get_userbyid(a.grantor) = %s",
+                   (db, role, grantor)) == (1,)
+    finally:
+        with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'REVOKE ALL ON DATABASE {db} FROM "{grantor}" CASCADE'.encode())
+            conn.execute(f'DROP ROLE "{grantor}"'.encode())

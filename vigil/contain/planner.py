@@ -52,7 +52,9 @@ def role_state(conn: Conn, role: str) -> dict[str, Any] | None:
     if row is None:
         return None
     grants = conn.execute(
-        "SELECT a.grantor::regrole::text, a.is_grantable FROM pg_database d, "
+        # pg_get_userbyid: the bare name, as the release compares it with the owner's and
+        # quotes it with sql.Identifier (regrole::text would quote "Ops-Admin" twice).
+        "SELECT pg_get_userbyid(a.grantor), a.is_grantable FROM pg_database d, "
         "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
         "WHERE d.datname = current_database() AND a.privilege_type = 'CONNECT' "
         "AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1, 2",

@@ -127,6 +127,26 @@ def test_release_removes_the_policy_from_a_table_whose_rls_was_disabled_meanwhil
             conn.execute('ALTER TABLE "Deal" ENABLE ROW LEVEL SECURITY')
 
 
+def test_a_long_query_makes_containment_give_up_quickly_with_nothing_changed(
+        demo_mod: demo.DemoInfo) -> None:
+    """DROP/CREATE POLICY must not queue the application behind a long query's lock."""
+    target = Target("tenant", "tenant-3")
+    plan = contain.plan(demo_mod.admin_dsn, target, 8, "alice")
+    with psycopg.connect(demo_mod.admin_dsn) as blocker:
+        # The server ends this transaction after 5 s: without the lock timeout the
+        # containment would wait that long, then succeed, and the test fail.
+        blocker.execute("SET idle_in_transaction_session_timeout = '5s'")
+        blocker.execute('SELECT 1 FROM "Deal" LIMIT 1')   # ACCESS SHARE, held
+        started = time.monotonic()
+        with pytest.raises(VigilError, match=r"nothing changed.*retry"):
+            contain.execute(demo_mod.admin_dsn, plan, lock_timeout=0.3)
+        assert time.monotonic() - started < 3.0
+        blocker.rollback()
+    assert one(demo_mod.admin_dsn, "SELECT count(*) FROM vigil_monitor.containments "
+               "WHERE released_at IS NULL") == (0,)
+    assert _reads(demo_mod.app_dsn, "tenant-3") > 0
+
+
 def test_a_plan_made_before_another_containment_ran_is_refused_not_applied(
         demo_mod: demo.DemoInfo) -> None:
     """Two responders planning at once: the second plan would re-create the policies without

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 from pghelpers import one, query
+from support.polling import wait_for
 
 from vigil import contain, demo
 from vigil.contain import Target
@@ -218,3 +219,31 @@ def test_a_connect_grant_by_a_role_whose_name_needs_quotes_is_restored(
         with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
             conn.execute(f'REVOKE ALL ON DATABASE {db} FROM "{grantor}" CASCADE'.encode())
             conn.execute(f'DROP ROLE "{grantor}"'.encode())
+
+
+def test_planning_a_tenant_quarantine_probes_the_tenant_index_not_every_row(
+        demo_mod: demo.DemoInfo) -> None:
+    """An integer tenant column with an index: the plan's "does the tenant have rows" is an
+    index probe (the tenant cast to the column's type), and a tenant id that is no integer
+    is simply absent, not an error."""
+    idx = ("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+           "WHERE indexrelname = 'sharded_tenant'")
+    with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.sharded (id bigserial PRIMARY KEY, tenant_id integer, "
+                     "v text)")
+        conn.execute("INSERT INTO public.sharded (tenant_id, v) SELECT s % 500, 'x' "
+                     "FROM generate_series(1, 50000) s")
+        conn.execute("CREATE INDEX sharded_tenant ON public.sharded (tenant_id)")
+        conn.execute("ALTER TABLE public.sharded ENABLE ROW LEVEL SECURITY")
+        conn.execute("ANALYZE public.sharded")
+    try:
+        before = int(one(demo_mod.admin_dsn, idx)[0])
+        plan = contain.plan(demo_mod.admin_dsn, Target("tenant", "7"), 9, "alice")
+        assert not any("no row of tenant" in n for n in plan.notes)
+        wait_for(lambda: int(one(demo_mod.admin_dsn, idx)[0]), lambda n: n > before,
+                 timeout=5.0, describe="an index scan on sharded_tenant")
+        plan = contain.plan(demo_mod.admin_dsn, Target("tenant", "tenant-1"), 9, "alice")
+        assert plan.steps   # planned: the id that is no integer raised no cast error
+    finally:
+        with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE public.sharded")

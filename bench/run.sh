@@ -16,3 +16,5 @@ echo "== collector cost (DB time per built-in collector run at 1e5/1e6/1e7 rows 
 .venv/bin/python bench/collector_cost.py
 echo "== incident logs/traffic cost (#12: at 1e5/1e6/1e7 rows of access and audit history) =="
 .venv/bin/python bench/incident_cost.py
+echo "== containment cost (#12: none vs tenant quarantined vs actor contained, pgbench 8 clients) =="
+.venv/bin/python bench/containment_cost.py

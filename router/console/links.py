@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from psycopg.types.json import Jsonb
 
 from router import store
 from router.config import Console
@@ -90,7 +91,7 @@ def _link(request: web.Request) -> tokens.AckLink:
 async def confirm(request: web.Request) -> web.StreamResponse:
     """GET: what the link would acknowledge, and the button. Changes nothing."""
     link = _link(request)
-    v = visitor(request, anon=True)
+    v = visitor(request, anon=True, ignore_session=True)
     now = request.app[CLOCK].now()
     async with request.app[POOL].connection() as conn:
         alert, paged, used = await _state(conn, link,
@@ -119,7 +120,7 @@ async def confirm(request: web.Request) -> web.StreamResponse:
 async def acknowledge(request: web.Request) -> web.StreamResponse:
     """POST: acknowledge once, as the recipient the link was sent to."""
     link = _link(request)
-    v = visitor(request, anon=True)
+    v = visitor(request, anon=True, ignore_session=True)
     form = await checked_form(request, v)
     app, now = request.app, request.app[CLOCK].now()
     note = form.get("note", "").strip() or None
@@ -145,9 +146,15 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
                 row = await store.ack(conn, link.alert_id, now, actor, note, extra={
                     "via": "ack-link", "step": link.step, "target": link.target})
         if problem is not None and alert is not None:
-            await store.event(conn, now, "ack_link_refused", alert_id=link.alert_id,
-                              actor=actor, detail={"reason": problem, "step": link.step,
-                                                   "target": link.target})
+            # Once per (alert, reason, step, recipient): a used or expired link sits in
+            # forwarded mail, and replaying it in a loop must not bury the alert's timeline.
+            detail = {"reason": problem, "step": link.step, "target": link.target}
+            seen = await conn.execute(
+                "SELECT 1 FROM vigil_router.events WHERE alert_id = %s "
+                "AND kind = 'ack_link_refused' AND detail = %s", (link.alert_id, Jsonb(detail)))
+            if await seen.fetchone() is None:
+                await store.event(conn, now, "ack_link_refused", alert_id=link.alert_id,
+                                  actor=actor, detail=detail)
     if problem is not None:
         return page("Link refused", "<p>" + h(
             f"This acknowledgement link can't be used: {problem}.") + "</p>", status=403)

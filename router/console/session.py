@@ -41,12 +41,18 @@ def console_config(request: web.Request) -> Console:
     return cfg
 
 
-def visitor(request: web.Request, *, anon: bool = False) -> Visitor:
+def visitor(request: web.Request, *, anon: bool = False,
+            ignore_session: bool = False) -> Visitor:
     """The request's session if valid (user still configured, same role); else, with
-    ``anon``, an anonymous visitor whose forms are bound to a (new if need be) cookie."""
+    ``anon``, an anonymous visitor whose forms are bound to a (new if need be) cookie.
+
+    ``ignore_session``: always the anonymous visitor. An ack link is opened by a cross-site
+    navigation (mail, chat), which sends no SameSite=Strict cookie, while its form's POST is
+    same-site and sends both: binding the form to the session would refuse a logged-in
+    responder's own link. The link's recipient is the actor anyway, not the session's user."""
     cfg = console_config(request)
     now = request.app[CLOCK].now()
-    raw = request.cookies.get(SESSION_COOKIE)
+    raw = None if ignore_session else request.cookies.get(SESSION_COOKIE)
     if raw:
         s = tokens.read_session(str(cfg.secret), raw, now)
         user = cfg.users.get(s.user) if s else None

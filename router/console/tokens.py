@@ -49,9 +49,15 @@ def verify(secret: str, purpose: Purpose, token: str) -> dict[str, Any] | None:
         return None
     try:
         given = _unb64(sig)
+        raw = _unb64(body)
+        # Only the canonical spelling: base64 decodes leniently (padding, the last
+        # character's spare bits), and a second spelling of one link would be a second
+        # "single use" (ack_link_uses keys on the token's hash).
+        if _b64(given) != sig or _b64(raw) != body:
+            return None
         if not hmac.compare_digest(given, _mac(secret, purpose, body)):
             return None
-        data = json.loads(_unb64(body))
+        data = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None

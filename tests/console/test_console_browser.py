@@ -302,3 +302,25 @@ def test_every_page_has_the_security_headers_and_no_phi(live: Live, browser: Any
     bad = s.get(f"{live.base}/console/history?label=patient_name={CANARY}", timeout=10)
     assert bad.status_code == 400 and "not a label the console shows" in bad.text
     assert CANARY not in bad.text
+
+
+def test_a_logged_in_responder_can_use_their_own_link_and_replays_are_recorded_once(
+        live: Live) -> None:
+    alert_id = live.fire("ConsoleLinkLoggedIn", "P3")
+    url = _link_for(live, alert_id)
+    s = requests.Session()
+    s.post(f"{live.base}/console/login", allow_redirects=False, timeout=10, data={
+        "username": "alice", "password": USERS["alice"][0],
+        "csrf": _csrf(s.get(f"{live.base}/console/login", timeout=10).text)})
+    assert "vigil_session" in s.cookies
+    # The link opened from mail or chat is a cross-site navigation: SameSite=Strict keeps the
+    # session cookie home, so the page binds its form to a fresh anonymous cookie...
+    opened = requests.get(url, timeout=10)
+    s.cookies.update(opened.cookies)
+    # ...and the POST from that page is same-site: it carries both cookies.
+    acked = s.post(url, data={"csrf": _csrf(opened.text)}, timeout=10)
+    assert acked.status_code == 200 and "Acknowledged ConsoleLinkLoggedIn" in acked.text
+    for _ in range(3):   # replaying a used link is refused, and said once on the timeline
+        assert s.post(url, data={"csrf": _csrf(opened.text)}, timeout=10).status_code == 403
+    refused = [d for k, _, d in _events(live, alert_id) if k == "ack_link_refused"]
+    assert [d["reason"] for d in refused] == ["replayed"]

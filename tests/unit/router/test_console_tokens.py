@@ -24,6 +24,19 @@ def test_an_ack_link_carries_its_binding_and_only_its_secret_verifies_it() -> No
     assert tokens.read_ack_link(OTHER, token) is None
 
 
+def test_only_the_canonical_spelling_of_a_link_verifies() -> None:
+    # base64 decodes leniently: padding, or the spare low bits of the last character, give
+    # other spellings of the same bytes; each would be a fresh "single use" of one link.
+    token = tokens.new_ack_link(SECRET, 12, 2, "cto", NOW.timestamp() + 600)
+    body, sig = token.split(".")
+    spare = {"A": "B", "Q": "R", "g": "h", "w": "x"}.get(sig[-1], sig[-1])
+    variants = [token + "=", token + "==", f"{body}=.{sig}", f"{body}.{sig[:-1]}{spare}"]
+    assert tokens.read_ack_link(SECRET, token) is not None
+    for variant in variants:
+        if variant != token:
+            assert tokens.read_ack_link(SECRET, variant) is None, variant
+
+
 @pytest.mark.parametrize("field,value", [("a", 13), ("s", 3), ("t", "legal"), ("x", 9e12)])
 def test_changing_any_bound_field_breaks_the_signature(field: str, value: object) -> None:
     token = tokens.new_ack_link(SECRET, 12, 2, "cto", NOW.timestamp() + 600)

@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 from support.polling import wait_for
 
-from vigil import demo
+from vigil import demo, schema
 from vigil.core import pg
 
 REPO = Path(__file__).resolve().parents[2]
@@ -283,3 +283,20 @@ def test_the_recent_window_is_read_through_the_primary_key(
         wait_for(lambda: counters(conn)[1] > idx, timeout=10, interval=0.1,
                  describe="the index scan to be counted")
         assert counters(conn)[0] == seq
+
+
+def test_a_database_whose_search_path_is_empty_gets_vigil_monitor_alone(fresh_db: str) -> None:
+    """search_path = '' is stored as "": 017 must not build `"", vigil_monitor` (rejected)."""
+    text = (Path(schema.__file__).parent / "sql" / "017_runbook_queries.sql").read_text()
+    [block] = re.findall(r"^DO \$\$.*?^END \$\$;", text, re.S | re.M)
+    name = pg.dbname_of(fresh_db)
+    setting = ("SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setrole = 0 "
+               "AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = %s) "
+               "AND c LIKE 'search_path=%%'")
+    with pg.connect(fresh_db) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET search_path = ''").format(
+            sql.Identifier(name)))
+        for _ in range(2):   # idempotent: the second run adds nothing
+            conn.execute(block.encode())
+            assert [r[0] for r in conn.execute(setting, (name,))] == [
+                "search_path=vigil_monitor"]

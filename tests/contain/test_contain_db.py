@@ -4,11 +4,13 @@ actors and tenants of the demo application are contained, verified and released 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
 import psycopg
 import pytest
 from pghelpers import one, query
+from support.polling import wait_for
 
 from vigil import contain, demo
 from vigil.contain import Target
@@ -110,6 +112,42 @@ def test_a_quarantined_tenant_is_invisible_and_unwritable_others_unchanged(
     assert _reads(demo_mod.app_dsn, "tenant-2") == before["tenant-2"]
 
 
+def test_release_removes_the_policy_from_a_table_whose_rls_was_disabled_meanwhile(
+        demo_mod: demo.DemoInfo) -> None:
+    target = Target("tenant", "tenant-2")
+    contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, target, 4, "alice"))
+    with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+        conn.execute('ALTER TABLE "Deal" DISABLE ROW LEVEL SECURITY')
+    try:
+        contain.execute(demo_mod.admin_dsn,
+                        contain.plan_release(demo_mod.admin_dsn, target, "alice"))
+        assert one(demo_mod.admin_dsn, "SELECT count(*) FROM pg_policy WHERE polname = "
+                   "'vigil_contain'") == (0,)
+    finally:
+        with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+            conn.execute('ALTER TABLE "Deal" ENABLE ROW LEVEL SECURITY')
+
+
+def test_a_long_query_makes_containment_give_up_quickly_with_nothing_changed(
+        demo_mod: demo.DemoInfo) -> None:
+    """DROP/CREATE POLICY must not queue the application behind a long query's lock."""
+    target = Target("tenant", "tenant-3")
+    plan = contain.plan(demo_mod.admin_dsn, target, 8, "alice")
+    with psycopg.connect(demo_mod.admin_dsn) as blocker:
+        # The server ends this transaction after 5 s: without the lock timeout the
+        # containment would wait that long, then succeed, and the test fail.
+        blocker.execute("SET idle_in_transaction_session_timeout = '5s'")
+        blocker.execute('SELECT 1 FROM "Deal" LIMIT 1')   # ACCESS SHARE, held
+        started = time.monotonic()
+        with pytest.raises(VigilError, match=r"nothing changed.*retry"):
+            contain.execute(demo_mod.admin_dsn, plan, lock_timeout=0.3)
+        assert time.monotonic() - started < 3.0
+        blocker.rollback()
+    assert one(demo_mod.admin_dsn, "SELECT count(*) FROM vigil_monitor.containments "
+               "WHERE released_at IS NULL") == (0,)
+    assert _reads(demo_mod.app_dsn, "tenant-3") > 0
+
+
 def test_a_plan_made_before_another_containment_ran_is_refused_not_applied(
         demo_mod: demo.DemoInfo) -> None:
     """Two responders planning at once: the second plan would re-create the policies without
@@ -152,3 +190,60 @@ def test_release_restores_a_roles_exact_prior_state(
     contain.execute(demo_mod.admin_dsn, release)
     assert contain.verify(demo_mod.admin_dsn, target).ok
     assert one(demo_mod.admin_dsn, acl, (db, role)) == before
+
+
+def test_a_connect_grant_by_a_role_whose_name_needs_quotes_is_restored(
+        demo_mod: demo.DemoInfo, login_role: Callable[[], tuple[str, str]]) -> None:
+    """The grantor's name is kept bare (pg_get_userbyid), so SET ROLE "Ops-Admin" works."""
+    role, _ = login_role()
+    db = demo_mod.dbname
+    grantor = f"Ops-Admin-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{grantor}"'.encode())
+        conn.execute(f'GRANT CONNECT ON DATABASE {db} TO "{grantor}" WITH GRANT OPTION'.encode())
+        conn.execute(f'SET ROLE "{grantor}"'.encode())
+        conn.execute(f"GRANT CONNECT ON DATABASE {db} TO {role}".encode())
+        conn.execute("RESET ROLE")
+    try:
+        target = Target("role", role)
+        contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, target, 7, "al"),
+                        timeout=2.0)
+        contain.execute(demo_mod.admin_dsn, contain.plan_release(demo_mod.admin_dsn, target,
+                                                                 "al"))
+        assert contain.verify(demo_mod.admin_dsn, target).ok
+        assert one(demo_mod.admin_dsn, "SELECT count(*) FROM pg_database d, "
+                   "aclexplode(d.datacl) a WHERE d.datname = %s AND a.grantee = "
+                   "%s::regrole AND pg_get_userbyid(a.grantor) = %s",
+                   (db, role, grantor)) == (1,)
+    finally:
+        with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'REVOKE ALL ON DATABASE {db} FROM "{grantor}" CASCADE'.encode())
+            conn.execute(f'DROP ROLE "{grantor}"'.encode())
+
+
+def test_planning_a_tenant_quarantine_probes_the_tenant_index_not_every_row(
+        demo_mod: demo.DemoInfo) -> None:
+    """An integer tenant column with an index: the plan's "does the tenant have rows" is an
+    index probe (the tenant cast to the column's type), and a tenant id that is no integer
+    is simply absent, not an error."""
+    idx = ("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes "
+           "WHERE indexrelname = 'sharded_tenant'")
+    with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.sharded (id bigserial PRIMARY KEY, tenant_id integer, "
+                     "v text)")
+        conn.execute("INSERT INTO public.sharded (tenant_id, v) SELECT s % 500, 'x' "
+                     "FROM generate_series(1, 50000) s")
+        conn.execute("CREATE INDEX sharded_tenant ON public.sharded (tenant_id)")
+        conn.execute("ALTER TABLE public.sharded ENABLE ROW LEVEL SECURITY")
+        conn.execute("ANALYZE public.sharded")
+    try:
+        before = int(one(demo_mod.admin_dsn, idx)[0])
+        plan = contain.plan(demo_mod.admin_dsn, Target("tenant", "7"), 9, "alice")
+        assert not any("no row of tenant" in n for n in plan.notes)
+        wait_for(lambda: int(one(demo_mod.admin_dsn, idx)[0]), lambda n: n > before,
+                 timeout=5.0, describe="an index scan on sharded_tenant")
+        plan = contain.plan(demo_mod.admin_dsn, Target("tenant", "tenant-1"), 9, "alice")
+        assert plan.steps   # planned: the id that is no integer raised no cast error
+    finally:
+        with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE public.sharded")

@@ -11,6 +11,7 @@ from incident_helpers import ACTOR, OTHER, World, assert_no_phi, run_cli
 
 from vigil.audit import keys, sealer
 from vigil.core import pg
+from vigil.evidence import hold
 from vigil.investigate import traffic
 from vigil.investigate.scope import Scope
 from vigil.maintain import worker
@@ -170,3 +171,24 @@ def test_legal_hold_keeps_held_rows_from_retention_and_release_lets_them_go(
     code, out = run_cli(capsys, "incident", "release-hold", str(world.incident),
                         "--dsn", world.dsn)
     assert code == 1 and "no legal hold" in out
+
+
+def test_holding_again_with_a_narrower_scope_never_shrinks_the_hold(world: World) -> None:
+    """A later `hold`/`collect --hold` for one actor must not release what was held before."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    incident = 990_001   # a hold of its own: the world's incident keeps its own
+    with pg.connect(world.dsn) as conn:
+        hold.hold(conn, Scope(incident, t0, t0 + timedelta(days=2), ("u1", "u2"), ("t1",)),
+                  "dana", open_ended=True)
+        row = hold.hold(conn, Scope(incident, t0 + timedelta(days=1), t0 + timedelta(days=3),
+                                    ("u1", "u3"), ()), "dana", open_ended=False)
+        assert datetime.fromisoformat(row["since"]) == t0 and row["until"] is None
+        assert row["actors"] == ["u1", "u2", "u3"] and row["tenants"] == ["t1"]
+        everyone = 990_002   # an all-actors hold stays all-actors
+        hold.hold(conn, Scope(everyone, t0, t0 + timedelta(days=1)), "dana", open_ended=False)
+        row = hold.hold(conn, Scope(everyone, t0 + timedelta(hours=1), t0 + timedelta(hours=2),
+                                    ("u1",)), "dana", open_ended=False)
+        assert (row["actors"], row["tenants"]) == ([], [])
+        assert datetime.fromisoformat(row["until"]) == t0 + timedelta(days=1)
+        conn.execute("DELETE FROM vigil_monitor.legal_holds WHERE incident_id = ANY (%s)",
+                     ([incident, everyone],))

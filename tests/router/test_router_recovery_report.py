@@ -39,10 +39,12 @@ async def test_report_has_the_timeline_containments_releases_and_milestones(
     assert status == 200
     # What `vigil incident contain|release` records in the timeline (router's containment
     # routes, another package): requested, approved, in effect at 00:09, released at 00:20.
-    for minute, kind, detail in ((6, "containment_requested", {"target": "role", "name": "r1"}),
-                                 (7, "containment_approved", {"target": "role", "name": "r1"}),
-                                 (9, "contained", {"target": "role", "name": "r1"}),
-                                 (20, "released", {"target": "role", "name": "r1"})):
+    # The keys router/containment/store.py records, and a note (free text: left out).
+    role = {"kind": "role", "target": "r1", "note": CANARY}
+    for minute, kind, detail in ((6, "containment_requested", role),
+                                 (7, "containment_approved", role),
+                                 (9, "contained", role),
+                                 (20, "released", role)):
         router.sql("INSERT INTO vigil_router.events (incident_id, at, kind, actor, detail) "
                    "VALUES (%s, '2026-01-01T00:00:00Z'::timestamptz + %s * interval '1 minute',"
                    " %s, 'sam', %s::jsonb) RETURNING id", inc["id"], minute, kind,
@@ -81,7 +83,7 @@ async def test_report_has_the_timeline_containments_releases_and_milestones(
         "contained", "released"))
     assert "| contained | 2026-01-01T00:09:00+00:00 | 0h 09m 00s |" in md
     assert "| resolved | not reached | - |" in md
-    assert '2026-01-01T00:20:00+00:00 released by sam: {"name": "r1", "target": "role"}' in md
+    assert '2026-01-01T00:20:00+00:00 released by sam: {"kind": "role", "target": "r1"}' in md
     assert "- ✓ **Tenant isolation**" in md
 
     # No containment recorded: said, not an error.

@@ -37,10 +37,12 @@ def plan_release(dsn: str, target: Target, who: str) -> Plan:
         return planner.plan_release(conn, target, who)
 
 
-def execute(dsn: str, plan: Plan, timeout: float = 10.0) -> int:
-    """Run ``plan``; returns the role sessions still open after ``timeout`` (0 expected)."""
+def execute(dsn: str, plan: Plan, timeout: float = 10.0,
+            lock_timeout: float = executor.LOCK_TIMEOUT) -> int:
+    """Run ``plan``; returns the role sessions still open after ``timeout`` (0 expected).
+    A table lock not granted within ``lock_timeout`` seconds: VigilError, nothing changed."""
     with pg.connect(dsn, application_name="vigil-contain") as conn:
-        return executor.run(conn, plan, timeout)
+        return executor.run(conn, plan, timeout, lock_timeout)
 
 
 def verify(dsn: str, target: Target) -> Verification:

@@ -72,6 +72,10 @@ def _targets(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _db(p: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p.add_argument("--lock-timeout", default="2s",
+                   help="how long to wait for a table lock before giving up with nothing "
+                        "changed (default 2s: a long query must not queue the application "
+                        "behind the policy change)")
     p.add_argument("--dsn", default=None, help="administrator DSN of the monitored database "
                    f"(default: $VIGIL_ADMIN_DSN with database {pg.DEFAULT_DEMO_DB})")
     p.add_argument("--who", default=os.environ.get("USER", "cli"))
@@ -120,6 +124,16 @@ def _out(args: argparse.Namespace, doc: Any, lines: list[str], code: int = 0) ->
     return code
 
 
+def _lock_timeout(args: argparse.Namespace) -> float:
+    try:
+        seconds = durations.parse(args.lock_timeout)
+    except durations.DurationError as exc:
+        raise VigilError(f"--lock-timeout: {exc}") from None
+    if seconds <= 0:
+        raise VigilError("--lock-timeout: must be more than 0 (0 would wait forever)")
+    return seconds
+
+
 def contain_cmd(args: argparse.Namespace) -> int:
     try:
         target = _target(args)
@@ -130,6 +144,10 @@ def contain_cmd(args: argparse.Namespace) -> int:
         return _usage(exc)
     except durations.DurationError as exc:
         return _usage(VigilError(f"--timeout: {exc}"))
+    try:
+        lock_timeout = _lock_timeout(args)
+    except VigilError as exc:
+        return _usage(exc)
     if args.dry_run:
         return _out(args, {"dry_run": True, "plan": plan.to_json()},
                     ["dry run: nothing changed", *_show_plan(plan)])
@@ -146,7 +164,7 @@ def contain_cmd(args: argparse.Namespace) -> int:
             f"than {row['requested_by']} before {target.label} is contained:",
             f"  vigil incident approve {args.id} {target.label} --who OTHER",
             "then run this command again."], code=1)
-    left = contain.execute(_dsn(args), plan, timeout)
+    left = contain.execute(_dsn(args), plan, timeout, lock_timeout)
     check = contain.verify(_dsn(args), target)
     row = _router(args, "POST", f"/api/v1/incidents/{args.id}/containments/{row['id']}/"
                   "contained", {"who": args.who,
@@ -168,6 +186,10 @@ def release_cmd(args: argparse.Namespace) -> int:
     dsn = _dsn(args)
     one = _target(args)
     try:
+        lock_timeout = _lock_timeout(args)
+    except VigilError as exc:
+        return _usage(exc)
+    try:
         targets = [one] if one else _active(dsn, args.id)
         plans = [contain.plan_release(dsn, t, args.who) for t in targets]
     except TargetError as exc:
@@ -186,7 +208,7 @@ def release_cmd(args: argparse.Namespace) -> int:
         if args.dry_run:
             docs.append({"plan": plan.to_json()})
             continue
-        contain.execute(dsn, plan)
+        contain.execute(dsn, plan, lock_timeout=lock_timeout)
         check = contain.verify(dsn, plan.target)
         ok = ok and check.ok
         lines += _show_check(check)

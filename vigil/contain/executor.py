@@ -21,17 +21,25 @@ from vigil.core.errors import VigilError
 Conn = psycopg.Connection[Any]
 POLL = 0.05   # seconds between checks for sessions still open
 LOCK = 7311930014   # pg_advisory_xact_lock key: containment changes on one database
+# DROP/CREATE POLICY takes ACCESS EXCLUSIVE on every RLS table, in one transaction: waiting
+# behind a long query would hold the locks already taken and queue the whole application
+# behind us. Better to give up quickly and let the responder retry.
+LOCK_TIMEOUT = 2.0   # seconds
 
 
-def run(conn: Conn, plan: Plan, timeout: float) -> int:
+def run(conn: Conn, plan: Plan, timeout: float, lock_timeout: float = LOCK_TIMEOUT) -> int:
     """Execute ``plan`` on an autocommit connection; returns the sessions left behind (0 for
-    everything but a role whose sessions outlived ``timeout``)."""
+    everything but a role whose sessions outlived ``timeout``). A lock not granted within
+    ``lock_timeout`` seconds aborts the whole transaction (nothing changed)."""
     if plan.noop:
         return 0
     label = f"{plan.action} {plan.target.label}"
     step = 0
     try:
         with conn.transaction():
+            # SET LOCAL lock_timeout, first: every lock below is bounded, this one included.
+            conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                         (f"{max(1, round(lock_timeout * 1000))}ms",))
             # One containment change at a time per database, and only on the state planned.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
             if planner.basis(conn) != plan.basis:
@@ -44,6 +52,10 @@ def run(conn: Conn, plan: Plan, timeout: float) -> int:
     except errors.UniqueViolation:
         raise VigilError(f"{plan.target.label} was contained meanwhile; re-run to see its "
                          "state") from None
+    except errors.LockNotAvailable:
+        raise VigilError(f"{label}: step {step} waited more than {lock_timeout:g}s for a table "
+                         "lock (a long query or transaction holds it); nothing changed (one "
+                         "transaction), retry (or raise --lock-timeout)") from None
     except psycopg.Error as exc:
         # The class and SQLSTATE, never PostgreSQL's message (it can quote values).
         raise VigilError(f"{label}: step {step} failed ({type(exc).__name__}, SQLSTATE "

@@ -52,7 +52,9 @@ def role_state(conn: Conn, role: str) -> dict[str, Any] | None:
     if row is None:
         return None
     grants = conn.execute(
-        "SELECT a.grantor::regrole::text, a.is_grantable FROM pg_database d, "
+        # pg_get_userbyid: the bare name, as the release compares it with the owner's and
+        # quotes it with sql.Identifier (regrole::text would quote "Ops-Admin" twice).
+        "SELECT pg_get_userbyid(a.grantor), a.is_grantable FROM pg_database d, "
         "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
         "WHERE d.datname = current_database() AND a.privilege_type = 'CONNECT' "
         "AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s) ORDER BY 1, 2",
@@ -190,10 +192,11 @@ def _contain_rows(conn: Conn, target: Target, incident_id: int,
                                         "vigil db tenant-column TABLE COLUMN)")
         notes += [f"{t.qualified} has no tenant column: not quarantined (vigil db "
                   "tenant-column)" for t in tables if not t.tenant_column]
-        counts = {t.qualified: _tenant_rows(conn, t, target.value) for t in with_col}
-        if not any(counts.values()):
+        has_rows = {t.qualified: policies.tenant_has_rows(
+            conn, t.ident, str(t.tenant_column), target.value) for t in with_col}
+        if not any(has_rows.values()):
             notes.append(f"no row of tenant {target.value} exists now (a typo?)")
-        prior = {"tables": [t.qualified for t in with_col], "rows": counts}
+        prior = {"tables": [t.qualified for t in with_col], "has_rows": has_rows}
     notes += [f"{t.qualified} is owned by {t.owner} without FORCE ROW LEVEL SECURITY: sessions "
               f"of {t.owner} are not contained" for t in tables if not t.forced]
     steps = [_record(conn, target, incident_id, who, prior=prior,
@@ -218,9 +221,3 @@ def _release_rows(conn: Conn, target: Target, cid: int,
                             f"{target.label} released; what stays contained is enforced")
     return steps, []
 
-
-def _tenant_rows(conn: Conn, table: policies.Table, tenant: str) -> int:
-    assert table.tenant_column is not None
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}::text = %s").format(
-        table.ident, sql.Identifier(table.tenant_column)), (tenant,)).fetchone()
-    return int(row[0]) if row else 0

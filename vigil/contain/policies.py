@@ -15,7 +15,7 @@ import hashlib
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
 
 from vigil.contain.model import POLICY, Step
 
@@ -42,15 +42,18 @@ class Table:
 
 def rls_tables(conn: Conn) -> list[Table]:
     """The application's RLS tables (the ones its policies protect), with their tenant column
-    as onboarding registered it (vigil db tenant-column, else a column named tenant_id)."""
+    as onboarding registered it (vigil db tenant-column, else a column named tenant_id).
+    A table carrying our policy is included even if its RLS was disabled since (mid-incident):
+    release and drift must still see, and remove, the policy left on it."""
     rows = conn.execute(
         "SELECT n.nspname, c.relname, vigil_monitor.tenant_column_of(n.nspname, c.relname), "
         "c.relforcerowsecurity, pg_get_userbyid(c.relowner), "
-        "EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %s) "
+        "EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %(policy)s) "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relrowsecurity AND c.relkind IN ('r', 'p') "
+        "WHERE (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid "
+        "AND p.polname = %(policy)s)) AND c.relkind IN ('r', 'p') "
         "AND n.nspname NOT IN ('vigil_monitor', 'vigil_contain', 'pg_catalog', "
-        "'information_schema') ORDER BY 1, 2", (POLICY,)).fetchall()
+        "'information_schema') ORDER BY 1, 2", {"policy": POLICY}).fetchall()
     return [Table(str(r[0]), str(r[1]), r[2] and str(r[2]), bool(r[3]), str(r[4]), bool(r[5]))
             for r in rows]
 
@@ -129,3 +132,26 @@ def drift(conn: Conn) -> list[str]:
               or row[3] != fingerprint(conn, expr)):
             bad.append(f"{t.qualified}: policy {POLICY} is not the one planned")
     return bad
+
+
+def tenant_has_rows(conn: Conn, table: sql.Composable, column: str, tenant: str) -> bool:
+    """Does any row of ``table`` belong to ``tenant`` as the policy sees it (``column::text``)?
+
+    One index probe, not a scan: the tenant is cast to the column's own type so an index on
+    the tenant column is usable (``column::text = ...`` alone can use none, and a tenant with
+    no row would read the whole table); the text test keeps the policy's meaning exactly."""
+    row = conn.execute("SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                       "WHERE a.attrelid = %s::regclass AND a.attname = %s",
+                       (table.as_string(conn), column)).fetchone()
+    if row is None:
+        return False
+    col = sql.Identifier(column)
+    # format_type's output is the catalog's own, quoted, type name: safe to splice.
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {0} WHERE {1} = %s::{2} AND {1}::text = %s)"
+                    ).format(table, col, sql.SQL(str(row[0])))
+    try:
+        with conn.transaction():   # a savepoint when inside one: the error ends only it
+            found = conn.execute(query, (tenant, tenant)).fetchone()
+    except errors.DataError:
+        return False   # not a value of the column's type: no row can carry it
+    return bool(found and found[0])

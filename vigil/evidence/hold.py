@@ -1,8 +1,9 @@
 """Legal hold: an incident's scope recorded in ``vigil_monitor.legal_holds`` (schema 015).
 
 Retention (``maintain_trim``, run by ``vigil db maintain``) keeps every access, PHI-access and
-rollup row inside an unreleased hold's window and actors/tenants. Holding again replaces the
-scope (the incident grew); releasing keeps the row, with who and when, for the record.
+rollup row inside an unreleased hold's window and actors/tenants. Holding again widens the
+scope (the incident grew; it never shrinks); releasing keeps the row, with who and when,
+for the record.
 """
 
 from __future__ import annotations
@@ -17,12 +18,32 @@ from vigil.investigate.scope import Scope
 
 Conn = psycopg.Connection[Any]
 
+# Holding again only ever widens a hold in force (earliest since, latest until with NULL =
+# open, union of actors and tenants; no actor and no tenant = everyone, and stays so): a later,
+# narrower ``hold`` or ``collect --hold`` must not let retention delete rows held before.
+# A released hold is replaced by the new scope.
 _HOLD = """
-INSERT INTO vigil_monitor.legal_holds (incident_id, since, until, actors, tenants, held_by)
+INSERT INTO vigil_monitor.legal_holds AS h (incident_id, since, until, actors, tenants, held_by)
 VALUES (%(id)s, %(since)s, %(until)s, %(actors)s, %(tenants)s, %(who)s)
 ON CONFLICT (incident_id) DO UPDATE
-SET since = excluded.since, until = excluded.until, actors = excluded.actors,
-    tenants = excluded.tenants, held_by = excluded.held_by, held_at = clock_timestamp(),
+SET since = CASE WHEN h.released_at IS NULL THEN least(h.since, excluded.since)
+                 ELSE excluded.since END,
+    until = CASE WHEN h.released_at IS NOT NULL THEN excluded.until
+                 WHEN h.until IS NULL OR excluded.until IS NULL THEN NULL
+                 ELSE greatest(h.until, excluded.until) END,
+    actors = CASE WHEN h.released_at IS NOT NULL THEN excluded.actors
+                  WHEN (cardinality(h.actors) = 0 AND cardinality(h.tenants) = 0)
+                    OR (cardinality(excluded.actors) = 0 AND cardinality(excluded.tenants) = 0)
+                  THEN '{}'::text[]
+                  ELSE ARRAY(SELECT DISTINCT a FROM unnest(h.actors || excluded.actors) a
+                             ORDER BY a) END,
+    tenants = CASE WHEN h.released_at IS NOT NULL THEN excluded.tenants
+                   WHEN (cardinality(h.actors) = 0 AND cardinality(h.tenants) = 0)
+                     OR (cardinality(excluded.actors) = 0 AND cardinality(excluded.tenants) = 0)
+                   THEN '{}'::text[]
+                   ELSE ARRAY(SELECT DISTINCT t FROM unnest(h.tenants || excluded.tenants) t
+                              ORDER BY t) END,
+    held_by = excluded.held_by, held_at = clock_timestamp(),
     released_at = NULL, released_by = NULL
 RETURNING incident_id, since, until, actors, tenants, held_at, held_by
 """

@@ -31,7 +31,10 @@ REDACTED = "[redacted: PHI column]"
 DEFAULT_LIMIT = 10_000
 IDENT = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")   # an id, not free text
 
-# Tables whose primary-key column or tenant column is registered as PHI.
+# Tables whose audited key column or tenant column is registered as PHI. The key the audit
+# trigger records is whichever column ``enable_audit(table, pk)`` named (its first trigger
+# argument, 011), not necessarily the primary key: both are checked, so rows logged before the
+# trigger was re-keyed stay redacted too.
 _PHI_KEYS = """
 WITH phi AS (
     SELECT format('%I.%I', p.schema_name, p.table_name) AS qualified,
@@ -42,7 +45,11 @@ SELECT phi.qualified,
        bool_or(EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
                        AND a.attnum = ANY (i.indkey)
                        WHERE i.indrelid = phi.rel AND i.indisprimary
-                         AND a.attname = phi.column_name)) AS key_is_phi,
+                         AND a.attname = phi.column_name)
+               OR EXISTS (SELECT 1 FROM pg_trigger t
+                          WHERE t.tgrelid = phi.rel AND t.tgname = 'vigil_audit'
+                            AND position(convert_to(phi.column_name, 'UTF8')
+                                         || decode('00', 'hex') IN t.tgargs) = 1)) AS key_is_phi,
        bool_or(vigil_monitor.tenant_column_of(phi.schema_name, phi.table_name)
                = phi.column_name) AS tenant_is_phi
 FROM phi WHERE phi.rel IS NOT NULL GROUP BY phi.qualified

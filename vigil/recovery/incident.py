@@ -3,8 +3,8 @@ alerts, its timeline), with the time from detection to each milestone.
 
 Containment and release are recorded in the incident's timeline by ``vigil incident
 contain|release``; an incident without them simply has no such milestone. Only identifiers,
-kinds, times and the events' own details are kept; the free-text description is left out
-(it is a person's prose and may name a patient).
+kinds, times and the allow-listed keys of the events' details are kept; the free-text
+description and the events' notes are left out (a person's prose, which may name a patient).
 """
 
 from __future__ import annotations
@@ -19,6 +19,15 @@ from typing import Any
 _NOT_EFFECTIVE = ("plan", "request", "approv", "refus", "fail", "dry", "unverified")
 _ACK_KINDS = frozenset({"acknowledged", "acked", "response_initiated"})
 _RESOLVED_KINDS = frozenset({"resolved", "closed"})
+# Keys of an event's detail that hold identifiers, states, counts and times (router/incidents.py,
+# router/incident_api.py, router/containment/store.py, router/evidence.py, router/sql/*.sql).
+# Anything else (note, reason, description: free text) is dropped: an allow-list, so a key
+# added later stays out until someone decides it is safe.
+_DETAIL_KEYS = frozenset({
+    "incident_id", "alert_ids", "type", "severity", "status", "from", "to", "notified",
+    "oncall", "step", "targets", "due_at", "response_time_seconds", "containment_id",
+    "database", "kind", "target", "approvals_needed", "statements", "requested_by",
+    "verification", "evidence_id", "manifest_hash"})
 
 
 def _at(value: object) -> datetime | None:
@@ -27,6 +36,12 @@ def _at(value: object) -> datetime | None:
 
 def is_containment(kind: str) -> bool:
     return kind.startswith("contain") and not any(w in kind for w in _NOT_EFFECTIVE)
+
+
+def _detail(detail: object) -> dict[str, Any]:
+    if not isinstance(detail, dict):
+        return {}
+    return {k: v for k, v in detail.items() if k in _DETAIL_KEYS}
 
 
 def read(get: Callable[[str], Any], incident_id: int) -> dict[str, Any]:
@@ -39,6 +54,8 @@ def read(get: Callable[[str], Any], incident_id: int) -> dict[str, Any]:
 
 def summarize(incident: dict[str, Any], alerts: list[dict[str, Any]],
               events: list[dict[str, Any]]) -> dict[str, Any]:
+    events = [{"at": e["at"], "kind": e["kind"], "actor": e.get("actor"),
+               "detail": _detail(e.get("detail"))} for e in events]
     kinds = [(str(e["kind"]), _at(e["at"])) for e in events]
     detected = min([t for t in [_at(incident.get("created_at")),
                                 *(_at(a.get("starts_at")) for a in alerts)] if t],
@@ -61,8 +78,7 @@ def summarize(incident: dict[str, Any], alerts: list[dict[str, Any]],
                               "seconds_from_detection": (when - detected).total_seconds()
                               if when and detected else None}
                        for name, when in milestones.items()},
-        "timeline": [{"at": e["at"], "kind": e["kind"], "actor": e.get("actor"),
-                      "detail": e.get("detail")} for e in events],
+        "timeline": events,
         "containments": [e for e in events if is_containment(str(e["kind"]))],
         "releases": [e for e in events if str(e["kind"]).startswith("release")],
     }

@@ -4,6 +4,7 @@ Markdown for people and JSON for tools, written side by side."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,18 @@ def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     who = f"incident-{doc['incident']['id']}" if doc["incident"] else "system"
     out_dir.mkdir(parents=True, exist_ok=True)
     md, js = out_dir / f"recovery-{who}-{stamp}.md", out_dir / f"recovery-{who}-{stamp}.json"
-    js.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-    md.write_text(markdown(doc), encoding="utf-8")
+    _private(js, json.dumps(doc, indent=2, default=str) + "\n")
+    _private(md, markdown(doc))
     return md, js
+
+
+def _private(path: Path, text: str) -> None:
+    """Readable by whoever ran the report only (0600): it describes an incident's response,
+    like the evidence bundle (vigil/evidence/manifest.py)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)   # a file left by an earlier run keeps its mode otherwise
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 _MARK = {"pass": "✓", "fail": "✗", "no data": "⚠"}

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from vigil import contain
-from vigil.contain import Target
+from vigil.contain import Target, policies
 from vigil.contain.model import Kind
 from vigil.core.errors import VigilError
 from vigil.security import isolation, writeprobe
@@ -217,9 +217,8 @@ def _tenant(conn: Conn, dsn: str, target: Target,
              "released")
     if not _may(conn, role, table, "INSERT"):
         return unexamined(CONTAINMENT, subject, tried, "the role may not insert into the table")
-    if conn.execute(sql.SQL("SELECT 1 FROM {} WHERE {}::text = %s LIMIT 1").format(
-            sql.SQL(table.name), sql.Identifier(str(table.tenant_column))),
-            (tenant,)).fetchone():
+    if policies.tenant_has_rows(conn, sql.SQL(table.name), str(table.tenant_column),
+                                tenant):
         return unexamined(CONTAINMENT, subject, tried, "the throwaway tenant id has rows")
     if _admitted(conn, role, table, tenant) is not True:
         return unexamined(CONTAINMENT, subject, tried, "the write was refused, or failed, "

@@ -51,6 +51,7 @@ END $$;
 DO $$
 DECLARE
     current_path text;
+    parts text[];
 BEGIN
     SELECT substr(c, length('search_path=') + 1) INTO current_path
     FROM pg_db_role_setting s, unnest(s.setconfig) AS c
@@ -59,9 +60,13 @@ BEGIN
     IF current_path IS NULL THEN
         current_path := '"$user", public';   -- PostgreSQL's default
     END IF;
-    IF NOT 'vigil_monitor' = ANY (string_to_array(replace(current_path, ' ', ''), ',')) THEN
-        -- current_path is the catalog's own rendering of a list (identifiers already quoted).
+    -- The elements, without empty ones: a database set to search_path = '' is stored as "",
+    -- and `SET search_path = "", vigil_monitor` is rejected (zero-length identifier).
+    parts := ARRAY(SELECT trim(p) FROM unnest(string_to_array(current_path, ',')) AS p
+                   WHERE trim(p) NOT IN ('', '""'));
+    IF NOT 'vigil_monitor' = ANY (parts) THEN
+        -- The elements are the catalog's own rendering (identifiers already quoted).
         EXECUTE format('ALTER DATABASE %I SET search_path = ', current_database())
-                || current_path || ', vigil_monitor';
+                || array_to_string(parts || 'vigil_monitor'::text, ', ');
     END IF;
 END $$;

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 from vigil.recovery.incident import is_containment, summarize
-from vigil.recovery.report import markdown
+from vigil.recovery.report import markdown, write
 
 
 def test_only_a_containment_that_took_effect_counts() -> None:
@@ -40,3 +43,24 @@ def test_milestones_are_timed_from_the_earliest_detection() -> None:
                    "verdict": "pass", "checklist": [], "incident": doc})
     assert "| resolved | 2026-01-01T02:00:00+00:00 | 2h 00m 00s |" in md
     assert "free text" not in md
+
+
+def test_event_notes_are_left_out_and_the_report_files_are_private(tmp_path: Path) -> None:
+    """A note (a responder's prose: may name a patient) never reaches the report."""
+    incident = {"id": 5, "type": "access", "severity": "P2", "status": "responding",
+                "alert_ids": [], "created_at": "2026-01-01T00:00:00+00:00"}
+    events = [
+        {"at": "2026-01-01T00:01:00+00:00", "kind": "status_changed", "actor": "a",
+         "detail": {"from": "open", "to": "responding", "note": "called Jane Roe's ward"}},
+        {"at": "2026-01-01T00:02:00+00:00", "kind": "contained", "actor": "b",
+         "detail": {"target": "tenant-2", "kind": "tenant", "description": "Jane Roe",
+                    "reason": "Jane Roe"}},
+    ]
+    doc = summarize(incident, [], events)
+    assert doc["timeline"][0]["detail"] == {"from": "open", "to": "responding"}
+    assert doc["containments"][0]["detail"] == {"target": "tenant-2", "kind": "tenant"}
+    report = {"generated_at": "2026-01-01T03:00:00+00:00", "database": "d",
+              "verdict": "pass", "checklist": [], "incident": doc}
+    for path in write(report, tmp_path):
+        assert "Jane Roe" not in path.read_text()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -48,7 +48,7 @@ WHERE p.polrelid = ANY (%(oids)s::oid[])
 """
 
 _MONITOR_ROLES = """
-SELECT DISTINCT a.grantee::regrole::text FROM pg_proc p, aclexplode(p.proacl) a
+SELECT DISTINCT pg_get_userbyid(a.grantee)::text FROM pg_proc p, aclexplode(p.proacl) a
 WHERE p.oid = 'vigil_monitor.security_access_metrics()'::regprocedure
   AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
 """

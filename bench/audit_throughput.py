@@ -23,14 +23,13 @@ import re
 import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from benchlib import ROOT, save_results  # bench/ is sys.path[0]
+from benchlib import ROOT, run_in_tmp  # bench/ is sys.path[0]
 from pgcluster import ensure_apt_package, throwaway_cluster
 
 from vigil.core import pg
@@ -211,12 +210,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=30, help="seconds per pgbench run")
     ap.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                     default=[8, 32])
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        results = run_all(args, Path(tmp))
-    report(results)
-    save_results("audit_throughput", results)
-    return 0
+    return run_in_tmp("audit_throughput", ap, run_all, report)
 
 
 if __name__ == "__main__":

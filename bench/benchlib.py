@@ -6,8 +6,11 @@ The scripts run as ``python bench/NAME.py``, so bench/ is sys.path[0] and this i
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +30,15 @@ def save_results(name: str, results: Any) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(results, indent=2))
     return path
+
+
+def run_in_tmp(name: str, ap: argparse.ArgumentParser,
+               run_all: Callable[[argparse.Namespace, Path], Any],
+               report: Callable[[Any], None]) -> int:
+    """A cluster benchmark's main: parse, run in a temp folder, print, save the results."""
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = run_all(args, Path(tmp))
+    report(results)
+    save_results(name, results)
+    return 0

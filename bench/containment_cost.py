@@ -22,12 +22,11 @@ import re
 import secrets
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from benchlib import save_results  # bench/ is sys.path[0]
+from benchlib import run_in_tmp  # bench/ is sys.path[0]
 from pgcluster import throwaway_cluster
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -149,12 +148,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=25, help="seconds per pgbench run")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2, help="times each variant runs")
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        results = run_all(args, Path(tmp))
-    report(results)
-    save_results("containment_cost", results)
-    return 0
+    return run_in_tmp("containment_cost", ap, run_all, report)
 
 
 if __name__ == "__main__":

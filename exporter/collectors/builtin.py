@@ -131,25 +131,17 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                             "Fraction of rows re-encrypted under the current key, from "
                             "vigil_monitor.security_encryption_status().",
                             value="reencryption_progress"))),
-            QuerySpec(
-                f"SELECT coverage_ratio, gaps, integrity_issues, "
-                f"coalesce(first_broken_id, 0) AS first_broken_id "
-                f"FROM {S}.security_audit_metrics()",
-                (MetricSpec("vigil_audit_coverage_ratio", "gauge",
-                            "Share of PHI tables with an audit trigger, from "
-                            "vigil_monitor.security_audit_metrics().", value="coverage_ratio"),
-                 MetricSpec("vigil_audit_gaps", "gauge",
-                            "Missing (PHI table, trigger event) pairs: INSERT, UPDATE or "
-                            "DELETE of a PHI table without an enabled audit trigger, from "
-                            "vigil_monitor.security_audit_metrics().", value="gaps"),
-                 MetricSpec("vigil_audit_integrity_issues", "gauge",
-                            "Audit rows whose hash chain does not verify, from "
-                            "vigil_monitor.security_audit_metrics().",
-                            value="integrity_issues"),
-                 MetricSpec("vigil_audit_first_broken_row_id", "gauge",
-                            "Id of the first audit row whose hash chain breaks (0: none), "
-                            "from vigil_monitor.security_audit_metrics().",
-                            value="first_broken_id"))),
+            _gauges("security_audit_metrics", (
+                ("vigil_audit_coverage_ratio", "coverage_ratio",
+                 "Share of PHI tables with an audit trigger"),
+                ("vigil_audit_gaps", "gaps",
+                 "Missing (PHI table, trigger event) pairs: INSERT, UPDATE or DELETE of a PHI "
+                 "table without an enabled audit trigger"),
+                ("vigil_audit_integrity_issues", "integrity_issues",
+                 "Audit rows whose hash chain does not verify"),
+                ("vigil_audit_first_broken_row_id",
+                 "coalesce(first_broken_id, 0) AS first_broken_id",
+                 "Id of the first audit row whose hash chain breaks (0: none)"))),
         )
     if name == "indexes":
         return (
@@ -178,11 +170,12 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
 
 
 def _gauges(function: str, columns: tuple[tuple[str, str, str], ...]) -> QuerySpec:
-    """One row of ``vigil_monitor.FUNCTION()``, a gauge per (metric, column, what it is)."""
+    """One row of ``vigil_monitor.FUNCTION()``, a gauge per (metric, column, what it is); a
+    column may be ``expression AS name``."""
     return QuerySpec(
         f"SELECT {', '.join(column for _, column, _ in columns)} FROM {S}.{function}()",
         tuple(MetricSpec(name, "gauge", f"{what}, from vigil_monitor.{function}().",
-                         value=column) for name, column, what in columns))
+                         value=column.rsplit(" AS ", 1)[-1]) for name, column, what in columns))
 
 
 def _audit_pipeline(cap: int) -> tuple[QuerySpec, ...]:

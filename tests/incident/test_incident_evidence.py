@@ -26,41 +26,29 @@ BUNDLE_FILES = {"scope.json", "incident.json", "alerts.json", "sessions.json",
                 "manifest.sha256"}
 
 
+@pytest.mark.parametrize("table,columns", [
+    # the PHI column is the primary key
+    ("mrn_registry", "mrn text PRIMARY KEY, tenant_id text"),
+    # enable_audit --pk names the key the trigger records: a PHI column that is only UNIQUE
+    ("mrn_patients", "id serial PRIMARY KEY, mrn text UNIQUE, tenant_id text"),
+])
 def test_an_audited_table_keyed_by_a_phi_column_shows_no_key(
-        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+        world: World, capsys: pytest.CaptureFixture[str], table: str, columns: str) -> None:
     """The audit row's key is a value of the row: redacted when its column is PHI (011)."""
+    name = f"public.{table}"
     with pg.connect(world.dsn) as conn:
-        conn.execute("CREATE TABLE public.mrn_registry (mrn text PRIMARY KEY, tenant_id text)")
-        conn.execute("SELECT vigil_monitor.register_phi_column('public.mrn_registry', 'mrn')")
-        conn.execute("SELECT vigil_monitor.enable_audit('public.mrn_registry', 'mrn')")
+        conn.execute(f"CREATE TABLE {name} ({columns})".encode())
+        conn.execute("SELECT vigil_monitor.register_phi_column(%s, 'mrn')", (name,))
+        conn.execute("SELECT vigil_monitor.enable_audit(%s, 'mrn')", (name,))
         with conn.transaction():
             conn.execute("SELECT set_config('app.current_actor_id', %s, true)", (ACTOR,))
-            conn.execute("INSERT INTO public.mrn_registry VALUES (%s, %s)",
-                         (f"MRN {CANARY_NAME}", world.tenant))
+            conn.execute(f"INSERT INTO {name} (mrn, tenant_id) VALUES (%s, %s)".encode(),
+                         (f"MRN {table} {CANARY_NAME}", world.tenant))
     code, out = run_cli(capsys, *world.cli("incident", "logs", str(world.incident), "--json"))
     assert code == 0, out
     assert_no_phi(out, "incident logs --json")
-    [row] = [r for r in json.loads(out)["audit_rows"] if r["table_name"] == "public.mrn_registry"]
+    [row] = [r for r in json.loads(out)["audit_rows"] if r["table_name"] == name]
     assert row["row_pk"] == "[redacted: PHI column]" and row["operation"] == "INSERT"
-
-
-def test_an_audited_table_keyed_by_a_phi_column_that_is_not_its_primary_key_shows_no_key(
-        world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    """enable_audit --pk names the key the trigger records: a PHI column that is only UNIQUE."""
-    with pg.connect(world.dsn) as conn:
-        conn.execute("CREATE TABLE public.mrn_patients (id serial PRIMARY KEY, "
-                     "mrn text UNIQUE, tenant_id text)")
-        conn.execute("SELECT vigil_monitor.register_phi_column('public.mrn_patients', 'mrn')")
-        conn.execute("SELECT vigil_monitor.enable_audit('public.mrn_patients', 'mrn')")
-        with conn.transaction():
-            conn.execute("SELECT set_config('app.current_actor_id', %s, true)", (ACTOR,))
-            conn.execute("INSERT INTO public.mrn_patients (mrn, tenant_id) VALUES (%s, %s)",
-                         (f"MRN2 {CANARY_NAME}", world.tenant))
-    code, out = run_cli(capsys, *world.cli("incident", "logs", str(world.incident), "--json"))
-    assert code == 0, out
-    assert_no_phi(out, "incident logs --json")
-    [row] = [r for r in json.loads(out)["audit_rows"] if r["table_name"] == "public.mrn_patients"]
-    assert row["row_pk"] == "[redacted: PHI column]"
 
 
 def test_logs_lists_the_scope_records_without_phi(world: World,

@@ -26,23 +26,21 @@ _HOLD = """
 INSERT INTO vigil_monitor.legal_holds AS h (incident_id, since, until, actors, tenants, held_by)
 VALUES (%(id)s, %(since)s, %(until)s, %(actors)s, %(tenants)s, %(who)s)
 ON CONFLICT (incident_id) DO UPDATE
-SET since = CASE WHEN h.released_at IS NULL THEN least(h.since, excluded.since)
-                 ELSE excluded.since END,
-    until = CASE WHEN h.released_at IS NOT NULL THEN excluded.until
-                 WHEN h.until IS NULL OR excluded.until IS NULL THEN NULL
-                 ELSE greatest(h.until, excluded.until) END,
-    actors = CASE WHEN h.released_at IS NOT NULL THEN excluded.actors
-                  WHEN (cardinality(h.actors) = 0 AND cardinality(h.tenants) = 0)
-                    OR (cardinality(excluded.actors) = 0 AND cardinality(excluded.tenants) = 0)
-                  THEN '{}'::text[]
-                  ELSE ARRAY(SELECT DISTINCT a FROM unnest(h.actors || excluded.actors) a
-                             ORDER BY a) END,
-    tenants = CASE WHEN h.released_at IS NOT NULL THEN excluded.tenants
-                   WHEN (cardinality(h.actors) = 0 AND cardinality(h.tenants) = 0)
-                     OR (cardinality(excluded.actors) = 0 AND cardinality(excluded.tenants) = 0)
-                   THEN '{}'::text[]
-                   ELSE ARRAY(SELECT DISTINCT t FROM unnest(h.tenants || excluded.tenants) t
-                              ORDER BY t) END,
+SET (since, until, actors, tenants) = (
+        SELECT CASE WHEN f.fresh THEN excluded.since ELSE least(h.since, excluded.since) END,
+               CASE WHEN f.fresh THEN excluded.until
+                    WHEN h.until IS NULL OR excluded.until IS NULL THEN NULL
+                    ELSE greatest(h.until, excluded.until) END,
+               CASE WHEN f.fresh THEN excluded.actors WHEN f.everyone THEN '{}'::text[]
+                    ELSE ARRAY(SELECT DISTINCT a FROM unnest(h.actors || excluded.actors) a
+                               ORDER BY a) END,
+               CASE WHEN f.fresh THEN excluded.tenants WHEN f.everyone THEN '{}'::text[]
+                    ELSE ARRAY(SELECT DISTINCT t FROM unnest(h.tenants || excluded.tenants) t
+                               ORDER BY t) END
+        FROM (SELECT h.released_at IS NOT NULL AS fresh,
+                     (cardinality(h.actors) = 0 AND cardinality(h.tenants) = 0)
+                     OR (cardinality(excluded.actors) = 0
+                         AND cardinality(excluded.tenants) = 0) AS everyone) f),
     held_by = excluded.held_by, held_at = clock_timestamp(),
     released_at = NULL, released_by = NULL
 RETURNING incident_id, since, until, actors, tenants, held_at, held_by

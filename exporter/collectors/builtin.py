@@ -5,7 +5,7 @@ Every object read here is listed in docs/CONTRACTS.md and installed by ``vigil d
 
 from __future__ import annotations
 
-from exporter.collectors.spec import CollectorSpec, MetricSpec, QuerySpec
+from exporter.collectors.spec import CollectorSpec, MetricSpec, MetricType, QuerySpec
 from exporter.config import BUILTIN_COLLECTORS, ExporterConfig
 
 S = "vigil_monitor"
@@ -178,6 +178,18 @@ def _gauges(function: str, columns: tuple[tuple[str, str, str], ...]) -> QuerySp
                          value=column.rsplit(" AS ", 1)[-1]) for name, column, what in columns))
 
 
+# Per sealer, from vigil_monitor.audit_sealer_status(): (metric, type, column, meaning).
+_SEALER_METRICS: tuple[tuple[str, MetricType, str, str], ...] = (
+    ("vigil_audit_sealer_up", "gauge", "up", "1 if the sealer's heartbeat is fresh, 0 if not"),
+    ("vigil_audit_sealer_heartbeat_age_seconds", "gauge", "heartbeat_age_seconds",
+     "Seconds since the sealer's last heartbeat"),
+    ("vigil_audit_seal_lag_seconds", "gauge", "seal_lag_seconds",
+     "How far behind the buffer the sealer's chain is"),
+    ("vigil_audit_sealed_rows_total", "counter", "rows_sealed_total",
+     "Audit rows the sealer has chained"),
+)
+
+
 def _audit_pipeline(cap: int) -> tuple[QuerySpec, ...]:
     """Schema 008 (issue #16): the audit buffer, the sealers that chain it, the verifier."""
     # One row per sealer that ever ran: alive ones first, so the cap drops the long-dead.
@@ -198,22 +210,9 @@ def _audit_pipeline(cap: int) -> tuple[QuerySpec, ...]:
         QuerySpec(
             f"SELECT sealer_id AS sealer, alive::int AS up, heartbeat_age_seconds, "
             f"seal_lag_seconds, rows_sealed_total {sealers}",
-            (MetricSpec("vigil_audit_sealer_up", "gauge",
-                        "1 if the sealer's heartbeat is fresh, 0 if not, from "
-                        "vigil_monitor.audit_sealer_status().", value="up",
-                        labels=("sealer",), max_series=cap),
-             MetricSpec("vigil_audit_sealer_heartbeat_age_seconds", "gauge",
-                        "Seconds since the sealer's last heartbeat, from "
-                        "vigil_monitor.audit_sealer_status().", value="heartbeat_age_seconds",
-                        labels=("sealer",), max_series=cap),
-             MetricSpec("vigil_audit_seal_lag_seconds", "gauge",
-                        "How far behind the buffer the sealer's chain is, from "
-                        "vigil_monitor.audit_sealer_status().", value="seal_lag_seconds",
-                        labels=("sealer",), max_series=cap),
-             MetricSpec("vigil_audit_sealed_rows_total", "counter",
-                        "Audit rows the sealer has chained, from "
-                        "vigil_monitor.audit_sealer_status().", value="rows_sealed_total",
-                        labels=("sealer",), max_series=cap))),
+            tuple(MetricSpec(name, kind, f"{what}, from vigil_monitor.audit_sealer_status().",
+                             value=column, labels=("sealer",), max_series=cap)
+                  for name, kind, column, what in _SEALER_METRICS)),
         # last_error is an error class or SQLSTATE by contract; anything else (a message that
         # could hold values) is exported as "other", so the label stays bounded and clean.
         QuerySpec(

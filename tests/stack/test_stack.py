@@ -347,8 +347,13 @@ def test_up_names_the_part_that_failed_with_its_error_and_exits_non_zero(state: 
 
 def test_up_and_status_say_fast_timings_are_running(state: Path) -> None:
     port = polling.free_port()
+    # Every other part on a port of its own too: this Prometheus must not scrape, or alert
+    # through, a stack a developer runs on the default ports meanwhile.
+    ports = [a for part in ("prometheus", "exporter", "router", "sink", "reporter",
+                            "alertmanager")
+             for a in ("--port", f"{part}={port if part == 'prometheus' else polling.free_port()}")]
     up = vigil("up", "--detach", "--fast", "--only", "prometheus", "--state-dir", str(state),
-               "--port", f"prometheus={port}")
+               *ports)
     assert up.returncode == 0, up.stdout + up.stderr
     assert "rule timings: FAST demo timings (--fast)" in up.stdout
     status = vigil("status", "--state-dir", str(state))
@@ -359,10 +364,8 @@ def test_up_and_status_say_fast_timings_are_running(state: Path) -> None:
     flags = httpclient.get_json(f"http://127.0.0.1:{port}/api/v1/status/flags")["data"]
     assert flags["web.external-url"] == f"http://127.0.0.1:{port}/"
     # A kept Prometheus keeps its timings: asking for real ones says so.
-    again = vigil("up", "--detach", "--only", "prometheus", "--state-dir", str(state),
-                  "--port", f"prometheus={port}")
+    again = vigil("up", "--detach", "--only", "prometheus", "--state-dir", str(state), *ports)
     assert "rule timings: FAST" in again.stdout and "you asked for real timings" in again.stdout
     vigil("down", "--state-dir", str(state))
-    real = vigil("up", "--detach", "--only", "prometheus", "--state-dir", str(state),
-                 "--port", f"prometheus={port}")
+    real = vigil("up", "--detach", "--only", "prometheus", "--state-dir", str(state), *ports)
     assert "rule timings: real: the rules' own for: and windows" in real.stdout, real.stdout

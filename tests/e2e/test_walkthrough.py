@@ -35,7 +35,7 @@ from support.polling import wait_for
 
 from vigil.core import httpclient, pg
 from vigil.stack import ruleoverlay
-from vigil.stack.plan import Ports, exporter_dsn, router_dsn
+from vigil.stack.plan import DEFAULT_PORTS, Ports, exporter_dsn, router_dsn
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -230,9 +230,8 @@ def _stack_port(url: str, ports: Ports) -> tuple[str, int] | None:
     m = re.match(r"https?://(127\.0\.0\.1|localhost):(\d+)(/.*)?$", url)
     if not m:
         return None
-    defaults = Ports()
-    for name in Ports.__annotations__:
-        if getattr(defaults, name) == int(m.group(2)):
+    for name, default in DEFAULT_PORTS.items():
+        if default == int(m.group(2)):
             return name, getattr(ports, name)
     return None   # not the native stack (e.g. the compose stack's Grafana on 3000)
 

@@ -16,7 +16,7 @@ def test_the_stack_runs_the_reporter_on_its_port_and_prometheus_scrapes_it(
     reporter = stack.services()["reporter"]
     assert reporter.missing is None
     argv = " ".join(reporter.argv)
-    ports = Ports()
+    ports = Ports.of()
     assert "report schedule" in argv
     assert f"--store {tmp_path / 'state' / 'reports'}" in argv
     assert f"--listen 127.0.0.1:{ports.reporter}" in argv

@@ -100,7 +100,7 @@ def private_stack(admin_dsn: str, work: Path, prefix: str,
 
     suffix = uuid.uuid4().hex[:10]
     demo_db, router_db = f"vigil_{prefix}_demo_{suffix}", f"vigil_{prefix}_router_{suffix}"
-    ports = Ports(exporter=free_port(), router=free_port(), sink=free_port(),
+    ports = Ports.of(exporter=free_port(), router=free_port(), sink=free_port(),
                   prometheus=free_port(), alertmanager=free_port())
     stack = Stack(Layout(root=ROOT, state=work / "state"),
                   Options(ports=ports, admin_dsn=admin_dsn, demo_db=demo_db,

@@ -22,7 +22,7 @@ from vigil.stack.runner import ORDER, Options, Stack
 def _stack(tmp_path: Path) -> Stack:
     root = Path(__file__).resolve().parents[2]
     return Stack(Layout(root=root, state=tmp_path / "state"),
-                 Options(ports=Ports(), admin_dsn="postgresql://admin@127.0.0.1:5432/postgres"),
+                 Options(ports=Ports.of(), admin_dsn="postgresql://admin@127.0.0.1:5432/postgres"),
                  say=lambda line: None)
 
 

@@ -23,8 +23,8 @@ GUIDES: dict[str, str] = {
 class CheckResult:
     name: str
     ok: bool
-    value: float | None
-    threshold: float | None
+    value: float | None = None          # what was measured, where a number was
+    threshold: float | None = None      # the number it was held to
     detail: str = ""
     no_data: bool = False
 

@@ -18,10 +18,10 @@ Every function takes an admin DSN of the monitored database (vigil_monitor insta
 from __future__ import annotations
 
 from vigil.contain import executor, planner, verifier
-from vigil.contain.model import KINDS, Check, Plan, Step, Target, TargetError, Verification
+from vigil.contain.model import KINDS, Plan, Step, Target, TargetError, Verification
 from vigil.core import pg
 
-__all__ = ["KINDS", "Check", "Plan", "Step", "Target", "TargetError", "Verification",
+__all__ = ["KINDS", "Plan", "Step", "Target", "TargetError", "Verification",
            "contain", "execute", "plan", "plan_release", "release", "verify"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from vigil.checks.result import CheckResult
 from vigil.core.errors import VigilError
 
 Kind = Literal["role", "actor", "tenant"]
@@ -81,17 +82,10 @@ class Plan:
 
 
 @dataclasses.dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Verification:
     target: Target
     state: Literal["contained", "released"]
-    checks: tuple[Check, ...]
+    checks: tuple[CheckResult, ...]
 
     @property
     def ok(self) -> bool:
@@ -99,4 +93,5 @@ class Verification:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "state": self.state,
-                "checks": [dataclasses.asdict(c) for c in self.checks]}
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
+                           for c in self.checks]}

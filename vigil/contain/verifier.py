@@ -11,8 +11,9 @@ from typing import Any
 
 import psycopg
 
+from vigil.checks.result import CheckResult
 from vigil.contain import executor, planner, policies
-from vigil.contain.model import Check, Target, Verification
+from vigil.contain.model import Target, Verification
 
 Conn = psycopg.Connection[Any]
 
@@ -20,18 +21,19 @@ Conn = psycopg.Connection[Any]
 def verify(conn: Conn, target: Target) -> Verification:
     held = planner.active_row(conn, target)
     state: Any = "contained" if held else "released"
-    checks: list[Check] = []
+    checks: list[CheckResult] = []
     if target.kind == "role":
         checks += _role(conn, target, held[2] if held else _last_prior(conn, target),
                         contained=held is not None)
     else:
         bad = policies.drift(conn)
-        checks.append(Check("policies", not bad, "; ".join(bad) or
-                            "every RLS table carries the policy the containments imply"))
+        checks.append(CheckResult("policies", not bad, detail="; ".join(bad) or
+                                  "every RLS table carries the policy the containments imply"))
         if target.kind == "actor":
             admitted = _admits(conn, target.value)
-            checks.append(Check("actor refused", admitted is (held is None),
-                                f"vigil_contain.admits for {target.value}: {admitted}"))
+            checks.append(CheckResult("actor refused", admitted is (held is None),
+                                      detail=f"vigil_contain.admits for {target.value}: "
+                                             f"{admitted}"))
     return Verification(target, state, tuple(checks))
 
 
@@ -43,22 +45,23 @@ def _last_prior(conn: Conn, target: Target) -> dict[str, Any] | None:
 
 
 def _role(conn: Conn, target: Target, prior: dict[str, Any] | None,
-          contained: bool) -> list[Check]:
+          contained: bool) -> list[CheckResult]:
     now = planner.role_state(conn, target.value)
     if now is None:
-        return [Check("role exists", False, f"no role named {target.value}")]
+        return [CheckResult("role exists", False, detail=f"no role named {target.value}")]
     if contained:
         left = executor.sessions(conn, target)
-        return [Check("no login", not now["rolcanlogin"], f"rolcanlogin {now['rolcanlogin']}"),
-                Check("connect revoked", not now["connect"],
-                      f"own CONNECT grants: {len(now['connect'])}"),
-                Check("sessions gone", left == 0, f"{left} session(s) still open")]
+        return [CheckResult("no login", not now["rolcanlogin"],
+                            detail=f"rolcanlogin {now['rolcanlogin']}"),
+                CheckResult("connect revoked", not now["connect"],
+                            detail=f"own CONNECT grants: {len(now['connect'])}"),
+                CheckResult("sessions gone", left == 0, detail=f"{left} session(s) still open")]
     if prior is None:
-        return [Check("never contained", True, "nothing to restore")]
-    return [Check("login restored", now["rolcanlogin"] == prior["rolcanlogin"],
-                  f"rolcanlogin {now['rolcanlogin']}, before {prior['rolcanlogin']}"),
-            Check("connect restored", now["connect"] == prior["connect"],
-                  f"own CONNECT grants {now['connect']}, before {prior['connect']}")]
+        return [CheckResult("never contained", True, detail="nothing to restore")]
+    return [CheckResult("login restored", now["rolcanlogin"] == prior["rolcanlogin"],
+                        detail=f"rolcanlogin {now['rolcanlogin']}, before {prior['rolcanlogin']}"),
+            CheckResult("connect restored", now["connect"] == prior["connect"],
+                        detail=f"own CONNECT grants {now['connect']}, before {prior['connect']}")]
 
 
 def _admits(conn: Conn, actor: str) -> bool:

@@ -23,7 +23,7 @@ from vigil.stack.fast import (
     FAST_WINDOW,
 )
 from vigil.stack.fast import options as fast_options
-from vigil.stack.plan import Layout, Ports, default_layout
+from vigil.stack.plan import DEFAULT_PORTS, Layout, Ports, default_layout
 from vigil.stack.runner import ORDER, Options, Stack, StackError
 
 
@@ -87,19 +87,19 @@ def _state_arg(parser: argparse.ArgumentParser) -> None:
 def _stack(args: argparse.Namespace, port_args: list[str] | None = None,
            **options: Any) -> Stack:
     layout: Layout = default_layout(args.state_dir)
-    ports = Ports()
+    ports = Ports.of()
     try:  # status/down talk to the ports `vigil up` used
         saved = json.loads(layout.stack_file.read_text())["ports"]
-        ports = Ports(**{k: int(v) for k, v in saved.items() if k in Ports.__annotations__})
+        ports = Ports.of(**{k: int(v) for k, v in saved.items() if k in DEFAULT_PORTS})
     except (OSError, ValueError, KeyError, TypeError):
         pass
     if port_args:
         changes: dict[str, int] = {}
         for item in port_args:
             name, _, value = item.partition("=")
-            if name not in Ports.__annotations__ or not value.isdigit():
+            if name not in DEFAULT_PORTS or not value.isdigit():
                 raise StackError(f"--port {item}: use PART=PORT with PART one of "
-                                 f"{', '.join(Ports.__annotations__)}")
+                                 f"{', '.join(DEFAULT_PORTS)}")
             changes[name] = int(value)
         ports = dataclasses.replace(ports, **changes)
     return Stack(layout, Options(ports=ports, **options))

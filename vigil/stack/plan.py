@@ -18,6 +18,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -35,21 +36,43 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+# Where each part listens unless told otherwise: vigil's own parts on 18090-18093, Prometheus
+# and Alertmanager on their usual ports. These are the ports the project's configs name, so a
+# stack on other ports gets derived configs with them rewritten (``Ports.rewrites``).
+DEFAULT_PORTS: Mapping[str, int] = MappingProxyType({
+    "exporter": 18090, "router": 18091, "sink": 18092, "reporter": 18093,
+    "prometheus": 9090, "alertmanager": 9093})
+
+
 @dataclasses.dataclass(frozen=True)
 class Ports:
-    exporter: int = 18090
-    router: int = 18091
-    sink: int = 18092
-    reporter: int = 18093
-    prometheus: int = 9090
-    alertmanager: int = 9093
+    """The port of each part: ``Ports.of(router=4444)`` is the defaults with the router moved."""
+
+    exporter: int
+    router: int
+    sink: int
+    reporter: int
+    prometheus: int
+    alertmanager: int
+
+    @classmethod
+    def of(cls, **moved: int) -> Ports:
+        return cls(**{**DEFAULT_PORTS, **moved})
 
     def rewrites(self) -> dict[int, int]:
         """Default port -> actual port, for the ones that differ."""
-        default = Ports()
-        return {getattr(default, f.name): getattr(self, f.name)
-                for f in dataclasses.fields(self)
-                if getattr(default, f.name) != getattr(self, f.name)}
+        return {DEFAULT_PORTS[name]: port for name, port in dataclasses.asdict(self).items()
+                if port != DEFAULT_PORTS[name]}
+
+
+class _InState:
+    """A path in the state folder, by name: ``layout.logs`` is ``layout.state / "logs"``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, layout: Layout, owner: type[Layout] | None = None) -> Path:
+        return layout.state / self.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,39 +82,16 @@ class Layout:
     root: Path
     state: Path
 
-    @property
-    def run(self) -> Path:
-        return self.state / "run"
-
-    @property
-    def logs(self) -> Path:
-        return self.state / "logs"
-
-    @property
-    def generated(self) -> Path:
-        return self.state / "config"
-
-    @property
-    def data(self) -> Path:
-        return self.state / "data"
-
-    @property
-    def token_file(self) -> Path:
-        return self.state / "router-token"
-
-    @property
-    def audit_key_file(self) -> Path:
-        # The name vigil.audit.keys.demo_key_file() falls back to, so `vigil demo inject
-        # audit-tamper` and `vigil audit verify` find the stack's key without flags.
-        return self.state / "audit.key"
-
-    @property
-    def audit_checkpoint_file(self) -> Path:
-        return self.state / "audit-checkpoint"
-
-    @property
-    def stack_file(self) -> Path:
-        return self.state / "stack.json"
+    run = _InState("run")
+    logs = _InState("logs")
+    generated = _InState("config")
+    data = _InState("data")
+    token_file = _InState("router-token")
+    # The name vigil.audit.keys.demo_key_file() falls back to, so `vigil demo inject
+    # audit-tamper` and `vigil audit verify` find the stack's key without flags.
+    audit_key_file = _InState("audit.key")
+    audit_checkpoint_file = _InState("audit-checkpoint")
+    stack_file = _InState("stack.json")
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

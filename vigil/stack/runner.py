@@ -71,7 +71,7 @@ ORDER: tuple[str, ...] = ("sink", "router", "exporter", "sealer", "maintainer", 
 class Options:
     """What ``vigil up`` may vary; the defaults are the documented native stack."""
 
-    ports: Ports = dataclasses.field(default_factory=Ports)
+    ports: Ports = dataclasses.field(default_factory=Ports.of)
     admin_dsn: str | None = None
     with_workload: bool = True
     only: tuple[str, ...] | None = None     # run just these parts (and no set-up tasks)

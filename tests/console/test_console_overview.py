@@ -4,6 +4,7 @@ runbook's thresholds, each chart linking to its runbook section."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from support.prom import RULES_DIR, prometheus_test_config, query, start_prometh
 
 from router.app import create_app
 from router.config import load_config
+from router.console import overview
 from router.migrate import migrate
 
 from .conftest import REPO, SECRET
@@ -80,5 +82,9 @@ async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(
     assert re.search(r"<(polyline|circle) ", panels["unusual-access-patterns"])
     assert "no data" in panels["encryption-performance"]     # nothing measured: said so
     assert "Prometheus did not answer" not in page
+    # Each title is shown once, as its figure's caption (the chart does not draw it again).
+    shown = re.sub(r"<[^>]+>", "\n", page)
+    for p in (*overview.THRESHOLDS, *overview.SIGNALS):
+        assert shown.count(html.escape(p.title)) == 1, p.title
     runbook = await (await client.get("/console/runbook")).text()
     assert 'id="rls-optimization"' in runbook and 'id="audit-performance"' in runbook

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from router.oncall.model import Oncall
 from vigil.core import listen, secrets
@@ -298,12 +298,16 @@ class Console:
     # Signs session cookies, CSRF tokens and ack links (HMAC-SHA256, a purpose per use).
     secret: Secret
     users: dict[str, ConsoleUser]
-    prometheus_url: str | None = None    # the overview page's source; None: no charts
     session_ttl: Seconds = 12 * 3600.0
     ack_link_ttl: Seconds = 3600.0       # a notification's ack link works this long
     overview_window: Seconds = 6 * 3600.0
     show_labels: tuple[str, ...] = SHOW_LABELS
     show_annotations: tuple[str, ...] = SHOW_ANNOTATIONS
+
+    # One Prometheus URL for the whole router (vigil.core.config reports these at their path).
+    RETIRED_FIELDS: ClassVar[dict[str, str]] = {
+        "prometheus_url": "moved: set the top-level prometheus_url instead (the overview's "
+                          "charts and `vigil alert context` read that one URL)"}
 
     def __post_init__(self) -> None:
         if len(self.secret) < 32:
@@ -311,8 +315,6 @@ class Console:
                              "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
         if not self.users:
             raise ValueError("console.users: at least one user is required")
-        if self.prometheus_url and not self.prometheus_url.startswith(("http://", "https://")):
-            raise ValueError("console.prometheus_url must be an http:// or https:// URL")
         if self.ack_link_ttl <= 0 or self.session_ttl <= 0:
             raise ValueError("console.session_ttl and console.ack_link_ttl must be positive")
 
@@ -337,8 +339,9 @@ class RouterFile:
     public_url: str = "http://127.0.0.1:18091"
     console: Console | None = None       # no section: no console, no ack links
 
-    # Where `vigil alert context` reads the alert's rule and metric history (Prometheus
-    # /api/v1/rules and /api/v1/query_range); None: the context says it is not configured.
+    # The router's one Prometheus (router/prom.py): where `vigil alert context` reads the
+    # alert's rule and metric history (/api/v1/rules, /api/v1/query_range) and the console's
+    # overview its charts; None: the context and the overview say it is not configured.
     prometheus_url: str | None = None
 
     def __post_init__(self) -> None:

@@ -58,7 +58,9 @@ async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(
         "auth": {"bearer_token": "overview-token-0123456789"},
         "escalation_file": str(REPO / "config" / "escalation.yml"),
         "oncall_file": str(REPO / "config" / "oncall.yml"),
-        "console": {"secret": SECRET, "prometheus_url": prometheus, "overview_window": "1h",
+        # The router's one Prometheus URL: the overview reads it as `alert context` does.
+        "prometheus_url": prometheus,
+        "console": {"secret": SECRET, "overview_window": "1h",
                     "users": {"ro": {"password": "ro-pass", "role": "read-only"}}}}))
     client = await aiohttp_client(create_app(load_config(path), background=False))
     form = await (await client.get("/console/login")).text()

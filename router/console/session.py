@@ -158,7 +158,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         # whether the user exists.
         wait = await throttle.retry_after(conn, cfg, name, address, now)
         if wait:
-            log.warning("console login refused: too many failures", extra=who)
+            log.warning("console login refused: too many attempts", extra=who)
             resp = login_form(request, v, "Too many failed logins: try again in "
                               f"{-(-wait // 60)} min.", 429)
             resp.headers["Retry-After"] = str(wait)

@@ -5,8 +5,10 @@ behind one database enforces one limit (``console.login_limit``).
 A name is counted whether or not it is a configured user, and the refusal (429) comes before
 the password is looked at: the answer never tells whether a user exists. The name is kept as
 an HMAC (an unknown name is an attacker's string), the address as the socket's peer. Each
-attempt runs under transaction-scoped advisory locks on its two keys, so concurrent attempts
-(on any replica) are counted one after the other and the limit holds exactly.
+attempt holds transaction-scoped advisory locks on its two keys, so concurrent guesses (on
+any replica) can't all read the count before any of them adds to it: the limit holds
+exactly. An attempt that finds a key locked is refused at once (429, retry after a second)
+rather than queued holding one of the pool's connections, which the webhook needs.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ async def retry_after(conn: Any, cfg: Console, name: str, address: str,
     window = timedelta(seconds=cfg.login_limit.window)
     wait = 0.0
     attempt = keys(cfg, name, address)
-    for scope, key, _ in sorted(attempt):   # one lock order everywhere: no deadlock
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                           (f"vigil-console-login|{scope}|{key}",))
+    for scope, key, _ in attempt:
+        cur = await conn.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+                                 (f"vigil-console-login|{scope}|{key}",))
+        row = await cur.fetchone()
+        if not (row and row[0]):
+            return 1        # another attempt on this name or address is being counted
     for scope, key, limit in attempt:
         # The limit-th most recent failure in the window: once it leaves the window, there
         # are fewer than `limit` left and attempts are allowed again.

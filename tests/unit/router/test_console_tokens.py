@@ -126,3 +126,16 @@ def test_the_login_limit_defaults_to_five_per_user_twenty_per_address_in_15_minu
     cfg = build(Console, {"secret": SECRET, "users": {"a": {"password": "x"}}}, "router.yml")
     assert (cfg.login_limit.per_user, cfg.login_limit.per_address,
             cfg.login_limit.window) == (5, 20, 900.0)
+
+
+def test_a_users_fingerprint_changes_with_their_password_role_or_the_secret() -> None:
+    from router.console.sessions import fingerprint
+    cfg = _console()
+    mark = fingerprint(cfg, "a", ConsoleUser(Secret("pw"), "responder"))
+    assert "pw" not in mark and len(mark) == 64
+    assert mark == fingerprint(cfg, "a", ConsoleUser(Secret("pw"), "responder"))
+    assert mark != fingerprint(cfg, "a", ConsoleUser(Secret("pw2"), "responder"))
+    assert mark != fingerprint(cfg, "a", ConsoleUser(Secret("pw"), "read-only"))
+    assert mark != fingerprint(cfg, "b", ConsoleUser(Secret("pw"), "responder"))
+    other = Console(secret=Secret(OTHER), users=cfg.users)
+    assert mark != fingerprint(other, "a", ConsoleUser(Secret("pw"), "responder"))

@@ -16,7 +16,14 @@ One module per concern, and this package's names are the way to import them:
 """
 
 from router.config.auth import Auth, BasicAuth
-from router.config.console import SHOW_ANNOTATIONS, SHOW_LABELS, Console, ConsoleRole, ConsoleUser
+from router.config.console import (
+    SHOW_ANNOTATIONS,
+    SHOW_LABELS,
+    Console,
+    ConsoleRole,
+    ConsoleUser,
+    LoginLimit,
+)
 from router.config.escalation import (
     DEFAULT_CONTAINMENT_APPROVALS,
     DEFAULT_STALE_AFTER,
@@ -47,6 +54,6 @@ __all__ = [
     "DEFAULT_CONTAINMENT_APPROVALS", "DEFAULT_STALE_AFTER", "LEVELS", "SHOW_ANNOTATIONS",
     "SHOW_LABELS", "Auth", "BasicAuth", "Channel", "ChannelType", "Config", "Console",
     "ConsoleRole", "ConsoleUser", "Database", "Engine", "Escalation", "Level", "Listen",
-    "Outbox", "Repeat", "Retention", "RouterFile", "Severity", "Step", "Target", "Webhook",
-    "check_escalation", "load_config", "load_escalation", "parse_listen_address",
+    "LoginLimit", "Outbox", "Repeat", "Retention", "RouterFile", "Severity", "Step", "Target",
+    "Webhook", "check_escalation", "load_config", "load_escalation", "parse_listen_address",
 ]

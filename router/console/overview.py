@@ -85,7 +85,7 @@ async def _panel(base: str, p: Panel, start: float, end: float) -> str:
 
 
 async def overview(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     cfg = console_config(request)
     now = request.app[CLOCK].now()
     end = now.timestamp()

@@ -20,8 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from router import prom
-from vigil.report.errors import PrometheusUnavailable
-from vigil.report.prom import Prom
+from vigil.core.prom import Prom, PrometheusUnavailable
 
 TIMEOUT = 3.0            # each Prometheus call; two or three per context
 DEADLINE = 7.0           # all of them: the request's own bound (op_timeout, 12 s) is for the DB

@@ -1,7 +1,7 @@
 """The router's one way to read Prometheus (the console's overview, an alert's context), at
 the top-level ``prometheus_url`` of router.yml.
 
-It goes through the project's one Prometheus client (vigil.report.prom, blocking) in a
+It goes through the project's one Prometheus client (vigil.core.prom, blocking) in a
 thread, so the event loop never waits on Prometheus, and gives up after ``deadline``. Every
 way a read can fail (Prometheus down or answering an error, too slow, an answer of an
 unexpected shape) is one ``PrometheusUnavailable`` whose message says which: callers show it
@@ -14,8 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
-from vigil.report.errors import PrometheusUnavailable
-from vigil.report.prom import Prom
+from vigil.core.prom import Prom, PrometheusUnavailable
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from router.console import svg
 from router.console.render import h, page
 from router.console.session import console_config, csrf_for, require
 from router.keys import CLOCK, CONFIG
-from vigil.report.errors import PrometheusUnavailable
+from vigil.core.prom import PrometheusUnavailable
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ actors advance nothing, and release, re-containment and the drift check keep wor
 from __future__ import annotations
 
 import hashlib
+import json
 from importlib import resources
 
 import psycopg
@@ -12,9 +13,14 @@ import pytest
 from pghelpers import one
 from psycopg import sql
 
+from router.client_cli import RouterClient
 from vigil import contain, demo
 from vigil.contain import Target, policies
 from vigil.demo import load
+from vigil.recovery import incident
+
+from .conftest import TOKEN, RouterProc
+from .test_contain_cli import vigil
 
 COUNTERS = ("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'vigil_monitor' AND c.relname LIKE 'refused\\_writes\\_%'")
@@ -162,3 +168,28 @@ def test_containments_active_when_schema_020_arrives_verify_and_count_from_then_
         for target in (actor, tenant):
             contain.execute(admin, contain.plan_release(admin, target, "alice"))
             assert contain.verify(admin, target).ok
+
+
+def test_the_cli_shows_the_count_and_the_release_carries_it_to_the_recovery_report(
+        demo_mod: demo.DemoInfo, router_proc: RouterProc) -> None:
+    """`vigil incident contain --verify` reads the count as it stands; the release's
+    verification records it on the incident's timeline, where the recovery report reads it."""
+    admin, actor = demo_mod.admin_dsn, "user-tenant-2-2"
+    iid = int(RouterClient(router_proc.url, TOKEN).post("/api/v1/incidents", {
+        "type": "breach", "severity": "P2", "description": "d", "created_by": "alice"})["id"])
+    common = ["--url", router_proc.url, "--dsn", admin, "--who", "alice"]
+    code, out = vigil("incident", "contain", str(iid), "--actor", actor, *common)
+    assert code == 0 and "refused writes counted: 0 write(s) refused" in out, out
+    for attempts in (1, 2):
+        _refused_insert(demo_mod.app_dsn, "tenant-2", actor)
+        code, out = vigil("incident", "contain", str(iid), "--actor", actor, "--verify",
+                          "--json", *common)
+        assert code == 0 and json.loads(out)["verification"]["refused_writes"] == attempts
+    code, out = vigil("incident", "contain", str(iid), "--actor", actor, "--verify", *common)
+    assert code == 0 and "2 write(s) refused since contained" in out, out
+    code, out = vigil("incident", "release", str(iid), "--json", *common)
+    assert code == 0, out
+    assert json.loads(out)["released"][0]["verification"]["refused_writes"] == 2
+    client = RouterClient(router_proc.url, TOKEN)
+    doc = incident.read(client.get, iid)
+    assert [e["detail"]["verification"]["refused_writes"] for e in doc["releases"]] == [2]

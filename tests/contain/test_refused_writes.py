@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from importlib import resources
 
 import psycopg
@@ -16,8 +17,8 @@ from psycopg import sql
 from router.client_cli import RouterClient
 from vigil import contain, demo
 from vigil.contain import Target, policies
-from vigil.demo import load
-from vigil.recovery import incident
+from vigil.demo import app, load
+from vigil.recovery.incident import read as read_incident
 
 from .conftest import TOKEN, RouterProc
 from .test_contain_cli import vigil
@@ -154,8 +155,17 @@ def test_containments_active_when_schema_020_arrives_verify_and_count_from_then_
         assert not contain.verify(admin, actor).ok   # legacy policies are not today's plan
         _refused_insert(demo_mod.app_dsn, "tenant-2", actor.value)   # uncounted, as before
         migration = resources.files("vigil.schema").joinpath("sql/020_refused_writes.sql")
+        reader = f"vigil_reader_{uuid.uuid4().hex[:8]}"   # `vigil db grants --role` before 020
         with psycopg.connect(admin, autocommit=True) as conn, conn.transaction():
+            conn.execute(f"CREATE ROLE {reader}".encode())
+            conn.execute(f"GRANT EXECUTE ON FUNCTION vigil_monitor.security_access_metrics() "
+                         f"TO {reader}".encode())
             conn.execute(migration.read_text("utf-8").encode())
+            assert conn.execute("SELECT has_function_privilege(%s, 'vigil_monitor."
+                                "contained_write_refusals()', 'EXECUTE')", (reader,)
+                                ).fetchone() == (True,)
+            conn.execute(f"DROP OWNED BY {reader}".encode())
+            conn.execute(f"DROP ROLE {reader}".encode())
         for target in (actor, tenant):
             check = contain.verify(admin, target)
             assert check.ok, check
@@ -191,5 +201,31 @@ def test_the_cli_shows_the_count_and_the_release_carries_it_to_the_recovery_repo
     assert code == 0, out
     assert json.loads(out)["released"][0]["verification"]["refused_writes"] == 2
     client = RouterClient(router_proc.url, TOKEN)
-    doc = incident.read(client.get, iid)
+    doc = read_incident(client.get, iid)
     assert [e["detail"]["verification"]["refused_writes"] for e in doc["releases"]] == [2]
+
+
+def test_the_write_check_runs_once_per_statement_not_once_per_row(
+        demo_mod: demo.DemoInfo) -> None:
+    """For an actor not contained, admits_write is one call per statement (an InitPlan),
+    however many rows the statement writes: no per-row cost for everyone else."""
+    admin, target = demo_mod.admin_dsn, Target("actor", "intruder-9")
+    contain.execute(admin, contain.plan(admin, target, 27, "alice"))
+    try:
+        with psycopg.connect(admin) as conn:
+            conn.execute("SET LOCAL track_functions = 'pl'")
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(app.APP_ROLE)))
+            conn.execute("SELECT set_config('app.current_tenant_id', 'tenant-1', true), "
+                         "set_config('app.current_actor_id', 'user-tenant-1-0', true)")
+            updated = conn.execute('UPDATE "Deal" SET stage = stage').rowcount
+            inserted = conn.execute(
+                'INSERT INTO "Deal" (tenant_id, title, amount) SELECT \'tenant-1\', '
+                "'bulk', s FROM generate_series(1, 50) s").rowcount
+            conn.execute("RESET ROLE")
+            calls = conn.execute("SELECT pg_stat_get_xact_function_calls("
+                                 "'vigil_contain.admits_write(text)'::regprocedure)").fetchone()
+            conn.rollback()
+        assert updated > 1 and inserted == 50
+        assert calls == (2,)   # one per statement
+    finally:
+        contain.execute(admin, contain.plan_release(admin, target, "alice"))

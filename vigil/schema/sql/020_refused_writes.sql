@@ -28,13 +28,20 @@ REVOKE ALL ON FUNCTION vigil_monitor.refused_writes_counter(bigint) FROM PUBLIC;
 
 -- SECURITY DEFINER: the counter belongs to the schema's owner, whoever contains, so
 -- admits_write (run as that owner) may always advance it.
+CREATE OR REPLACE FUNCTION vigil_monitor.create_refused_writes_counter(p_containment bigint)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS bigint',
+                   vigil_monitor.refused_writes_counter(p_containment));
+    EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC',
+                   vigil_monitor.refused_writes_counter(p_containment));
+END $$;
+REVOKE ALL ON FUNCTION vigil_monitor.create_refused_writes_counter(bigint) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION vigil_monitor.containment_counter() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS bigint',
-                   vigil_monitor.refused_writes_counter(NEW.id));
-    EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC',
-                   vigil_monitor.refused_writes_counter(NEW.id));
+    PERFORM vigil_monitor.create_refused_writes_counter(NEW.id);
     RETURN NULL;
 END $$;
 REVOKE ALL ON FUNCTION vigil_monitor.containment_counter() FROM PUBLIC;
@@ -44,17 +51,8 @@ CREATE TRIGGER containment_counter AFTER INSERT ON vigil_monitor.containments
     FOR EACH ROW WHEN (NEW.kind = 'actor') EXECUTE FUNCTION vigil_monitor.containment_counter();
 
 -- Actors contained when this migration runs count from now on.
-DO $$
-DECLARE r record;
-BEGIN
-    FOR r IN SELECT id FROM vigil_monitor.containments
-             WHERE kind = 'actor' AND released_at IS NULL LOOP
-        EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS bigint',
-                       vigil_monitor.refused_writes_counter(r.id));
-        EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC',
-                       vigil_monitor.refused_writes_counter(r.id));
-    END LOOP;
-END $$;
+SELECT vigil_monitor.create_refused_writes_counter(id) FROM vigil_monitor.containments
+WHERE kind = 'actor' AND released_at IS NULL;
 
 -- VOLATILE (nextval); the policy calls it as an uncorrelated sub-select: once per query.
 CREATE OR REPLACE FUNCTION vigil_contain.admits_write(p_table text) RETURNS boolean
@@ -103,19 +101,23 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION vigil_monitor.contained_write_refusals() FROM PUBLIC;
 
--- Every role that may read the access counters (granted by `vigil db grants`) reads these.
+-- The monitoring roles: every role `vigil db grants` gave the read functions (EXECUTE on
+-- security_access_metrics(), the owner aside). Migrations that add a read function grant it
+-- to these (006-011 each spelled this query out).
+CREATE OR REPLACE FUNCTION vigil_monitor.monitoring_roles() RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT DISTINCT a.grantee::regrole::text
+    FROM pg_proc p, aclexplode(p.proacl) a
+    WHERE p.oid = 'vigil_monitor.security_access_metrics()'::regprocedure
+      AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+$$;
+REVOKE ALL ON FUNCTION vigil_monitor.monitoring_roles() FROM PUBLIC;
+
 DO $$
-DECLARE r record;
 BEGIN
-    FOR r IN
-        SELECT DISTINCT a.grantee::regrole::text AS role
-        FROM pg_proc p, aclexplode(p.proacl) a
-        WHERE p.oid = 'vigil_monitor.security_access_metrics()'::regprocedure
-          AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
-    LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION vigil_monitor.contained_write_refusals() '
-                       'TO %s', r.role);
-    END LOOP;
+    EXECUTE coalesce((SELECT 'GRANT EXECUTE ON FUNCTION vigil_monitor.contained_write_refusals() '
+                             'TO ' || string_agg(role, ', ')
+                      FROM vigil_monitor.monitoring_roles() AS role), 'SELECT');
 END $$;
 
 -- Policies made before this migration (an actor or tenant contained now) call admits() in

@@ -82,8 +82,7 @@ def admits_calls(admin: str) -> int:
 
 def per_row_probe(admin: str, app_dsn: str) -> dict[str, Any]:
     """admits()/admits_write() calls for one SELECT and one UPDATE over all of tenant-1's
-    Deals (rolled
-    back), with the plans: 1 call each means per query (InitPlan), N means per row."""
+    Deals (rolled back), with the plans: 1 call each means per query (InitPlan), N per row."""
     out: dict[str, Any] = {}
     for name, stmt in (("select", 'SELECT count(*) FROM "Deal"'),
                        ("update", 'UPDATE "Deal" SET stage = stage')):

@@ -60,13 +60,22 @@ def test_each_refused_insert_of_a_contained_actor_is_counted_through_its_rollbac
         assert check.to_json()["refused_writes"] == 2
         assert any(c.name == "refused writes counted" and "2 write(s) refused" in c.detail
                    for c in check.checks), check
+        # With RETURNING the new row must also pass USING (admits): the write check comes
+        # first, so the attempt is still counted, once.
+        with psycopg.connect(demo_mod.app_dsn) as conn, \
+                pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT set_config('app.current_tenant_id', 'tenant-1', true), "
+                         "set_config('app.current_actor_id', %s, true)", (target.value,))
+            conn.execute('INSERT INTO "Deal" (tenant_id, title) VALUES (%s, %s) RETURNING id',
+                         ("tenant-1", "x"))
+        assert contain.verify(admin, target).refused_writes == 3
     finally:
         contain.execute(admin, contain.plan_release(admin, target, "alice"))
     released = contain.verify(admin, target)
-    assert released.ok and released.state == "released" and released.refused_writes == 2
+    assert released.ok and released.state == "released" and released.refused_writes == 3
     # Released: the actor writes again, and that advances no counter.
     _insert(demo_mod.app_dsn, "tenant-1", target.value)
-    assert contain.verify(admin, target).refused_writes == 2
+    assert contain.verify(admin, target).refused_writes == 3
 
 
 def test_other_actors_write_as_before_and_advance_nothing(demo_mod: demo.DemoInfo) -> None:

@@ -170,6 +170,7 @@ def test_containments_active_when_schema_020_arrives_verify_and_count_from_then_
             conn.execute(f"GRANT EXECUTE ON FUNCTION vigil_monitor.security_access_metrics() "
                          f"TO {reader}".encode())
             conn.execute(migration.read_text("utf-8").encode())
+            conn.execute(migration.read_text("utf-8").encode())   # again: changes nothing
             assert conn.execute("SELECT has_function_privilege(%s, 'vigil_monitor."
                                 "contained_write_refusals()', 'EXECUTE')", (reader,)
                                 ).fetchone() == (True,)

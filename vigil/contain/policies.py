@@ -104,9 +104,10 @@ def _expr(table: Table, actors: bool, tenants: list[str],
 def fingerprint(conn: Conn, expr: Expressions) -> str:
     """A hash of USING, hashed again with the name of the write check: WITH CHECK is USING
     with admits_write for admits, so this covers both, and migration 020 can compute it from
-    the comment of a policy made before it (the inner hash) when it changes WITH CHECK."""
+    the comment of a policy made before it (``vigil:`` and the inner hash) when it changes
+    WITH CHECK. ``vigil:rw:`` tells the two forms apart (020 converts only the old one)."""
     using = "vigil:" + _sha(expr.using.as_string(conn))
-    return "vigil:" + _sha(using + " WITH CHECK admits_write")
+    return "vigil:rw:" + _sha(using + " WITH CHECK admits_write")
 
 
 def _sha(text: str) -> str:

@@ -135,7 +135,9 @@ BEGIN
                obj_description(p.oid, 'pg_policy') AS note
         FROM pg_policy p WHERE p.polname = 'vigil_contain' LOOP
         IF r.note IS NULL OR r.note !~ '^vigil:[0-9a-f]{32}$' THEN
-            CONTINUE;   -- not a vigil-made policy of schema 014: the drift check reports it
+            -- Made since 020 ('vigil:rw:...', so running this again changes nothing), or not
+            -- made by vigil (the drift check reports it).
+            CONTINUE;
         END IF;
         -- The actor part comes first in the expression (policies.expression), deparsed as
         -- '( SELECT vigil_contain.admits(...' or, ANDed with a tenant part, '(( SELECT ...':
@@ -146,7 +148,7 @@ BEGIN
             EXECUTE format('ALTER POLICY vigil_contain ON %s WITH CHECK (%s)', r.tab, fixed);
         END IF;
         EXECUTE format('COMMENT ON POLICY vigil_contain ON %s IS %L', r.tab,
-                       'vigil:' || left(encode(sha256(convert_to(
+                       'vigil:rw:' || left(encode(sha256(convert_to(
                            r.note || ' WITH CHECK admits_write', 'UTF8')), 'hex'), 32));
     END LOOP;
 END $$;

@@ -276,8 +276,10 @@ def test_the_stack_router_serves_the_console_reading_the_stack_prometheus(
     assert ensure_console(Layout(root, tmp_path / "st")) == {k: env[k] for k in env
                                                              if k.startswith("VIGIL_CONSOLE")}
     assert (tmp_path / "st" / "console-secret").stat().st_mode & 0o777 == 0o600
-    console = load_config(out, env=env).router.console
-    assert console is not None and console.prometheus_url == "http://127.0.0.1:9999"
+    router = load_config(out, env=env).router
+    console = router.console
+    # The overview reads the router's one Prometheus URL: the stack's.
+    assert console is not None and router.prometheus_url == "http://127.0.0.1:9999"
     assert {u: c.role for u, c in console.users.items()} == {"responder": "responder",
                                                              "viewer": "read-only"}
     assert env["VIGIL_CONSOLE_SECRET"] not in out.read_text()

@@ -151,11 +151,11 @@ def ensure_token(layout: Layout) -> str:
 
 
 # The stack's router serves the console (router/console/, docs/console.md), where no Grafana
-# runs: two users, the overview reading the stack's Prometheus. The values come from the
-# environment (``ensure_console``), never written into the generated router.yml.
+# runs: two users, the overview reading the stack's Prometheus (the router's top-level
+# prometheus_url, set by derive_router). The values come from the environment
+# (``ensure_console``), never written into the generated router.yml.
 STACK_CONSOLE: dict[str, Any] = {
     "secret": "${VIGIL_CONSOLE_SECRET}",
-    "prometheus_url": "http://127.0.0.1:9090",
     "users": {"responder": {"password": "${VIGIL_CONSOLE_RESPONDER_PASSWORD}",
                             "role": "responder"},
               "viewer": {"password": "${VIGIL_CONSOLE_VIEWER_PASSWORD}", "role": "read-only"}},
@@ -264,9 +264,9 @@ def derive_alertmanager(source: Path, dest: Path, ports: Ports, token_file: Path
 
 def derive_router(source: Path, dest: Path, ports: Ports,
                   escalation: Path | None = None) -> Path:
-    """router.yml with the stack's port, its Prometheus (for `vigil alert context`),
-    absolute escalation and on-call files and, unless the source configures one, the stack's
-    console (STACK_CONSOLE) reading the stack's Prometheus."""
+    """router.yml with the stack's port, its Prometheus (for `vigil alert context` and the
+    console's overview), absolute escalation and on-call files and, unless the source
+    configures one, the stack's console (STACK_CONSOLE)."""
     data = yaml.safe_load(source.read_text()) or {}
     data.setdefault("console", copy.deepcopy(STACK_CONSOLE))
     data = rewrite_ports(data, ports.rewrites())

@@ -24,8 +24,9 @@ from support.polling import free_port
 from exporter.config import BUILTIN_COLLECTORS
 from router.client_cli import RouterClient
 from vigil.core import pg
+from vigil.stack.parts import Options
 from vigil.stack.plan import Layout, Ports
-from vigil.stack.runner import Options, Stack
+from vigil.stack.runner import Stack
 
 # The live stack's exporter collects every second or two; the rule overlays that run against
 # it pass these so their windows are floored for these intervals, not the 60 s defaults.

@@ -20,6 +20,7 @@ from support import polling
 
 from vigil.core import httpclient
 from vigil.stack import procs
+from vigil.stack.parts import Options
 from vigil.stack.plan import (
     Layout,
     Ports,
@@ -28,7 +29,7 @@ from vigil.stack.plan import (
     derive_router,
     rewrite_ports,
 )
-from vigil.stack.runner import Options, Stack
+from vigil.stack.runner import Stack
 
 
 def vigil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

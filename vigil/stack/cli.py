@@ -23,8 +23,9 @@ from vigil.stack.fast import (
     FAST_WINDOW,
 )
 from vigil.stack.fast import options as fast_options
+from vigil.stack.parts import ORDER, Options
 from vigil.stack.plan import DEFAULT_PORTS, Layout, Ports, default_layout
-from vigil.stack.runner import ORDER, Options, Stack, StackError
+from vigil.stack.runner import Stack, StackError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -81,7 +81,7 @@ def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: P
 
 
 def _start_foreground(state: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen(
+    proc = polling.child(
         [sys.executable, "-m", "vigil.cli", "up", "--only", "sink", "--state-dir", str(state),
          "--port", f"sink={port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -137,8 +137,8 @@ def test_missing_parts_are_skipped_with_a_reason(tmp_path: Path) -> None:
     (bare / "config").mkdir(parents=True)
     said: list[str] = []
     stack = Stack(Layout(root=bare, state=tmp_path / "state"),
-                  Options(ports=Ports.of(sink=polling.free_port()), only=("sink", "prometheus",
-                                                               "alertmanager")),
+                  Options(ports=Ports.of(sink=polling.free_port()),
+                          only=("sink", "prometheus", "alertmanager"), die_with_parent=True),
                   say=said.append)
     try:
         started, failed = stack.up()
@@ -176,7 +176,8 @@ def test_a_port_held_by_a_stranger_is_reported_not_fought_over(tmp_path: Path) -
     assert loop_ready.wait(10)
     said: list[str] = []
     stack = Stack(Layout(root=tmp_path, state=tmp_path / "state"),
-                  Options(ports=Ports.of(sink=port), only=("sink",)), say=said.append)
+                  Options(ports=Ports.of(sink=port), only=("sink",), die_with_parent=True),
+                  say=said.append)
     try:
         started, _ = stack.up()
         assert started == []

@@ -68,6 +68,10 @@ class Options:
     extra_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     demo_db: str = pg.DEFAULT_DEMO_DB       # the test stacks use private databases
     router_db: str = ROUTER_DB
+    # Each part gets SIGTERM when the process that started it dies, even by SIGKILL
+    # (procs.die_with_parent_preexec): a foreground `vigil up` and every test stack, never
+    # `vigil up --detach`, whose parts must outlive it.
+    die_with_parent: bool = False
 
 
 class Parts:

@@ -5,6 +5,10 @@ pid, process group, command line and log file. A record counts as running only
 if that pid is alive *and* still runs the same command line (a recycled pid is
 not ours). Stopping sends SIGTERM to the whole process group, waits, then
 SIGKILLs what is left, so children of children go too.
+
+A part spawned with ``die_with_parent`` also ends when the process that started it dies,
+however it dies (``die_with_parent_preexec``): a foreground ``vigil up`` and every test stack or
+test server, so a killed run leaves nothing answering on its ports.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -101,20 +106,38 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def _set_pdeathsig() -> None:
-    """In the child: get SIGTERM if the supervising ``vigil up`` dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent_preexec() -> Callable[[], None]:
+    """A ``preexec_fn`` that ties the child to this process: it gets SIGTERM when this process
+    dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG).
+
+    Linux sends it when the *thread* that forked the child ends, not the process, so only the
+    main thread, which lives as long as the process, may fork such a child: a worker thread's
+    child would be killed when that thread finishes, long before the test or `vigil up` is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("a child that dies with its parent must be started from the main "
+                           "thread: PR_SET_PDEATHSIG fires when the forking thread ends")
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in it
+    parent = os.getpid()
+
+    def preexec() -> None:  # in the child, between fork and exec: no locks, no imports
+        if prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM)) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before prctl: no signal would come
+            os._exit(1)
+
+    return preexec
 
 
 def spawn(name: str, argv: Sequence[str], log_path: Path, *, cwd: Path,
-          env: Mapping[str, str] | None = None, tie_to_parent: bool = False) -> ProcessRecord:
-    """Start ``argv`` in a new session (so its own process group), output to ``log_path``."""
+          env: Mapping[str, str] | None = None, die_with_parent: bool = False) -> ProcessRecord:
+    """Start ``argv`` in a new session (so its own process group), output to ``log_path``;
+    with ``die_with_parent`` it ends when this process dies (``die_with_parent_preexec``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
         out.flush()
-        preexec: Callable[[], None] | None = _set_pdeathsig if tie_to_parent else None
+        preexec = die_with_parent_preexec() if die_with_parent else None
         proc = subprocess.Popen(  # noqa: S603 (argv is built by vigil, never by a shell)
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=cwd, env=dict(env) if env is not None else None, start_new_session=True,

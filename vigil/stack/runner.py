@@ -75,7 +75,7 @@ class Stack:
                 fcntl.flock(fh, fcntl.LOCK_EX)
             yield
 
-    def up(self, *, tie_to_parent: bool = False) -> tuple[list[str], list[str]]:
+    def up(self) -> tuple[list[str], list[str]]:
         """Start what is not running. Returns (started, failed) service names."""
         with self._lock():
             began = time.time()
@@ -112,7 +112,8 @@ class Stack:
                 log_path = self.layout.log(name)
                 self._log_start[name] = log_path.stat().st_size if log_path.exists() else 0
                 record = procs.spawn(name, svc.argv, self.layout.log(name), cwd=self.layout.root,
-                                     env=env, tie_to_parent=tie_to_parent)
+                                     env=env,
+                                     die_with_parent=self.options.die_with_parent)
                 self.records.save(record)
                 started.append(name)
                 self.started.append(name)

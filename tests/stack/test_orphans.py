@@ -106,6 +106,56 @@ def test_a_server_a_killed_test_started_dies_with_it(how: str, tmp_path: Path,
             pg.drop_database(admin_dsn, db)
 
 
+# A test that starts a server through support.polling.child and never ends (no sleep: it waits
+# on an event nobody sets), run by a pytest-xdist worker under our tests/conftest.py. It
+# ignores SIGINT, as a test stuck in C code would: execnet's first try at ending an orphaned
+# worker; its last, os._exit, comes 15 s after the pytest died.
+XDIST_TEST = """
+import json, signal, threading
+from pathlib import Path
+from support.polling import child, free_port, wait_for
+from vigil.core import httpclient
+
+def test_never_ends(tmp_path):
+    port = free_port()
+    proc = child(["{python}", "-m", "vigil.cli", "sink", "--port", str(port)])
+    url = f"http://127.0.0.1:{{port}}/-/healthy"
+    wait_for(lambda: httpclient.is_healthy(url), timeout=20)
+    Path("{said}").write_text(json.dumps({{"pid": proc.pid, "url": url}}))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Event().wait()
+"""
+
+
+def test_a_killed_xdist_run_takes_its_workers_servers_at_once(tmp_path: Path) -> None:
+    """SIGKILL the pytest of `pytest -n 1`: its worker ends with it (tests/conftest.py ties
+    it), and so does the worker's server; not 15 s later when execnet gives up on it."""
+    run, said = tmp_path / "run", tmp_path / "said.json"
+    run.mkdir()
+    (run / "conftest.py").write_text((REPO / "tests" / "conftest.py").read_text())
+    (run / "test_never_ends.py").write_text(XDIST_TEST.format(python=sys.executable,
+                                                              said=said))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    pytest_run = polling.child(
+        [sys.executable, "-m", "pytest", "-q", "-n", "1", "-p", "no:cacheprovider",
+         "-o", "addopts=", "--rootdir", str(run), str(run)],
+        cwd=run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server: dict[str, Any] = {}
+    try:
+        with polling.killed_on_exit(pytest_run):
+            polling.wait_for(lambda: said.is_file() and said.read_text(), timeout=60,
+                             describe="the xdist worker's test to start its server")
+            server = json.loads(said.read_text())
+            assert httpclient.is_healthy(server["url"])
+            pytest_run.send_signal(signal.SIGKILL)
+            pytest_run.wait(timeout=10)
+        polling.wait_for(lambda: not procs.pid_alive(server["pid"]), timeout=10,
+                         describe=f"the worker's server (pid {server['pid']}) to end")
+    finally:
+        if server and procs.pid_alive(server["pid"]):
+            os.kill(server["pid"], signal.SIGKILL)
+
+
 def test_only_the_main_thread_may_start_a_child_that_dies_with_it() -> None:
     """PR_SET_PDEATHSIG fires when the *thread* that forked the child ends: a child started
     from a worker thread would die with that thread, so it is refused, not half-tied."""

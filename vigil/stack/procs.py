@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -106,6 +107,19 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def _ask_pdeathsig(prctl: Callable[..., int], parent: int) -> None:
+    """SIGTERM to this process when its parent dies; exit now if ``parent`` already has."""
+    if prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it died before prctl: no signal would come
+        os._exit(1)
+
+
+def _prctl() -> Callable[..., int]:
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
 def die_with_parent_preexec() -> Callable[[], None]:
     """A ``preexec_fn`` that ties the child to this process: it gets SIGTERM when this process
     dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG).
@@ -117,16 +131,14 @@ def die_with_parent_preexec() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("a child that dies with its parent must be started from the main "
                            "thread: PR_SET_PDEATHSIG fires when the forking thread ends")
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in it
-    parent = os.getpid()
+    # Looked up before the fork: the child, between fork and exec, only calls it.
+    return functools.partial(_ask_pdeathsig, _prctl(), os.getpid())
 
-    def preexec() -> None:  # in the child, between fork and exec: no locks, no imports
-        if prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM)) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        if os.getppid() != parent:  # the parent died before prctl: no signal would come
-            os._exit(1)
 
-    return preexec
+def die_with_parent_now() -> None:
+    """Tie this process to its parent, as ``die_with_parent_preexec`` ties a child (a
+    pytest-xdist worker to the pytest its main thread started it from)."""
+    _ask_pdeathsig(_prctl(), os.getppid())
 
 
 def spawn(name: str, argv: Sequence[str], log_path: Path, *, cwd: Path,

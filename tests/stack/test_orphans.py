@@ -2,7 +2,8 @@
 
 Each test here plays a test process in a child Python: it starts a server the way tests do
 (a test stack from rules.live, a throwaway Alertmanager from support.prom, a server through
-support.polling.child), says which, and waits to be killed. It is SIGKILLed, as a killed
+support.polling.child, `vigil up --detach` through support.tether), says which, and waits to
+be killed. It is SIGKILLed, as a killed
 pytest is: no teardown runs, so only the kernel (PR_SET_PDEATHSIG, vigil.stack.procs) can
 end the server; one left answering once paged the next `vigil up`'s router.
 """
@@ -57,6 +58,17 @@ elif how == "test server":
     config.write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
     server = prom.start_alertmanager(config)
     started(pid=server.record.pid, url=f"{server.url}/-/ready")
+elif how == "detached stack":
+    from support import tether
+    from support.polling import free_port
+    from vigil.stack import procs
+
+    port = free_port()
+    up = tether.run([sys.executable, "-m", "vigil.cli", "up", "--detach", "--only", "sink",
+                     "--state-dir", str(work / "state"), "--port", f"sink={port}"])
+    assert up.returncode == 0, up.stdout
+    started(pid=procs.RecordStore(work / "state" / "run").load("sink").pid,
+            url=f"http://127.0.0.1:{port}/-/healthy")
 else:
     from support.polling import child, free_port, wait_for
     from vigil.core import httpclient
@@ -87,7 +99,7 @@ def killable_test_process(how: str, work: Path,
         pytest.fail(f"the test process did not start its {how}:\n{''.join(out)}")
 
 
-@pytest.mark.parametrize("how", ["test stack", "test server", "test child"])
+@pytest.mark.parametrize("how", ["test stack", "test server", "test child", "detached stack"])
 def test_a_server_a_killed_test_started_dies_with_it(how: str, tmp_path: Path,
                                                      admin_dsn: str) -> None:
     server: dict[str, Any] = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import polling
+from support import polling, tether
 
 from vigil.core import httpclient
 from vigil.stack import procs
@@ -33,8 +33,10 @@ from vigil.stack.runner import Stack
 
 
 def vigil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vigil.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    argv = [sys.executable, "-m", "vigil.cli", *args]
+    if args[0] == "up" and "--detach" in args:  # its parts outlive it: tethered to this test
+        return tether.run(argv, timeout=timeout)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def pgid_gone(pgid: int) -> bool:
@@ -47,6 +49,7 @@ def state(tmp_path: Path) -> Iterator[Path]:
     yield state
     # Whatever a failing test left running goes too.
     vigil("down", "--state-dir", str(state))
+    tether.end_all()
 
 
 def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: Path) -> None:

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger("vigil.stack")
@@ -90,9 +90,8 @@ def is_running(record: ProcessRecord) -> bool:
     return cmd is not None and tuple(cmd) == record.argv
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live, non-zombie pids in process group ``pgid``."""
-    members = []
+def _live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live, non-zombie process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -102,9 +101,18 @@ def group_members(pgid: int) -> list[int]:
             continue
         fields = stat.rsplit(")", 1)[-1].split()
         # fields: state ppid pgrp ...
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+        if len(fields) > 2 and fields[0] not in ("Z", "X"):
+            yield int(entry.name), int(fields[1]), int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live, non-zombie pids in process group ``pgid``."""
+    return [pid for pid, _, group in _live_processes() if group == pgid]
+
+
+def children(ppid: int) -> list[int]:
+    """Live, non-zombie children of ``ppid``."""
+    return [pid for pid, parent, _ in _live_processes() if parent == ppid]
 
 
 def _ask_pdeathsig(prctl: Callable[..., int], parent: int) -> None:

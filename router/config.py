@@ -292,6 +292,21 @@ class ConsoleUser:
 
 
 @dataclasses.dataclass(frozen=True)
+class LoginLimit:
+    """Failed console logins allowed per window before further attempts get 429, counted in
+    the router database so every replica shares them (router/console/throttle.py)."""
+
+    per_user: int = 5          # per submitted user name, known or not
+    per_address: int = 20      # per client address, whatever names it tries
+    window: Seconds = 900.0
+
+    def __post_init__(self) -> None:
+        if self.per_user < 1 or self.per_address < 1 or self.window <= 0:
+            raise ValueError("console.login_limit: per_user and per_address must be at "
+                             "least 1 and window positive")
+
+
+@dataclasses.dataclass(frozen=True)
 class Console:
     """The web console (router/console/) and the ack links in notifications."""
 
@@ -304,6 +319,7 @@ class Console:
     overview_window: Seconds = 6 * 3600.0
     show_labels: tuple[str, ...] = SHOW_LABELS
     show_annotations: tuple[str, ...] = SHOW_ANNOTATIONS
+    login_limit: LoginLimit = LoginLimit()
 
     def __post_init__(self) -> None:
         if len(self.secret) < 32:

@@ -92,7 +92,7 @@ async def _panel(session: aiohttp.ClientSession, base: str, p: Panel, start: flo
 
 
 async def overview(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     cfg = console_config(request)
     now = request.app[CLOCK].now()
     end = now.timestamp()

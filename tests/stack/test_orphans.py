@@ -1,11 +1,11 @@
-"""A killed test run leaves no server behind (#orphans).
+"""A killed test run leaves no server behind.
 
 Each test here plays a test process in a child Python: it starts a server the way tests do
 (a test stack from rules.live, a throwaway Alertmanager from support.prom, a server through
 support.polling.child, `vigil up --detach` through support.tether), says which, and waits to
-be killed. It is SIGKILLed, as a killed
-pytest is: no teardown runs, so only the kernel (PR_SET_PDEATHSIG, vigil.stack.procs) can
-end the server; one left answering once paged the next `vigil up`'s router.
+be killed. It is SIGKILLed, as a killed pytest is: no teardown runs, so only the kernel can
+end the server (PR_SET_PDEATHSIG, vigil/stack/procs.py; for a detached stack, its tether's).
+One left answering once paged the next `vigil up`'s router.
 """
 
 from __future__ import annotations

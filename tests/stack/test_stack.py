@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import polling
+from support import polling, tether
 
 from vigil.core import httpclient
 from vigil.stack import procs
+from vigil.stack.parts import Options
 from vigil.stack.plan import (
     Layout,
     Ports,
@@ -28,12 +29,14 @@ from vigil.stack.plan import (
     derive_router,
     rewrite_ports,
 )
-from vigil.stack.runner import Options, Stack
+from vigil.stack.runner import Stack
 
 
 def vigil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vigil.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    argv = [sys.executable, "-m", "vigil.cli", *args]
+    if args[0] == "up" and "--detach" in args:  # its parts outlive it: tethered to this test
+        return tether.run(argv, timeout=timeout)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def pgid_gone(pgid: int) -> bool:
@@ -46,6 +49,7 @@ def state(tmp_path: Path) -> Iterator[Path]:
     yield state
     # Whatever a failing test left running goes too.
     vigil("down", "--state-dir", str(state))
+    tether.end_all()
 
 
 def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: Path) -> None:
@@ -80,7 +84,7 @@ def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: P
 
 
 def _start_foreground(state: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen(
+    proc = polling.child(
         [sys.executable, "-m", "vigil.cli", "up", "--only", "sink", "--state-dir", str(state),
          "--port", f"sink={port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -136,8 +140,8 @@ def test_missing_parts_are_skipped_with_a_reason(tmp_path: Path) -> None:
     (bare / "config").mkdir(parents=True)
     said: list[str] = []
     stack = Stack(Layout(root=bare, state=tmp_path / "state"),
-                  Options(ports=Ports.of(sink=polling.free_port()), only=("sink", "prometheus",
-                                                               "alertmanager")),
+                  Options(ports=Ports.of(sink=polling.free_port()),
+                          only=("sink", "prometheus", "alertmanager"), die_with_parent=True),
                   say=said.append)
     try:
         started, failed = stack.up()
@@ -175,7 +179,8 @@ def test_a_port_held_by_a_stranger_is_reported_not_fought_over(tmp_path: Path) -
     assert loop_ready.wait(10)
     said: list[str] = []
     stack = Stack(Layout(root=tmp_path, state=tmp_path / "state"),
-                  Options(ports=Ports.of(sink=port), only=("sink",)), say=said.append)
+                  Options(ports=Ports.of(sink=port), only=("sink",), die_with_parent=True),
+                  say=said.append)
     try:
         started, _ = stack.up()
         assert started == []

@@ -22,6 +22,8 @@ from typing import Any
 
 from vigil.core import httpclient
 from vigil.core.errors import VigilError
+from vigil.stack.plan import Layout, Ports
+from vigil.stack.status import router_token
 
 WHO = "vigil up"
 
@@ -104,3 +106,15 @@ def after_restart(router: Any, prometheus_url: str, since: float, timeout: float
     for alert in gone:
         say(f"  ok    resolved     alert {alert['id']} {alert.get('alertname')} "
             f"({alert.get('severity')}): no longer firing after the restart")
+
+
+def after_up(layout: Layout, ports: Ports, since: float, timeout: float,
+             say: Callable[[str], None]) -> None:
+    """A new Prometheus: resolve the router's alerts that stopped firing while it was down,
+    instead of leaving them open for their stale_after. Nothing to do without a router."""
+    from router.client_cli import RouterClient
+
+    if not httpclient.is_healthy(f"http://127.0.0.1:{ports.router}/-/ready"):
+        return
+    router = RouterClient(f"http://127.0.0.1:{ports.router}", router_token(layout), timeout=5)
+    after_restart(router, f"http://127.0.0.1:{ports.prometheus}", since, timeout, say)

@@ -64,3 +64,11 @@ class Prom:
 
     def targets(self) -> list[dict[str, Any]]:
         return list(self._get("/api/v1/targets", {"state": "active"})["activeTargets"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Prometheus holds now (pending and firing), with their labels."""
+        return list(self._get("/api/v1/alerts")["alerts"])
+
+    def config_yaml(self) -> str:
+        """The configuration Prometheus loaded, as the YAML it reports."""
+        return str(self._get("/api/v1/status/config")["yaml"])

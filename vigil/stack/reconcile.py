@@ -22,6 +22,7 @@ from typing import Any
 
 from vigil.core import httpclient
 from vigil.core.errors import VigilError
+from vigil.core.prom import Prom, PrometheusUnavailable
 from vigil.stack.plan import Layout, Ports
 from vigil.stack.status import router_token
 
@@ -40,10 +41,9 @@ def _ts(value: str) -> float:
 def evaluated_since(prometheus_url: str, since: float) -> bool:
     """Every rule group has been evaluated after ``since`` (Unix time)."""
     try:
-        doc = httpclient.get_json(f"{prometheus_url}/api/v1/rules", timeout=3)
-    except (httpclient.HttpError, ValueError):
+        groups = Prom(prometheus_url, timeout=3).rule_groups()
+    except (PrometheusUnavailable, KeyError):
         return False
-    groups = doc.get("data", {}).get("groups", [])
     # A group never evaluated says 0001-01-01T00:00:00Z.
     return bool(groups) and all(_ts(str(g.get("lastEvaluation") or "0001-01-01T00:00:00Z"))
                                 > since for g in groups)
@@ -62,7 +62,7 @@ def resolve_gone(router: Any, prometheus_url: str, since: float, stopped_note: s
     older = [a for a in held if _ts(str(a["last_seen_at"])) < since]
     if not older:
         return []
-    active = httpclient.get_json(f"{prometheus_url}/api/v1/alerts", timeout=3)["data"]["alerts"]
+    active = Prom(prometheus_url, timeout=3).alerts()
     resolved = []
     for alert in older:
         labels = alert.get("labels") or {}

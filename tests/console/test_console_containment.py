@@ -130,3 +130,12 @@ def test_an_api_approval_reads_as_a_name_nobody_verified(live: Live) -> None:
     shown = _text(s.get(f"{live.base}/console/incidents/{iid}", timeout=10).text)
     assert "approved containment of role api_role on appdb, requested by carol, via API " \
            "(name as given with the shared token, not verified)" in shown, shown
+    # Contained and released from the CLI: there is nothing left to approve.
+    ok = {"who": "carol", "verification": {"ok": True, "checks": []}}
+    for outcome in ("contained", "released"):
+        _api(live, f"/api/v1/incidents/{iid}/containments/{cid}/{outcome}", ok)
+    s, csrf = _session(live, "alice")
+    late = s.post(f"{live.base}/console/incidents/{iid}/containments/{cid}/approve",
+                  data={"csrf": csrf}, timeout=10)
+    assert late.status_code == 409 and "this containment was released" in late.text
+    assert _approvals(live, cid) == (["dave"], [("dave", "api")])

@@ -20,14 +20,11 @@ from support import polling, tether
 
 from vigil.core import httpclient
 from vigil.stack import procs
+from vigil.stack.derive import derive_alertmanager, derive_prometheus, derive_router, rewrite_ports
 from vigil.stack.parts import Options
 from vigil.stack.plan import (
     Layout,
     Ports,
-    derive_alertmanager,
-    derive_prometheus,
-    derive_router,
-    rewrite_ports,
 )
 from vigil.stack.runner import Stack
 

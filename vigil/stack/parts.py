@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.core import pg
+from vigil.stack.derive import derive_alertmanager, derive_generic, derive_prometheus, derive_router
 from vigil.stack.plan import (
     ALERTMANAGER_BIN,
     PROMETHEUS_BIN,
@@ -24,10 +25,6 @@ from vigil.stack.plan import (
     Service,
     Task,
     binary_missing,
-    derive_alertmanager,
-    derive_generic,
-    derive_prometheus,
-    derive_router,
     ensure_audit_key,
     ensure_console,
     ensure_token,

@@ -77,7 +77,7 @@ def urls(parts: Parts) -> list[tuple[str, str]]:
         # The router's web console: the runbook's thresholds and signals, from Prometheus
         # (what the docs call the dashboard on the native stack, which has no Grafana).
         out.insert(0, ("overview (console)", f"http://127.0.0.1:{port}/console/overview"))
-        # Where to log in (plan.STACK_CONSOLE): the password's file, never the password.
+        # Where to log in (derive.STACK_CONSOLE): the password's file, never the password.
         password = layout.state / "console-responder-password"
         out.append((f"console (user responder, password in {password})",
                     f"http://127.0.0.1:{port}/console/"))

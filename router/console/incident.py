@@ -60,7 +60,8 @@ async def _render(request: web.Request, v: Visitor, incident_id: int, error: str
             f'<dt>created</dt><dd>{h(when(i["created_at"]))} by {h(i["created_by"])}</dd>'
             f'<dt>response</dt><dd>{incident_next(request.app, i, now)}</dd>'
             f"<dt>alerts</dt><dd>{links or 'none'}</dd></dl><h3>Containment</h3>{err}"
-            + _pending(request, v, incident_id, actions) + contained
+            + _pending(request, v, incident_id, actions)
+            + ("<h4>All actions</h4>" if actions else "") + contained
             + '<h3>Timeline</h3><div id="timeline">'
             + table(["at", "event", "by", "what and why"],
                     [[h(when(e["at"])), h(e["kind"]), h(e["actor"] or ""),

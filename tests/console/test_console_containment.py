@@ -12,6 +12,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
+from support.console import console_session
 
 from .conftest import TOKEN, USERS, Live
 from .test_console_browser import login, session_of
@@ -51,21 +52,6 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def _session(live: Live, user: str) -> tuple[requests.Session, str]:
-    """A logged-in requests session and its CSRF token."""
-    s = requests.Session()
-    form = s.get(f"{live.base}/console/login", timeout=10).text
-    s.post(f"{live.base}/console/login", timeout=10, data={
-        "username": user, "password": USERS[user][0], "csrf": _csrf(form)})
-    return s, _csrf(s.get(f"{live.base}/console/", timeout=10).text)
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html[:300]
-    return found.group(1)
-
-
 def test_a_second_responder_approves_in_the_browser_and_the_timeline_names_them(
         live: Live, browser: Any) -> None:
     iid, cid = _p1_request(live, "carol", "app_writer")
@@ -95,7 +81,7 @@ def test_a_second_responder_approves_in_the_browser_and_the_timeline_names_them(
 
 
 def test_the_requester_is_refused_and_a_second_approval_counts_once(live: Live) -> None:
-    s, csrf = _session(live, "alice")
+    s, csrf = console_session(live.base, "alice", USERS["alice"][0])
     iid, own = _p1_request(live, "alice", "own_role")
     page = f"{live.base}/console/incidents/{iid}"
     shown = _text(s.get(page, timeout=10).text)
@@ -126,7 +112,7 @@ def test_an_api_approval_reads_as_a_name_nobody_verified(live: Live) -> None:
     iid, cid = _p1_request(live, "carol", "api_role")
     _api(live, f"/api/v1/incidents/{iid}/containments/{cid}/approve", {"who": "dave"})
     assert _approvals(live, cid) == (["dave"], [("dave", "api")])
-    s, _ = _session(live, "victor")
+    s, _ = console_session(live.base, "victor", USERS["victor"][0])
     shown = _text(s.get(f"{live.base}/console/incidents/{iid}", timeout=10).text)
     assert "approved containment of role api_role on appdb, requested by carol, via API " \
            "(name as given with the shared token, not verified)" in shown, shown
@@ -134,7 +120,7 @@ def test_an_api_approval_reads_as_a_name_nobody_verified(live: Live) -> None:
     ok = {"who": "carol", "verification": {"ok": True, "checks": []}}
     for outcome in ("contained", "released"):
         _api(live, f"/api/v1/incidents/{iid}/containments/{cid}/{outcome}", ok)
-    s, csrf = _session(live, "alice")
+    s, csrf = console_session(live.base, "alice", USERS["alice"][0])
     late = s.post(f"{live.base}/console/incidents/{iid}/containments/{cid}/approve",
                   data={"csrf": csrf}, timeout=10)
     assert late.status_code == 409 and "this containment was released" in late.text

@@ -4,35 +4,18 @@ approves it there, logged in as themselves; the same ``vigil incident contain`` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import psycopg
 import pytest
-import requests
 from pghelpers import one
+from support.console import console_session
 
 from router.client_cli import RouterClient
 from vigil import demo
 
 from .conftest import CONSOLE_USERS, TOKEN, RouterProc
 from .test_contain_cli import vigil
-
-
-def _console(router: RouterProc, user: str) -> tuple[requests.Session, str]:
-    """``user`` logged in to the router's console: the session and its CSRF token."""
-    s = requests.Session()
-    form = s.get(f"{router.url}/console/login", timeout=10).text
-    resp = s.post(f"{router.url}/console/login", timeout=10, data={
-        "username": user, "password": CONSOLE_USERS[user], "csrf": _csrf(form)})
-    assert resp.ok and "vigil_session" in s.cookies, resp.text
-    return s, _csrf(resp.text)
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html[:300]
-    return found.group(1)
 
 
 def test_a_p1_containment_approved_in_the_console_runs_on_the_next_contain(
@@ -54,12 +37,13 @@ def test_a_p1_containment_approved_in_the_console_runs_on_the_next_contain(
     page = f"{router_proc.url}/console/incidents/{iid}"
     approve = f"{page}/containments/{row['id']}/approve"
 
-    alice, csrf = _console(router_proc, "alice")        # the requester, in the console
+    # The requester, in the console: no button, and the POST is refused.
+    alice, csrf = console_session(router_proc.url, "alice", CONSOLE_USERS["alice"])
     assert f'id="approve-{row["id"]}"' not in alice.get(page, timeout=10).text
     refused = alice.post(approve, data={"csrf": csrf}, timeout=10)
     assert refused.status_code == 409 and "you (alice) requested this containment" in \
         refused.text
-    bob, csrf = _console(router_proc, "bob")
+    bob, csrf = console_session(router_proc.url, "bob", CONSOLE_USERS["bob"])
     assert f'id="approve-{row["id"]}"' in bob.get(page, timeout=10).text
     assert bob.post(approve, data={"csrf": csrf}, timeout=10).ok
 

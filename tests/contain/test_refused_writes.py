@@ -133,9 +133,10 @@ def test_a_counter_gone_refuses_as_before_and_verification_says_so(
 
 def _as_before_020(admin: str) -> None:
     """Turn the live policies into what schema 014's vigil made (WITH CHECK = USING, the
-    comment a hash of USING alone) and drop the counters: a database contained, then
-    upgraded."""
+    comment a hash of USING alone, no seal) and drop the counters: a database contained,
+    then upgraded."""
     with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DELETE FROM vigil_monitor.contain_policy_seals")   # schema 022's
         actors, tenants = policies.active(conn)
         for t in policies.rls_tables(conn):
             expr = policies.expression(t, actors, tenants)
@@ -171,6 +172,10 @@ def test_containments_active_when_schema_020_arrives_verify_and_count_from_then_
                          f"TO {reader}".encode())
             conn.execute(migration.read_text("utf-8").encode())
             conn.execute(migration.read_text("utf-8").encode())   # again: changes nothing
+            for later in ("021_contain_policy_seal.sql", "022_contain_policy_seal_row.sql"):
+                # what an upgrade runs next: the policies as 020 left them are sealed
+                conn.execute(resources.files("vigil.schema").joinpath(f"sql/{later}")
+                             .read_text("utf-8").encode())
             assert conn.execute("SELECT has_function_privilege(%s, 'vigil_monitor."
                                 "contained_write_refusals()', 'EXECUTE')", (reader,)
                                 ).fetchone() == (True,)

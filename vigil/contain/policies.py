@@ -5,9 +5,10 @@ actor's reads meet ``vigil_contain.admits`` (schema 014: false, and the refusal 
 access_log) and its writes ``vigil_contain.admits_write`` (schema 020: false, and counted in
 the containment's sequence, which the failing statement's rollback leaves alone); a
 quarantined tenant's rows fail ``tenant_column <> ALL (quarantined)`` both ways. Restrictive
-policies are ANDed with the application's own, so nothing becomes visible that wasn't. The
-policy's comment holds a hash of the expression the state implies: the verifier proves the
-live policy is the one planned, whatever PostgreSQL's deparser makes of it.
+policies are ANDed with the application's own, so nothing becomes visible that wasn't. Each
+policy is sealed in ``vigil_monitor.contain_policy_seals`` (schema 022) with a hash of the
+expression the state implies and its definition as created: the verifier proves the live
+policy is the one planned, whatever PostgreSQL's deparser makes of it, and unaltered since.
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def steps(conn: Conn, tables: list[Table], actors: bool, tenants: list[str],
                                 ).format(sql.Identifier(POLICY), t.ident, expr.using,
                                          expr.check).as_string(conn),
                         f"{t.qualified}: {effect}"))
-        # The comment: the planned hash and the definition as PostgreSQL now stores it
-        # (schema 021), so verification catches a later ALTER POLICY that keeps the comment.
+        # The seal: the planned hash and the definition as PostgreSQL now stores it, in a row
+        # the table's owner can't write (schema 022), so verification catches a later ALTER
+        # POLICY whatever the owner does to the comment.
         out.append(Step(sql.SQL("SELECT vigil_monitor.seal_contain_policy({}, {})").format(
             sql.Literal(t.ident.as_string(conn)), sql.Literal(fingerprint(conn, expr))
         ).as_string(conn), f"{t.qualified}: seals the policy as planned and as created "
@@ -144,21 +146,20 @@ def steps(conn: Conn, tables: list[Table], actors: bool, tenants: list[str],
     return out
 
 
-SEALED = " live:"   # in the policy's comment: the definition as created (schema 021)
-
-
 def drift(conn: Conn) -> list[str]:
     """Tables whose live policy is not the one the active containments imply, or was altered
-    since vigil created it (a policy made before schema 021 has no seal: its planned hash
-    is all there is to compare)."""
+    since vigil created it. The seal is a row of vigil_monitor.contain_policy_seals (schema
+    022), never the policy's comment: the table's owner, who can ALTER the policy, can
+    rewrite its comment too."""
     actors, tenants = active(conn)
     bad: list[str] = []
     for t in rls_tables(conn):
         expr = expression(t, actors, tenants)
         row = conn.execute(
-            "SELECT p.polpermissive, p.polcmd, p.polroles, "
-            "obj_description(p.oid, 'pg_policy'), vigil_monitor.policy_fingerprint(p.oid) "
-            "FROM pg_policy p WHERE p.polrelid = to_regclass(%s) AND p.polname = %s",
+            "SELECT p.polpermissive, p.polcmd, p.polroles, s.planned, s.live, "
+            "vigil_monitor.policy_fingerprint(p.oid) FROM pg_policy p "
+            "LEFT JOIN vigil_monitor.contain_policy_seals s ON s.relid = p.polrelid "
+            "WHERE p.polrelid = to_regclass(%s) AND p.polname = %s",
             (t.ident.as_string(conn), POLICY)).fetchone()
         if expr is None:
             if row is not None:
@@ -166,11 +167,13 @@ def drift(conn: Conn) -> list[str]:
             continue
         if row is None:
             bad.append(f"{t.qualified}: policy {POLICY} missing")
-            continue
-        planned, _, sealed = str(row[3] or "").partition(SEALED)
-        if row[0] or row[1] != "*" or list(row[2]) != [0] or planned != fingerprint(conn, expr):
+        elif row[0] or row[1] != "*" or list(row[2]) != [0] or (
+                row[3] is not None and row[3] != fingerprint(conn, expr)):
             bad.append(f"{t.qualified}: policy {POLICY} is not the one planned")
-        elif sealed and sealed != row[4]:
+        elif row[3] is None:
+            bad.append(f"{t.qualified}: policy {POLICY} has no seal (vigil did not create "
+                       "it): treat it as tampering; a release and a new contain re-create it")
+        elif row[4] != row[5]:
             bad.append(f"{t.qualified}: policy {POLICY} was altered after vigil created it "
                        "(ALTER POLICY by the table's owner or a superuser?): treat it as "
                        "tampering; a release and a new contain re-create it")

@@ -2,7 +2,11 @@
 the top-level ``prometheus_url`` of router.yml.
 
 It goes through the project's one Prometheus client (vigil.core.prom, blocking) in a
-thread, so the event loop never waits on Prometheus, and gives up after ``deadline``. Every
+thread, so the event loop never waits on Prometheus, and gives up after ``deadline``. The
+threads are this module's own: a Prometheus that accepts and never answers holds each read
+for its whole ``call_timeout``, and the loop's default threads are the ones the email and
+file channels send pages in and aiohttp resolves a webhook's host name in; a few open
+overviews (a dozen panels each, reloaded every 30 s) would otherwise hold them all. Every
 way a read can fail (Prometheus down or answering an error, too slow, an answer of an
 unexpected shape) is one ``PrometheusUnavailable`` whose message says which: callers show it
 instead of failing the request.
@@ -12,11 +16,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from vigil.core.prom import Prom, PrometheusUnavailable
 
 T = TypeVar("T")
+
+# Enough for two overviews' panels at once; more reads wait here, bounded by their deadline.
+_THREADS = ThreadPoolExecutor(max_workers=24, thread_name_prefix="vigil-prometheus")
 
 
 async def read(url: str, work: Callable[[Prom], T], *, call_timeout: float,
@@ -25,8 +33,8 @@ async def read(url: str, work: Callable[[Prom], T], *, call_timeout: float,
     all of them (the thread then finishes its current call on its own, within
     ``call_timeout``)."""
     try:
-        return await asyncio.wait_for(
-            asyncio.to_thread(work, Prom(url, timeout=call_timeout)), deadline)
+        return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+            _THREADS, work, Prom(url, timeout=call_timeout)), deadline)
     except TimeoutError:
         raise PrometheusUnavailable(
             f"Prometheus at {url} did not answer within {deadline:g}s") from None

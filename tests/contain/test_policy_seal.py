@@ -2,9 +2,9 @@
 
 ALTER POLICY and COMMENT ON POLICY need the same right (owning the table), so a seal kept in
 the policy's comment is the tamperer's to rewrite: with the planned part alone (which read
-as a policy made before the seal existed) or with the md5 of the altered definition (the
-formula is schema 012's, pg_policy and pg_get_expr are readable by every role). The seal
-must live where the owner can't write (vigil_monitor.contain_policy_seals, schema 022).
+as a policy made before the seal existed) or with the md5 of the altered definition (schema
+012's formula over pg_policy and pg_get_expr, which every role may read). The seal lives
+where the owner can't write (vigil_monitor.contain_policy_seals, schema 022).
 """
 
 from __future__ import annotations
@@ -21,16 +21,8 @@ from vigil import contain, demo
 from vigil.contain import Target
 from vigil.demo.app import role_dsn
 
-# Schema 012's policy_fingerprint, spelled out by someone who can read the source.
-_FORGED = """
-SELECT md5(format('%s|%s|%s|%s|%s', p.polcmd, p.polpermissive,
-                  (SELECT string_agg(x, ',' ORDER BY x) FROM (SELECT CASE WHEN r = 0
-                          THEN 'public' ELSE r::regrole::text END AS x
-                          FROM unnest(p.polroles) r) roles),
-                  coalesce(pg_get_expr(p.polqual, p.polrelid), '-'),
-                  coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '-')))
-FROM pg_policy p WHERE p.polrelid = 'public."Deal"'::regclass AND p.polname = 'vigil_contain'
-"""
+QUARANTINE = Target("tenant", "tenant-2")
+DEAL = "'public.\"Deal\"'::regclass"
 
 
 @pytest.fixture
@@ -51,54 +43,63 @@ def owner(demo_mod: demo.DemoInfo) -> Iterator[str]:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
+@pytest.fixture
+def quarantined(demo_mod: demo.DemoInfo) -> Iterator[str]:
+    """tenant-2 quarantined (verified), released after the test (verified again)."""
+    admin = demo_mod.admin_dsn
+    contain.execute(admin, contain.plan(admin, QUARANTINE, 5, "alice"))
+    assert contain.verify(admin, QUARANTINE).ok
+    yield admin
+    contain.execute(admin, contain.plan_release(admin, QUARANTINE, "alice"))
+    assert contain.verify(admin, QUARANTINE).ok
+
+
+def _policies_check(admin: str) -> str:
+    checks = {c.name: c for c in contain.verify(admin, QUARANTINE).checks}
+    assert not checks["policies"].ok, checks["policies"].detail
+    return checks["policies"].detail
+
+
 @pytest.mark.parametrize("comment", ["planned part only", "forged seal"])
 def test_the_owner_who_opens_the_policy_cannot_rewrite_the_seal_to_match(
-        demo_mod: demo.DemoInfo, owner: str, comment: str) -> None:
-    target = Target("tenant", "tenant-2")
-    contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, target, 5, "alice"))
-    try:
-        assert contain.verify(demo_mod.admin_dsn, target).ok
-        with psycopg.connect(owner, autocommit=True) as conn:
-            note = conn.execute("SELECT obj_description(oid, 'pg_policy') FROM pg_policy "
-                                "WHERE polname = 'vigil_contain' "
-                                "AND polrelid = '\"Deal\"'::regclass").fetchone()
-            assert note is not None
-            planned = str(note[0]).partition(" live:")[0]
-            conn.execute('ALTER POLICY vigil_contain ON "Deal" USING (true) WITH CHECK (true)')
-            if comment == "forged seal":
-                conn.execute("SET search_path = pg_catalog, pg_temp")
-                forged = conn.execute(_FORGED).fetchone()
-                assert forged is not None
-                planned += " live:" + str(forged[0])
-            conn.execute(sql.SQL('COMMENT ON POLICY vigil_contain ON public."Deal" IS {}')
-                         .format(sql.Literal(planned)))
-        checks = {c.name: c for c in contain.verify(demo_mod.admin_dsn, target).checks}
-        assert not checks["policies"].ok, checks["policies"].detail
-        assert "public.Deal: policy vigil_contain was altered after vigil created it" in \
-            checks["policies"].detail
-    finally:
-        contain.execute(demo_mod.admin_dsn,
-                        contain.plan_release(demo_mod.admin_dsn, target, "alice"))
-    assert contain.verify(demo_mod.admin_dsn, target).ok
+        quarantined: str, owner: str, comment: str) -> None:
+    with psycopg.connect(owner, autocommit=True) as conn:
+        note = conn.execute("SELECT obj_description(oid, 'pg_policy') FROM pg_policy WHERE "
+                            f"polname = 'vigil_contain' AND polrelid = {DEAL}").fetchone()
+        assert note is not None
+        conn.execute('ALTER POLICY vigil_contain ON "Deal" USING (true) WITH CHECK (true)')
+        rewritten = str(note[0]).partition(" live:")[0]
+        if comment == "forged seal":
+            # What the owner can compute (schema 012's md5, public data), taken here from
+            # the function itself, which only the admin may call.
+            with psycopg.connect(quarantined) as admin:
+                forged = admin.execute("SELECT vigil_monitor.policy_fingerprint(oid) FROM "
+                                       f"pg_policy WHERE polname = 'vigil_contain' AND "
+                                       f"polrelid = {DEAL}").fetchone()
+            assert forged is not None
+            rewritten += " live:" + str(forged[0])
+        conn.execute(sql.SQL('COMMENT ON POLICY vigil_contain ON "Deal" IS {}').format(
+            sql.Literal(rewritten)))
+    assert "public.Deal: policy vigil_contain was altered after vigil created it" in \
+        _policies_check(quarantined)
 
 
 def test_a_policy_sealed_by_021_and_altered_since_still_reads_altered_after_022(
-        demo_mod: demo.DemoInfo) -> None:
+        quarantined: str) -> None:
     """022 takes a 021 seal (the comment's live part) as it was written, not the definition
     as it stands at the upgrade, so an ALTER between the two is not blessed."""
-    target = Target("tenant", "tenant-2")
-    admin = demo_mod.admin_dsn
-    contain.execute(admin, contain.plan(admin, target, 5, "alice"))
     migration = resources.files("vigil.schema").joinpath("sql/022_contain_policy_seal_row.sql")
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DELETE FROM vigil_monitor.contain_policy_seals")   # a 021 database
-            conn.execute('ALTER POLICY vigil_contain ON "Deal" USING (true) WITH CHECK (true)')
-            conn.execute(migration.read_text("utf-8").encode())
-            conn.execute(migration.read_text("utf-8").encode())   # again: changes nothing
-        checks = {c.name: c for c in contain.verify(admin, target).checks}
-        assert "public.Deal: policy vigil_contain was altered after vigil created it" in \
-            checks["policies"].detail
-    finally:
-        contain.execute(admin, contain.plan_release(admin, target, "alice"))
-    assert contain.verify(admin, target).ok
+    with psycopg.connect(quarantined, autocommit=True) as conn:
+        conn.execute("DELETE FROM vigil_monitor.contain_policy_seals")   # a 021 database
+        conn.execute('ALTER POLICY vigil_contain ON "Deal" USING (true) WITH CHECK (true)')
+        conn.execute(migration.read_text("utf-8").encode())
+        conn.execute(migration.read_text("utf-8").encode())   # again: changes nothing
+    assert "public.Deal: policy vigil_contain was altered after vigil created it" in \
+        _policies_check(quarantined)
+
+
+def test_a_vigil_contain_policy_vigil_did_not_seal_fails_verification(
+        quarantined: str) -> None:
+    with psycopg.connect(quarantined, autocommit=True) as conn:
+        conn.execute(f"DELETE FROM vigil_monitor.contain_policy_seals WHERE relid = {DEAL}")
+    assert "public.Deal: policy vigil_contain has no seal" in _policies_check(quarantined)

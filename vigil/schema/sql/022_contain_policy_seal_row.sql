@@ -17,23 +17,25 @@ CREATE TABLE IF NOT EXISTS vigil_monitor.contain_policy_seals (
 );
 REVOKE ALL ON vigil_monitor.contain_policy_seals FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION vigil_monitor.seal_contain_policy(p_table regclass, p_planned text)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    live text;
+-- 021's function keeps writing the comment, under a name that says so; seal_contain_policy
+-- (what vigil/contain/policies.py calls) writes it, then the row.
+DO $$
 BEGIN
-    SELECT vigil_monitor.policy_fingerprint(p.oid) INTO live FROM pg_policy p
-    WHERE p.polrelid = p_table AND p.polname = 'vigil_contain';
-    IF live IS NULL THEN
-        RAISE EXCEPTION 'no policy vigil_contain on %', p_table;
+    IF to_regprocedure('vigil_monitor.comment_contain_policy(regclass, text)') IS NULL THEN
+        ALTER FUNCTION vigil_monitor.seal_contain_policy(regclass, text)
+            RENAME TO comment_contain_policy;
     END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION vigil_monitor.seal_contain_policy(p_table regclass, p_planned text)
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT vigil_monitor.comment_contain_policy(p_table, p_planned);   -- raises without one
     INSERT INTO vigil_monitor.contain_policy_seals (relid, planned, live)
-    VALUES (p_table, p_planned, live)
+    SELECT p.polrelid, p_planned, vigil_monitor.policy_fingerprint(p.oid) FROM pg_policy p
+    WHERE p.polrelid = p_table AND p.polname = 'vigil_contain'
     ON CONFLICT (relid) DO UPDATE SET planned = EXCLUDED.planned, live = EXCLUDED.live,
                                       sealed_at = EXCLUDED.sealed_at;
-    EXECUTE format('COMMENT ON POLICY vigil_contain ON %s IS %L', p_table,
-                   p_planned || ' live:' || live);
-END $$;
+$$;
 REVOKE ALL ON FUNCTION vigil_monitor.seal_contain_policy(regclass, text) FROM PUBLIC;
 
 -- The policies in place now, as their comment has them: sealed by 021 (its live part, so an

@@ -22,7 +22,7 @@ from vigil.core.errors import ConfigError
 
 DEFAULT_PORT = 18090
 BUILTIN_COLLECTORS = ("rls", "encryption", "audit", "phi", "security", "indexes",
-                      "audit_pipeline", "maintenance", "controls")
+                      "audit_pipeline", "maintenance", "controls", "containment")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 COLLECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, tuple[float, float, float]] = {
     "audit_pipeline": (15.0, 5.0, 1.0),   # buffer, sealers, chain: O(1) status functions
     "maintenance": (60.0, 5.0, 1.0),      # rollups/retention run minutes apart
     "controls": (15.0, 5.0, 1.0),         # control_status(): O(catalog) + unfolded tail
+    "containment": (60.0, 5.0, 1.0),      # contained_write_refusals(): O(actor containments)
 }
 
 
@@ -109,18 +110,6 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                             "Access patterns currently flagged unusual, from "
                             "vigil_monitor.security_access_metrics().",
                             value="unusual_patterns"))),
-            # Schema 020: a refused INSERT rolls its access_log row back, so the failed
-            # attempts above never see it; the containments' counters do. One series, no
-            # actor or containment label (the access counters have none either).
-            QuerySpec(
-                f"SELECT coalesce(sum(refused_writes), 0) AS value "
-                f"FROM {S}.contained_write_refusals()",
-                (MetricSpec("vigil_contained_write_refusals_total", "counter",
-                            "Writes (INSERTs) refused to contained actors, over every actor "
-                            "containment, active and released, from "
-                            "vigil_monitor.contained_write_refusals(); not in "
-                            "vigil_access_failed_attempts_total (the refusal's rollback "
-                            "takes its access_log row)."),)),
             QuerySpec(
                 f"SELECT key_id AS key, key_age_seconds AS value "
                 f"FROM {S}.security_encryption_metrics() WHERE active",
@@ -178,7 +167,26 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
         return _maintenance()
     if name == "controls":
         return _controls(cap)
+    if name == "containment":
+        return _containment()
     raise KeyError(name)
+
+
+def _containment() -> tuple[QuerySpec, ...]:
+    """Schema 020: a refused INSERT rolls its access_log row back, so the security
+    collector's failed attempts never see it; the containments' counters do. One series, no
+    actor or containment label (the access counters have none either). A collector of its
+    own: on a schema older than 020 only this one fails (missing_object), not the security
+    metrics beside it."""
+    return (QuerySpec(
+        f"SELECT coalesce(sum(refused_writes), 0) AS value "
+        f"FROM {S}.contained_write_refusals()",
+        (MetricSpec("vigil_contained_write_refusals_total", "counter",
+                    "Writes (INSERTs) refused to contained actors, over every actor "
+                    "containment, active and released, from "
+                    "vigil_monitor.contained_write_refusals(); not in "
+                    "vigil_access_failed_attempts_total (the refusal's rollback "
+                    "takes its access_log row)."),)),)
 
 
 def _gauges(function: str, columns: tuple[tuple[str, str, str], ...]) -> QuerySpec:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from exporter_helpers import Samples, exposition, run, settled, value, wait_for
+from exporter_helpers import Samples, exposition, missing_objects, run, settled, value, wait_for
 
 from exporter.config import build_config
 from exporter.scheduler import Exporter
@@ -209,7 +209,7 @@ async def test_a_contained_actors_refused_writes_are_counted_and_kept_after_rele
     """As vigil_exporter: each refused INSERT adds one, though its access_log row is rolled
     back; release keeps the count (a counter); no label names the actor."""
     target = Target("actor", "user-tenant-1-4")
-    s = await collect(exp, "security")
+    s = await collect(exp, "containment")
     assert value(s, "vigil_contained_write_refusals_total") == 0
     contain.execute(demo_db.admin_dsn, contain.plan(demo_db.admin_dsn, target, 0, "test"))
     try:
@@ -217,11 +217,28 @@ async def test_a_contained_actors_refused_writes_are_counted_and_kept_after_rele
             with psycopg.connect(demo_db.app_dsn, autocommit=True) as conn, \
                     pytest.raises(psycopg.errors.InsufficientPrivilege):
                 load.write(conn, "tenant-1", target.value)
-        s = await collect(exp, "security")
+        s = await collect(exp, "containment")
         assert value(s, "vigil_contained_write_refusals_total") == 2
     finally:
         contain.execute(demo_db.admin_dsn, contain.plan_release(demo_db.admin_dsn, target, "t"))
-    s = await collect(exp, "security")
+    s = await collect(exp, "containment")
     assert value(s, "vigil_contained_write_refusals_total") == 2
     labels = [dict(lv) for (n, lv), _ in s.items() if n == "vigil_contained_write_refusals_total"]
     assert labels == [{"target": "demo"}]   # the exporter's own target label, nothing else
+
+
+async def test_a_schema_before_020_fails_the_containment_collector_alone(
+        exp: Exporter, demo_db: demo.DemoInfo) -> None:
+    """The exporter upgraded before `vigil db install`: the refused-writes count is missing,
+    the security metrics (failed and unusual access, the audit chain) are not."""
+    hide = "ALTER FUNCTION vigil_monitor.{}() RENAME TO {}"
+    with psycopg.connect(demo_db.admin_dsn, autocommit=True) as conn:
+        conn.execute(hide.format("contained_write_refusals", "cwr_hidden").encode())
+        try:
+            assert await run(exp, "security", "demo")
+            assert not await run(exp, "containment", "demo")
+            s = exposition(exp)
+            assert value(s, "vigil_access_failed_attempts_total") is not None
+            assert missing_objects(s, "containment") == 1
+        finally:
+            conn.execute(hide.format("cwr_hidden", "contained_write_refusals").encode())

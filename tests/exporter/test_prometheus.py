@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
     port = polling.free_port()
     cfg = {
-        # Every collector (ten, plus the ping) starts at once without jitter: a waiting queue
+        # Every collector (eleven, plus the ping) starts at once without jitter: a waiting queue
         # for all of them, so the first ping is not refused by the pool's bounded queue.
         "targets": [{"name": "db1", "dsn": fresh_db, "pool": {"max_waiting": 16}}],
         "state_dir": str(tmp_path / "state"),
         "scheduler": {"start_jitter": "0s"},
         "collectors": {n: {"interval": "1s"} for n in
                        ("rls", "encryption", "audit", "phi", "security", "indexes",
-                        "audit_pipeline", "maintenance", "controls")},
+                        "audit_pipeline", "maintenance", "controls", "containment")},
         "custom_collectors": [{"name": "app", "interval": "1s", "queries": [{
             "sql": "SELECT 'x' AS kind, 0.02 AS value",
             "metrics": [{"name": "app_example_seconds", "type": "histogram", "help": "e",

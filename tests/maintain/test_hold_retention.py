@@ -32,7 +32,7 @@ def _insert_rows(conn: Any, stamps: list[datetime], actors: list[str],
                      f"%s::text[]) AS x(s, a, t)", (stamps, actors, tenants))
 
 
-def _hold(conn: Any, incident: int, since: datetime, until: datetime | None,
+def _hold(conn: Any, incident: int, since: datetime, until: datetime | None, *,
           actors: tuple[str, ...] = (), tenants: tuple[str, ...] = (),
           released: bool = False) -> None:
     conn.execute("INSERT INTO vigil_monitor.legal_holds (incident_id, since, until, actors, "
@@ -52,7 +52,8 @@ def test_trim_keeps_exactly_the_held_rows_and_deletes_every_other_old_row(
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
     at = [t0 + timedelta(seconds=k) for k in range(700)]
     # the bounds of the holds of everyone, exactly and a microsecond outside
-    edges = [t0 + timedelta(seconds=s) + d for s in (100, 200, 550.2, 550.4) for d in (-US, 0 * US, US)]
+    edges = [t0 + timedelta(seconds=s) + d for s in (100, 200, 550.2, 550.4)
+             for d in (-US, 0 * US, US)]
     stamps = at + edges + [datetime.now(UTC) - timedelta(hours=1)] * 3   # + 3 young rows
     actors = [f"a{k % 4}" for k in range(len(stamps))]
     tenants: list[str | None] = [None if k % 7 == 0 else f"t{k % 3}" for k in range(len(stamps))]
@@ -60,12 +61,15 @@ def test_trim_keeps_exactly_the_held_rows_and_deletes_every_other_old_row(
         _insert_rows(conn, stamps, actors, tenants)
         _hold(conn, 1, t0 + timedelta(seconds=100), t0 + timedelta(seconds=200))   # everyone
         _hold(conn, 2, t0 + timedelta(seconds=300), t0 + timedelta(seconds=400), released=True)
-        _hold(conn, 3, t0 + timedelta(seconds=250), t0 + timedelta(seconds=350), ("a1",))
-        _hold(conn, 4, t0 + timedelta(seconds=450), None, (), ("t2",))      # open, one tenant
-        _hold(conn, 5, t0 + timedelta(seconds=500), t0 + timedelta(seconds=520), ("a2",), ("t0",))
+        _hold(conn, 3, t0 + timedelta(seconds=250), t0 + timedelta(seconds=350), actors=("a1",))
+        _hold(conn, 4, t0 + timedelta(seconds=450), None, tenants=("t2",))   # open, one tenant
+        _hold(conn, 5, t0 + timedelta(seconds=500), t0 + timedelta(seconds=520), actors=("a2",),
+              tenants=("t0",))
         # shorter than a minute: a bucket that contains it is kept (of everyone, of a3)
         _hold(conn, 6, t0 + timedelta(seconds=550.2), t0 + timedelta(seconds=550.4))
-        _hold(conn, 7, t0 + timedelta(seconds=610.5), t0 + timedelta(seconds=610.7), ("a3",))
+        _hold(conn, 7, t0 + timedelta(seconds=610.5), t0 + timedelta(seconds=610.7),
+              actors=("a3",))
+        _hold(conn, 8, t0 + timedelta(seconds=680), None)   # everyone, still open
         conn.execute("SELECT vigil_monitor.maintain_rollup('access_log', 100000)")
         expected = {t: _ids(conn, t, f"r.{c} >= now() - interval '1 day' OR "
                                      f"vigil_monitor.row_held(r.{c}, r.actor_id, r.tenant_id)")

@@ -8,51 +8,188 @@
 --
 -- Now, with the same result (held rows are never deleted, every other row past retention is):
 -- * A hold of everyone (no actor, no tenant) takes its window out of the time the trim reads.
---   trim_ranges() is (-infinity, cutoff) minus the windows of the unreleased holds of
+--   trim_ranges() is [-infinity, cutoff) minus the windows of the unreleased holds of
 --   everyone: a handful of [lo, hi) ranges, one more than there are such holds at most. The
 --   trim reads them oldest first, each as a range scan of the time index, so it never reads a
 --   row such a hold covers, whatever the size of the window.
 -- * A hold of named actors or tenants is tested inline, an anti-join against those holds
 --   (unreleased, overlapping the range) read once per statement: no function call per row.
---   The time index does not know who a row belongs to, so the scan still steps over the rows
---   of the named actors/tenants in such a window that are older than the cutoff (each call:
---   those older than the last row it deletes). A narrow hold keeps few rows; a hold whose
---   actors or tenants are most of the traffic is better recorded as a hold of everyone.
+--   The time index does not know who a row belongs to, so a scan steps over the held rows of
+--   such a window. Once a range has nothing left to delete, the part of it inside such
+--   windows is recorded in trim_clean (per table) and later calls leave it out of
+--   trim_ranges() too: a hold of a wide actor/tenant set costs one walk of its rows, not one
+--   per call. The record is only made when no row of the range is still waiting for the
+--   rollup or the settled horizon (the trim would delete it later; read through the (txid,
+--   id) indexes: the unrolled tail); any change to legal_holds forgets every record (a release
+--   makes rows deletable again), and so does a day (a row skipped because another trimmer
+--   had it locked, then rolled back, is found again).
 -- * A rollup bucket (one minute) is held when the minute overlaps the hold's window
 --   (bucket <= until and bucket + 59.999999 s >= since) and the hold is of everyone or names
 --   its actor (its tenant is not known: a tenant-only hold keeps the raw rows, which carry
 --   it). 015 tested only the bucket's first and last microsecond, so a hold shorter than a
 --   minute inside one bucket did not keep it; the overlap is what 015's comment meant.
--- row_held() stays: `vigil incident` reads it, and tests use it as the reference.
+-- * Rows found are deleted by ctid (locked FOR UPDATE, so they cannot move): a Tid Scan.
+--   015's `id IN (...)` let the planner hash-join a sequential scan of the whole table, held
+--   rows included, when it expected few candidates.
+-- row_held() stays: it is the definition of held, and the tests' reference.
 -- Idempotent: re-running changes nothing.
 
--- The time ranges [lo, hi) the trim may read: before p_cutoff and outside every unreleased
--- hold of everyone, each hold's window [since, until] (until NULL: no end) widened by
--- p_before at its start (59.999999 s for rollup buckets: a bucket that starts up to a minute
--- before the hold overlaps it). Oldest first.
-CREATE OR REPLACE FUNCTION vigil_monitor.trim_ranges(p_cutoff timestamptz, p_before interval)
-RETURNS TABLE (lo timestamptz, hi timestamptz) LANGUAGE sql STABLE
+-- Per table, the time ranges read since the last change to legal_holds and found to hold
+-- nothing the trim may delete (only rows of holds of named actors/tenants); reset daily.
+CREATE TABLE IF NOT EXISTS vigil_monitor.trim_clean (
+    tbl     text PRIMARY KEY,
+    ranges  tstzmultirange NOT NULL,
+    started timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+REVOKE ALL ON vigil_monitor.trim_clean FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION vigil_monitor.trim_clean_forget() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM vigil_monitor.trim_clean;
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION vigil_monitor.trim_clean_forget() FROM PUBLIC;
+DROP TRIGGER IF EXISTS trim_clean_forget ON vigil_monitor.legal_holds;
+CREATE TRIGGER trim_clean_forget AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON vigil_monitor.legal_holds FOR EACH STATEMENT
+    EXECUTE FUNCTION vigil_monitor.trim_clean_forget();
+
+-- The unreleased holds of everyone (p_everyone) or of named actors/tenants, as time ranges,
+-- each window [since, until] (until NULL: no end) widened by p_before at its start
+-- (59.999999 s for rollup buckets: a bucket that starts up to a minute before the hold
+-- overlaps it). p_actors_only: only holds that name actors (a rollup row has no tenant).
+CREATE OR REPLACE FUNCTION vigil_monitor.hold_windows(p_everyone boolean, p_before interval,
+                                                      p_actors_only boolean DEFAULT false)
+RETURNS tstzmultirange LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(range_agg(tstzrange(h.since - p_before, h.until, '[]')), '{}')
+    FROM vigil_monitor.legal_holds h
+    WHERE h.released_at IS NULL
+      AND (cardinality(h.actors) = 0 AND cardinality(h.tenants) = 0) = p_everyone
+      AND (NOT p_actors_only OR cardinality(h.actors) > 0)
+$$;
+REVOKE ALL ON FUNCTION vigil_monitor.hold_windows(boolean, interval, boolean) FROM PUBLIC;
+
+-- The time ranges [lo, hi) the trim may read, oldest first: before p_cutoff, outside every
+-- window of a hold of everyone, outside p_clean (trim_clean's ranges of the table), split at
+-- the edges of the windows of holds of named actors/tenants (narrow: inside one), so that such
+-- a window, once read, can be recorded clean while the trim goes on with the ranges after it.
+CREATE OR REPLACE FUNCTION vigil_monitor.trim_ranges(p_table text, p_cutoff timestamptz,
+                                                     p_clean tstzmultirange)
+RETURNS TABLE (lo timestamptz, hi timestamptz, narrow boolean) LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN lower_inf(r) THEN timestamptz '-infinity'
-                WHEN lower_inc(r) THEN lower(r)
-                ELSE lower(r) + interval '1 microsecond' END,
-           CASE WHEN upper_inc(r) THEN upper(r) + interval '1 microsecond' ELSE upper(r) END
-    FROM unnest(tstzmultirange(tstzrange(NULL, p_cutoff, '()'))
-                - coalesce((SELECT range_agg(tstzrange(h.since - p_before, h.until, '[]'))
-                            FROM vigil_monitor.legal_holds h
-                            WHERE h.released_at IS NULL AND cardinality(h.actors) = 0
-                              AND cardinality(h.tenants) = 0),
-                           '{}'::tstzmultirange)) r
+    WITH w AS (
+        SELECT CASE p_table WHEN 'access_rollup' THEN interval '59.999999 s'
+                            ELSE interval '0' END AS before
+    ), f AS (
+        SELECT tstzmultirange(tstzrange('-infinity', p_cutoff, '[)'))
+                   - vigil_monitor.hold_windows(true, w.before) - p_clean AS free,
+               vigil_monitor.hold_windows(false, w.before, p_table = 'access_rollup') AS held
+        FROM w
+    )
+    SELECT CASE WHEN lower_inc(r) THEN lower(r) ELSE lower(r) + interval '1 microsecond' END,
+           CASE WHEN upper_inc(r) THEN upper(r) + interval '1 microsecond' ELSE upper(r) END,
+           k.narrow
+    FROM f, LATERAL (VALUES (f.free * f.held, true), (f.free - f.held, false)) k (m, narrow),
+         unnest(k.m) r
     ORDER BY 1
 $$;
-REVOKE ALL ON FUNCTION vigil_monitor.trim_ranges(timestamptz, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vigil_monitor.trim_ranges(text, timestamptz, tstzmultirange)
+    FROM PUBLIC;
 
--- 015's trim with the exclusions above. Each range is one DELETE of at most the rows still
--- wanted; the holds of named actors/tenants that overlap the range are read first
--- (MATERIALIZED: a few rows, scanned per candidate instead of the whole legal_holds table).
--- The rows found are deleted by their ctid (locked, so it cannot move): a Tid Scan, where
--- 015's `id IN (...)` let the planner hash-join a sequential scan of the whole table, held
--- rows included, when it expected few candidates.
+-- Deletes up to p_limit rows of p_table (access_log, phi_access_patterns, access_rollup) in
+-- [p_lo, p_hi), oldest first, skipping the rows of the holds of named actors/tenants (read
+-- first, MATERIALIZED: the few that overlap the range, scanned per candidate) and rows not
+-- yet counted (access_log: above the rollup watermark) or settled (phi: txid >= p_h).
+CREATE OR REPLACE FUNCTION vigil_monitor.trim_range(
+    p_table text, p_lo timestamptz, p_hi timestamptz, p_limit int, p_h bigint,
+    p_after_txid bigint, p_after_id bigint)
+RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF p_table = 'access_log' THEN
+        WITH narrow AS MATERIALIZED (
+            SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors, x.tenants
+            FROM vigil_monitor.legal_holds x
+            WHERE x.released_at IS NULL
+              AND (cardinality(x.actors) > 0 OR cardinality(x.tenants) > 0)
+              AND x.since < p_hi AND (x.until IS NULL OR x.until >= p_lo))
+        DELETE FROM vigil_monitor.access_log WHERE ctid = ANY (ARRAY(
+            SELECT a.ctid FROM vigil_monitor.access_log a
+            WHERE a.ts >= p_lo AND a.ts < p_hi AND (a.txid, a.id) <= (p_after_txid, p_after_id)
+              AND NOT EXISTS (SELECT 1 FROM narrow x
+                              WHERE a.ts >= x.since AND a.ts <= x.until
+                                AND (a.actor_id = ANY (x.actors) OR a.tenant_id = ANY (x.tenants)))
+            ORDER BY a.ts LIMIT p_limit FOR UPDATE OF a SKIP LOCKED));
+    ELSIF p_table = 'phi_access_patterns' THEN
+        WITH narrow AS MATERIALIZED (
+            SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors, x.tenants
+            FROM vigil_monitor.legal_holds x
+            WHERE x.released_at IS NULL
+              AND (cardinality(x.actors) > 0 OR cardinality(x.tenants) > 0)
+              AND x.since < p_hi AND (x.until IS NULL OR x.until >= p_lo))
+        DELETE FROM vigil_monitor.phi_access_patterns WHERE ctid = ANY (ARRAY(
+            SELECT p.ctid FROM vigil_monitor.phi_access_patterns p
+            WHERE p.accessed_at >= p_lo AND p.accessed_at < p_hi AND p.txid < p_h
+              AND NOT EXISTS (SELECT 1 FROM narrow x
+                              WHERE p.accessed_at >= x.since AND p.accessed_at <= x.until
+                                AND (p.actor_id = ANY (x.actors) OR p.tenant_id = ANY (x.tenants)))
+            ORDER BY p.accessed_at LIMIT p_limit FOR UPDATE OF p SKIP LOCKED));
+    ELSE
+        WITH narrow AS MATERIALIZED (
+            SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors
+            FROM vigil_monitor.legal_holds x
+            WHERE x.released_at IS NULL AND cardinality(x.actors) > 0
+              AND x.since < p_hi + interval '59.999999 s'
+              AND (x.until IS NULL OR x.until >= p_lo))
+        DELETE FROM vigil_monitor.access_rollup WHERE ctid = ANY (ARRAY(
+            SELECT r.ctid FROM vigil_monitor.access_rollup r
+            WHERE r.bucket >= p_lo AND r.bucket < p_hi
+              AND NOT EXISTS (SELECT 1 FROM narrow x
+                              WHERE r.actor_id = ANY (x.actors) AND r.bucket <= x.until
+                                AND r.bucket + interval '59.999999 s' >= x.since)
+            ORDER BY r.bucket LIMIT p_limit FOR UPDATE OF r SKIP LOCKED));
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+REVOKE ALL ON FUNCTION vigil_monitor.trim_range(text, timestamptz, timestamptz, int, bigint,
+                                                bigint, bigint) FROM PUBLIC;
+
+-- [p_lo, p_hi), inside the windows of holds of named actors/tenants, has nothing left to
+-- delete: record it, unless a row there still waits to be counted or settled (EXECUTE:
+-- planned with the actual watermark, that tail is read by the (txid, id) index; a generic
+-- plan could walk the time range instead). access_rollup waits for access_log's rows: its
+-- buckets are made from them.
+CREATE OR REPLACE FUNCTION vigil_monitor.trim_mark_clean(
+    p_table text, p_lo timestamptz, p_hi timestamptz, p_h bigint, p_after_txid bigint,
+    p_after_id bigint)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    waiting boolean;
+BEGIN
+    IF p_table = 'phi_access_patterns' THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM vigil_monitor.phi_access_patterns p
+                                WHERE p.txid >= $1 AND p.accessed_at >= $2 AND p.accessed_at < $3)'
+            INTO waiting USING p_h, p_lo, p_hi;
+    ELSE
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM vigil_monitor.access_log a
+                                WHERE (a.txid, a.id) > ($1, $2) AND a.ts >= $3 AND a.ts < $4)'
+            INTO waiting USING p_after_txid, p_after_id, p_lo,
+                CASE WHEN p_table = 'access_rollup' THEN p_hi + interval '60 s' ELSE p_hi END;
+    END IF;
+    IF NOT waiting THEN
+        INSERT INTO vigil_monitor.trim_clean AS c (tbl, ranges)
+        VALUES (p_table, tstzmultirange(tstzrange(p_lo, p_hi, '[)')))
+        ON CONFLICT (tbl) DO UPDATE SET ranges = c.ranges + excluded.ranges;
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION vigil_monitor.trim_mark_clean(text, timestamptz, timestamptz, bigint,
+                                                     bigint, bigint) FROM PUBLIC;
+
+-- 015's trim with the exclusions above: the tables that carry an actor are read range by
+-- range until the batch is full.
 CREATE OR REPLACE FUNCTION vigil_monitor.maintain_trim(p_table text, p_batch int)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -60,6 +197,7 @@ DECLARE
     cutoff timestamptz;
     h bigint := vigil_monitor.settled_horizon();
     st vigil_monitor.rollup_state;
+    clean tstzmultirange;
     rg record;
     n int := 0;
     got int;
@@ -72,7 +210,10 @@ BEGIN
         RETURN 0;
     END IF;
     cutoff := clock_timestamp() - keep;
-    SELECT * INTO st FROM vigil_monitor.rollup_state WHERE source = p_table;
+    -- encryption_ops: its own watermark; the others: access_log's (access_rollup is made
+    -- from its rows), NULL for phi_access_patterns, which goes by the settled horizon
+    SELECT * INTO st FROM vigil_monitor.rollup_state
+    WHERE source = CASE p_table WHEN 'encryption_ops' THEN p_table ELSE 'access_log' END;
     IF p_table = 'encryption_ops' THEN        -- no actor: never held
         DELETE FROM vigil_monitor.encryption_ops WHERE id IN (
             SELECT e.id FROM vigil_monitor.encryption_ops e
@@ -86,58 +227,19 @@ BEGIN
             ORDER BY w."timestamp" LIMIT p_batch FOR UPDATE SKIP LOCKED);
         GET DIAGNOSTICS n = ROW_COUNT;
     ELSE
-        FOR rg IN SELECT * FROM vigil_monitor.trim_ranges(cutoff, CASE p_table
-                      WHEN 'access_rollup' THEN interval '59.999999 s' ELSE interval '0' END)
-        LOOP
-            IF p_table = 'access_log' THEN
-                WITH narrow AS MATERIALIZED (
-                    SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors, x.tenants
-                    FROM vigil_monitor.legal_holds x
-                    WHERE x.released_at IS NULL
-                      AND (cardinality(x.actors) > 0 OR cardinality(x.tenants) > 0)
-                      AND x.since < rg.hi AND (x.until IS NULL OR x.until >= rg.lo))
-                DELETE FROM vigil_monitor.access_log WHERE ctid = ANY (ARRAY(
-                    SELECT a.ctid FROM vigil_monitor.access_log a
-                    WHERE a.ts >= rg.lo AND a.ts < rg.hi
-                      AND (a.txid, a.id) <= (st.after_txid, st.after_id)
-                      AND NOT EXISTS (SELECT 1 FROM narrow x
-                                      WHERE a.ts >= x.since AND a.ts <= x.until
-                                        AND (a.actor_id = ANY (x.actors)
-                                             OR a.tenant_id = ANY (x.tenants)))
-                    ORDER BY a.ts LIMIT p_batch - n FOR UPDATE OF a SKIP LOCKED));
-            ELSIF p_table = 'phi_access_patterns' THEN
-                WITH narrow AS MATERIALIZED (
-                    SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors, x.tenants
-                    FROM vigil_monitor.legal_holds x
-                    WHERE x.released_at IS NULL
-                      AND (cardinality(x.actors) > 0 OR cardinality(x.tenants) > 0)
-                      AND x.since < rg.hi AND (x.until IS NULL OR x.until >= rg.lo))
-                DELETE FROM vigil_monitor.phi_access_patterns WHERE ctid = ANY (ARRAY(
-                    SELECT p.ctid FROM vigil_monitor.phi_access_patterns p
-                    WHERE p.accessed_at >= rg.lo AND p.accessed_at < rg.hi AND p.txid < h
-                      AND NOT EXISTS (SELECT 1 FROM narrow x
-                                      WHERE p.accessed_at >= x.since AND p.accessed_at <= x.until
-                                        AND (p.actor_id = ANY (x.actors)
-                                             OR p.tenant_id = ANY (x.tenants)))
-                    ORDER BY p.accessed_at LIMIT p_batch - n FOR UPDATE OF p SKIP LOCKED));
-            ELSE
-                WITH narrow AS MATERIALIZED (
-                    SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors
-                    FROM vigil_monitor.legal_holds x
-                    WHERE x.released_at IS NULL AND cardinality(x.actors) > 0
-                      AND x.since < rg.hi + interval '59.999999 s'
-                      AND (x.until IS NULL OR x.until >= rg.lo))
-                DELETE FROM vigil_monitor.access_rollup WHERE ctid = ANY (ARRAY(
-                    SELECT r.ctid FROM vigil_monitor.access_rollup r
-                    WHERE r.bucket >= rg.lo AND r.bucket < rg.hi
-                      AND NOT EXISTS (SELECT 1 FROM narrow x
-                                      WHERE r.actor_id = ANY (x.actors) AND r.bucket <= x.until
-                                        AND r.bucket + interval '59.999999 s' >= x.since)
-                    ORDER BY r.bucket LIMIT p_batch - n FOR UPDATE OF r SKIP LOCKED));
-            END IF;
-            GET DIAGNOSTICS got = ROW_COUNT;
+        DELETE FROM vigil_monitor.trim_clean
+        WHERE tbl = p_table AND started < clock_timestamp() - interval '1 day';
+        clean := coalesce((SELECT c.ranges FROM vigil_monitor.trim_clean c
+                           WHERE c.tbl = p_table), '{}');
+        FOR rg IN SELECT * FROM vigil_monitor.trim_ranges(p_table, cutoff, clean) LOOP
+            got := vigil_monitor.trim_range(p_table, rg.lo, rg.hi, p_batch - n, h,
+                                            st.after_txid, st.after_id);
             n := n + got;
             EXIT WHEN n >= p_batch;
+            IF rg.narrow THEN   -- came back short: nothing left to delete in it
+                PERFORM vigil_monitor.trim_mark_clean(p_table, rg.lo, rg.hi, h, st.after_txid,
+                                                      st.after_id);
+            END IF;
         END LOOP;
     END IF;
     IF n > 0 THEN

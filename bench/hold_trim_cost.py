@@ -20,14 +20,12 @@ pg_stat_user_tables.idx_tup_fetch + seq_tup_read of access_log over the pass.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-import uuid
 from typing import Any
 
 import psycopg
-from benchlib import ROOT, save_results  # bench/ is sys.path[0]
+from benchlib import ROOT, save_results, scratch_database  # bench/ is sys.path[0]
 
 sys.path.insert(0, str(ROOT))
 
@@ -36,7 +34,6 @@ from vigil.core import pg
 from vigil.maintain import worker
 from vigil.schema import roles
 
-ADMIN = os.environ.get("VIGIL_ADMIN_DSN", pg.DEFAULT_ADMIN_DSN)
 FREE = 50_000
 BATCH, TIMEOUT = 10_000, "60s"   # vigil/maintain/worker.py's
 LOAD = (
@@ -84,11 +81,7 @@ def one_pass(dsn: str) -> dict[str, Any]:
 def variant(base: str, version: str, hold: str) -> dict[str, Any]:
     """A copy of the loaded database, at ``version``, under ``hold``: the first pass (deletes
     what aged out) and the next one (nothing new: what every later pass costs)."""
-    name = f"{base}_{version}_{hold}"
-    with pg.connect(pg.with_dbname(ADMIN, "postgres")) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{base}"')
-    dsn = pg.with_dbname(ADMIN, name)
-    try:
+    with scratch_database("vigil_bench_hold_v", template=base) as dsn:
         if version == "018":
             schema.install(dsn)
         with pg.connect(dsn) as conn:
@@ -96,8 +89,6 @@ def variant(base: str, version: str, hold: str) -> dict[str, Any]:
                          f"actors, tenants, held_by) VALUES (1, now() - interval '41 days', "
                          f"now() - interval '34 days', {HOLDS[hold]}, 'bench')")
         return {"schema": version, "hold": hold, "first": one_pass(dsn), "next": one_pass(dsn)}
-    finally:
-        pg.drop_database(ADMIN, name)
 
 
 def _cell(p: dict[str, Any]) -> str:
@@ -112,18 +103,15 @@ def main() -> None:
     args = ap.parse_args()
     rows = int(float(args.rows))
     held = rows - FREE
-    base = f"vigil_bench_hold_{uuid.uuid4().hex[:8]}"
-    pg.ensure_database(ADMIN, base)
-    dsn = pg.with_dbname(ADMIN, base)
     results: list[dict[str, Any]] = []
-    try:
+    with scratch_database("vigil_bench_hold", keep=args.keep) as dsn:
         with pg.connect(dsn) as conn:
             roles.ensure_probe_roles(conn)
             with conn.transaction():
                 schema.apply_migrations(conn, up_to=17)
             t0 = time.perf_counter()
-            params = {"held": held, "rows": rows, "step": f"{6 * 86400 / held} s"}
-            conn.execute(LOAD[0].encode(), params)
+            conn.execute(LOAD[0].encode(),
+                         {"held": held, "rows": rows, "step": f"{6 * 86400 / held} s"})
             for stmt in LOAD[1:]:
                 conn.execute(stmt.encode())
             print(f"loaded {rows} rows ({held} in the held window) in "
@@ -132,14 +120,11 @@ def main() -> None:
         print("|---|---|---|---|")
         for version in ("015", "018"):
             for hold in HOLDS:
-                r = variant(base, version, hold)
+                r = variant(pg.dbname_of(dsn), version, hold)
                 results.append({**r, "rows": rows, "held": held})
                 print(f"| {version} | {hold} | {_cell(r['first'])} | {_cell(r['next'])} |",
                       flush=True)
-        print(f"results: {save_results(f'hold_trim_cost_{rows:.0e}', results)}")
-    finally:
-        if not args.keep:
-            pg.drop_database(ADMIN, base)
+    print(f"results: {save_results(f'hold_trim_cost_{rows:.0e}', results)}")
 
 
 if __name__ == "__main__":

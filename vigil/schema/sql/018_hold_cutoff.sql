@@ -97,65 +97,64 @@ $$;
 REVOKE ALL ON FUNCTION vigil_monitor.trim_ranges(text, timestamptz, tstzmultirange)
     FROM PUBLIC;
 
--- Deletes up to p_limit rows of p_table (access_log, phi_access_patterns, access_rollup) in
--- [p_lo, p_hi), oldest first, skipping the rows of the holds of named actors/tenants (read
--- first, MATERIALIZED: the few that overlap the range, scanned per candidate) and rows not
--- yet counted (access_log: above the rollup watermark) or settled (phi: txid >= p_h).
+-- Deletes up to p_limit rows of p_table in [p_lo, p_hi), oldest first, by the time index, and
+-- returns how many: only rows already counted (a rollup source: at or below its watermark
+-- p_after_txid/p_after_id) or settled (txid < p_h), and, in the tables that carry an actor,
+-- not held by a hold of named actors/tenants (those overlapping the range, read first,
+-- MATERIALIZED: a few rows scanned per candidate; a rollup bucket by its actor and minute).
+-- EXECUTE: one statement for the five tables, planned with the actual values.
 CREATE OR REPLACE FUNCTION vigil_monitor.trim_range(
     p_table text, p_lo timestamptz, p_hi timestamptz, p_limit int, p_h bigint,
     p_after_txid bigint, p_after_id bigint)
 RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    col text := CASE p_table WHEN 'phi_access_patterns' THEN 'accessed_at'
+                             WHEN 'audit_write_metrics' THEN 'timestamp'
+                             WHEN 'access_rollup' THEN 'bucket' ELSE 'ts' END;
+    counted text := CASE WHEN p_table IN ('access_log', 'encryption_ops')
+                         THEN '(t.txid, t.id) <= ($5, $6)'
+                         WHEN p_table = 'access_rollup' THEN 'true' ELSE 't.txid < $4' END;
+    rollup boolean := p_table = 'access_rollup';
+    whose text := CASE WHEN rollup THEN 't.actor_id = ANY (x.actors)'
+                       ELSE '(t.actor_id = ANY (x.actors) OR t.tenant_id = ANY (x.tenants))' END;
     n int;
 BEGIN
-    IF p_table = 'access_log' THEN
+    EXECUTE format($q$
         WITH narrow AS MATERIALIZED (
-            SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors, x.tenants
+            SELECT x.since - $7 AS since, coalesce(x.until, 'infinity') AS until, x.actors,
+                   x.tenants
             FROM vigil_monitor.legal_holds x
             WHERE x.released_at IS NULL
-              AND (cardinality(x.actors) > 0 OR cardinality(x.tenants) > 0)
-              AND x.since < p_hi AND (x.until IS NULL OR x.until >= p_lo))
-        DELETE FROM vigil_monitor.access_log WHERE ctid = ANY (ARRAY(
-            SELECT a.ctid FROM vigil_monitor.access_log a
-            WHERE a.ts >= p_lo AND a.ts < p_hi AND (a.txid, a.id) <= (p_after_txid, p_after_id)
-              AND NOT EXISTS (SELECT 1 FROM narrow x
-                              WHERE a.ts >= x.since AND a.ts <= x.until
-                                AND (a.actor_id = ANY (x.actors) OR a.tenant_id = ANY (x.tenants)))
-            ORDER BY a.ts LIMIT p_limit FOR UPDATE OF a SKIP LOCKED));
-    ELSIF p_table = 'phi_access_patterns' THEN
-        WITH narrow AS MATERIALIZED (
-            SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors, x.tenants
-            FROM vigil_monitor.legal_holds x
-            WHERE x.released_at IS NULL
-              AND (cardinality(x.actors) > 0 OR cardinality(x.tenants) > 0)
-              AND x.since < p_hi AND (x.until IS NULL OR x.until >= p_lo))
-        DELETE FROM vigil_monitor.phi_access_patterns WHERE ctid = ANY (ARRAY(
-            SELECT p.ctid FROM vigil_monitor.phi_access_patterns p
-            WHERE p.accessed_at >= p_lo AND p.accessed_at < p_hi AND p.txid < p_h
-              AND NOT EXISTS (SELECT 1 FROM narrow x
-                              WHERE p.accessed_at >= x.since AND p.accessed_at <= x.until
-                                AND (p.actor_id = ANY (x.actors) OR p.tenant_id = ANY (x.tenants)))
-            ORDER BY p.accessed_at LIMIT p_limit FOR UPDATE OF p SKIP LOCKED));
-    ELSE
-        WITH narrow AS MATERIALIZED (
-            SELECT x.since, coalesce(x.until, 'infinity') AS until, x.actors
-            FROM vigil_monitor.legal_holds x
-            WHERE x.released_at IS NULL AND cardinality(x.actors) > 0
-              AND x.since < p_hi + interval '59.999999 s'
-              AND (x.until IS NULL OR x.until >= p_lo))
-        DELETE FROM vigil_monitor.access_rollup WHERE ctid = ANY (ARRAY(
-            SELECT r.ctid FROM vigil_monitor.access_rollup r
-            WHERE r.bucket >= p_lo AND r.bucket < p_hi
-              AND NOT EXISTS (SELECT 1 FROM narrow x
-                              WHERE r.actor_id = ANY (x.actors) AND r.bucket <= x.until
-                                AND r.bucket + interval '59.999999 s' >= x.since)
-            ORDER BY r.bucket LIMIT p_limit FOR UPDATE OF r SKIP LOCKED));
-    END IF;
+              AND (cardinality(x.actors) > 0 OR (cardinality(x.tenants) > 0 AND NOT $8))
+              AND x.since - $7 < $2 AND (x.until IS NULL OR x.until >= $1))
+        DELETE FROM vigil_monitor.%1$I WHERE ctid = ANY (ARRAY(
+            SELECT t.ctid FROM vigil_monitor.%1$I t
+            WHERE t.%2$I >= $1 AND t.%2$I < $2 AND %3$s
+              %4$s
+            ORDER BY t.%2$I LIMIT $3 FOR UPDATE OF t SKIP LOCKED))$q$,
+        p_table, col, counted,
+        CASE WHEN p_table IN ('encryption_ops', 'audit_write_metrics') THEN ''   -- no actor
+             ELSE format('AND NOT EXISTS (SELECT 1 FROM narrow x WHERE t.%1$I >= x.since '
+                         'AND t.%1$I <= x.until AND %2$s)', col, whose) END)
+    USING p_lo, p_hi, p_limit, p_h, p_after_txid, p_after_id,
+          CASE WHEN rollup THEN interval '59.999999 s' ELSE interval '0' END, rollup;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
 REVOKE ALL ON FUNCTION vigil_monitor.trim_range(text, timestamptz, timestamptz, int, bigint,
                                                 bigint, bigint) FROM PUBLIC;
+
+-- The retention cutoff of p_table (NULL: kept for ever); not a table with retention: 22023.
+CREATE OR REPLACE FUNCTION vigil_monitor.trim_cutoff(p_table text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_table NOT IN ('access_log', 'phi_access_patterns', 'encryption_ops',
+                       'audit_write_metrics', 'access_rollup') THEN
+        RAISE EXCEPTION 'not a monitoring table with retention' USING ERRCODE = '22023';
+    END IF;
+    RETURN clock_timestamp() - vigil_monitor.setting('retention_' || p_table)::interval;
+END $$;
+REVOKE ALL ON FUNCTION vigil_monitor.trim_cutoff(text) FROM PUBLIC;
 
 -- [p_lo, p_hi), inside the windows of holds of named actors/tenants, has nothing left to
 -- delete: record it, unless a row there still waits to be counted or settled (EXECUTE:
@@ -188,53 +187,34 @@ END $$;
 REVOKE ALL ON FUNCTION vigil_monitor.trim_mark_clean(text, timestamptz, timestamptz, bigint,
                                                      bigint, bigint) FROM PUBLIC;
 
--- 015's trim with the exclusions above: the tables that carry an actor are read range by
--- range until the batch is full.
+-- 015's trim with the exclusions above: encryption_ops and audit_write_metrics (no actor,
+-- never held) in one statement, the others range by range until the batch is full.
 CREATE OR REPLACE FUNCTION vigil_monitor.maintain_trim(p_table text, p_batch int)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    keep interval := vigil_monitor.setting('retention_' || p_table)::interval;
-    cutoff timestamptz;
+    cutoff timestamptz := vigil_monitor.trim_cutoff(p_table);
     h bigint := vigil_monitor.settled_horizon();
     st vigil_monitor.rollup_state;
-    clean tstzmultirange;
     rg record;
     n int := 0;
-    got int;
 BEGIN
-    IF p_table NOT IN ('access_log', 'phi_access_patterns', 'encryption_ops',
-                       'audit_write_metrics', 'access_rollup') THEN
-        RAISE EXCEPTION 'not a monitoring table with retention' USING ERRCODE = '22023';
-    END IF;
-    IF keep IS NULL THEN
-        RETURN 0;
-    END IF;
-    cutoff := clock_timestamp() - keep;
     -- encryption_ops: its own watermark; the others: access_log's (access_rollup is made
-    -- from its rows), NULL for phi_access_patterns, which goes by the settled horizon
+    -- from its rows; phi_access_patterns and audit_write_metrics go by the horizon)
     SELECT * INTO st FROM vigil_monitor.rollup_state
     WHERE source = CASE p_table WHEN 'encryption_ops' THEN p_table ELSE 'access_log' END;
-    IF p_table = 'encryption_ops' THEN        -- no actor: never held
-        DELETE FROM vigil_monitor.encryption_ops WHERE id IN (
-            SELECT e.id FROM vigil_monitor.encryption_ops e
-            WHERE e.ts < cutoff AND (e.txid, e.id) <= (st.after_txid, st.after_id)
-            ORDER BY e.ts LIMIT p_batch FOR UPDATE SKIP LOCKED);
-        GET DIAGNOSTICS n = ROW_COUNT;
-    ELSIF p_table = 'audit_write_metrics' THEN
-        DELETE FROM vigil_monitor.audit_write_metrics WHERE id IN (
-            SELECT w.id FROM vigil_monitor.audit_write_metrics w
-            WHERE w."timestamp" < cutoff AND w.txid < h
-            ORDER BY w."timestamp" LIMIT p_batch FOR UPDATE SKIP LOCKED);
-        GET DIAGNOSTICS n = ROW_COUNT;
+    IF cutoff IS NULL THEN
+        RETURN 0;
+    ELSIF p_table IN ('encryption_ops', 'audit_write_metrics') THEN
+        n := vigil_monitor.trim_range(p_table, '-infinity', cutoff, p_batch, h,
+                                      st.after_txid, st.after_id);
     ELSE
         DELETE FROM vigil_monitor.trim_clean
         WHERE tbl = p_table AND started < clock_timestamp() - interval '1 day';
-        clean := coalesce((SELECT c.ranges FROM vigil_monitor.trim_clean c
-                           WHERE c.tbl = p_table), '{}');
-        FOR rg IN SELECT * FROM vigil_monitor.trim_ranges(p_table, cutoff, clean) LOOP
-            got := vigil_monitor.trim_range(p_table, rg.lo, rg.hi, p_batch - n, h,
-                                            st.after_txid, st.after_id);
-            n := n + got;
+        FOR rg IN SELECT * FROM vigil_monitor.trim_ranges(p_table, cutoff, coalesce(
+                      (SELECT c.ranges FROM vigil_monitor.trim_clean c WHERE c.tbl = p_table),
+                      '{}')) LOOP
+            n := n + vigil_monitor.trim_range(p_table, rg.lo, rg.hi, p_batch - n, h,
+                                              st.after_txid, st.after_id);
             EXIT WHEN n >= p_batch;
             IF rg.narrow THEN   -- came back short: nothing left to delete in it
                 PERFORM vigil_monitor.trim_mark_clean(p_table, rg.lo, rg.hi, h, st.after_txid,
@@ -242,10 +222,8 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
-    IF n > 0 THEN
-        UPDATE vigil_monitor.maintenance_state SET rows_trimmed_total = rows_trimmed_total + n
-        WHERE id = 1;
-    END IF;
+    UPDATE vigil_monitor.maintenance_state SET rows_trimmed_total = rows_trimmed_total + n
+    WHERE id = 1 AND n > 0;
     RETURN n;
 END $$;
 REVOKE ALL ON FUNCTION vigil_monitor.maintain_trim(text, int) FROM PUBLIC;

@@ -1,5 +1,6 @@
 """Retention under legal hold (schema 015, 018): held rows stay, everything else past retention
-goes, and a hold of everyone costs a pass nothing however many rows it holds."""
+goes; a pass never reads the rows of a hold of everyone, and reads those of a hold of named
+actors/tenants once, not on every call. Rows read are counted from pg_stat_user_tables."""
 
 from __future__ import annotations
 

@@ -2,13 +2,15 @@
 
 While anything is contained, every RLS table carries the RESTRICTIVE policy ``vigil_contain``
 (schema 014): a quarantined tenant adds ``tenant_id <> ALL (...)`` to every row check, a
-contained actor adds ``(SELECT vigil_contain.admits(table))``. On the demo app (4 tenants) in a
+contained actor adds ``(SELECT vigil_contain.admits(table))`` to USING and, since schema 020,
+``(SELECT vigil_contain.admits_write(table))`` to WITH CHECK (which counts a contained actor's
+refused writes). On the demo app (4 tenants) in a
 throwaway cluster (bench/pgcluster.py), as the app's RLS-subject role, pgbench at 8 clients:
 each transaction sets tenant (1-3) and actor, inserts a Deal, reads the latest 10, updates one;
 no think time, so no policy cost hides behind it. Variants, in order ABC, CBA, ... (a drift
 evens out): ``none``; ``tenant`` (tenant-4, no traffic, quarantined); ``actor`` (intruder-1,
-not in the mix, contained). Also counts admits() calls (track_functions = pl) per transaction
-and over one query on thousands of rows: per query, or per row?
+not in the mix, contained). Also counts admits() + admits_write() calls (track_functions = pl)
+per transaction and over one query on thousands of rows: per query, or per row?
 
     .venv/bin/python bench/containment_cost.py [--duration 25] [--clients 8] [--rounds 2]
 """
@@ -50,7 +52,7 @@ COMMIT;
 TARGETS = {"none": None, "tenant": Target("tenant", "tenant-4"),
            "actor": Target("actor", "intruder-1")}
 CALLS = ("SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions "
-         "WHERE schemaname = 'vigil_contain' AND funcname = 'admits'")
+         "WHERE schemaname = 'vigil_contain' AND funcname IN ('admits', 'admits_write')")
 
 
 def pgbench(dsn: str, password: str, clients: int, duration: int, tmp: Path) -> dict[str, Any]:
@@ -79,8 +81,8 @@ def admits_calls(admin: str) -> int:
 
 
 def per_row_probe(admin: str, app_dsn: str) -> dict[str, Any]:
-    """admits() calls for one SELECT and one UPDATE over all of tenant-1's Deals (rolled
-    back), with the plans: 1 call each means per query (InitPlan), N means per row."""
+    """admits()/admits_write() calls for one SELECT and one UPDATE over all of tenant-1's
+    Deals (rolled back), with the plans: 1 call each means per query (InitPlan), N per row."""
     out: dict[str, Any] = {}
     for name, stmt in (("select", 'SELECT count(*) FROM "Deal"'),
                        ("update", 'UPDATE "Deal" SET stage = stage')):
@@ -140,7 +142,8 @@ def report(results: dict[str, Any]) -> None:
               f"{r['latency_ms']:>9.2f}{r['p95_ms']:>8.2f}{r['p95_ms'] / b['p95_ms']:>8.2f}"
               f"{r['admits_per_tx']:>10}")
     for name, p in results.get("per_row_probe", {}).items():
-        print(f"probe {name}: {p['rows']} rows, admits() called {p['admits_calls']}x")
+        print(f"probe {name}: {p['rows']} rows, admits()/admits_write() called "
+              f"{p['admits_calls']}x")
 
 
 def main() -> int:

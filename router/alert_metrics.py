@@ -8,20 +8,19 @@ the alert's (the alert's labels are the series' plus the rule's). A threshold th
 an expression (``> on() group_left() vigil:policy:...``) is range-queried too. Prometheus
 being down or unconfigured is part of the answer, never an error of the request.
 
-Prometheus is read through the one Prometheus client (vigil.report.prom, blocking), in a
-thread, with a timeout well under the request's bound (router.database.op_timeout).
+Prometheus is read through the router's one way to read it (router/prom.py), with a timeout
+well under the request's bound (router.database.op_timeout).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vigil.report.errors import PrometheusUnavailable
-from vigil.report.prom import Prom
+from router import prom
+from vigil.core.prom import Prom, PrometheusUnavailable
 
 TIMEOUT = 3.0            # each Prometheus call; two or three per context
 DEADLINE = 7.0           # all of them: the request's own bound (op_timeout, 12 s) is for the DB
@@ -97,9 +96,9 @@ def _find_rule(groups: list[dict[str, Any]], name: str) -> dict[str, Any] | None
     return None
 
 
-def _history(prom: Prom, alert: dict[str, Any], start: float, end: float,
+def _history(client: Prom, alert: dict[str, Any], start: float, end: float,
              step: float) -> dict[str, Any]:
-    rule = _find_rule(prom.rule_groups(), alert["alertname"])
+    rule = _find_rule(client.rule_groups(), alert["alertname"])
     if rule is None:
         return {"status": "no_rule", "error": f"Prometheus has no alerting rule named "
                                               f"{alert['alertname']}"}
@@ -113,11 +112,11 @@ def _history(prom: Prom, alert: dict[str, Any], start: float, end: float,
             threshold = None
     limits: dict[float, float] = {}
     if right is not None and threshold is None:
-        found = [s for labels, s in prom.query_range(right, start, end, step)
+        found = [s for labels, s in client.query_range(right, start, end, step)
                  if _agrees(labels, alert["labels"], rule["labels"])]
         limits = dict(found[0]) if len(found) == 1 else {}
     series = []
-    for labels, points in prom.query_range(left, start, end, step):
+    for labels, points in client.query_range(left, start, end, step):
         if not _agrees(labels, alert["labels"], rule["labels"]):
             continue
         values: list[dict[str, Any]] = []
@@ -155,14 +154,8 @@ async def history(url: str | None, alert: dict[str, Any], now: datetime,
     window = {"prometheus_url": url, "start": datetime.fromtimestamp(start, UTC),
               "end": end_at, "step_seconds": step, "hours": hours}
     try:
-        doc = await asyncio.wait_for(asyncio.to_thread(
-            _history, Prom(url, timeout=TIMEOUT), alert, start, end, step), DEADLINE)
+        doc = await prom.read(url, lambda p: _history(p, alert, start, end, step),
+                              call_timeout=TIMEOUT, deadline=DEADLINE)
     except PrometheusUnavailable as exc:
         return {"status": "unavailable", "error": str(exc), **window}
-    except TimeoutError:
-        return {"status": "unavailable", "error": f"Prometheus at {url} did not answer within "
-                                                  f"{DEADLINE:g}s", **window}
-    except (KeyError, TypeError, ValueError) as exc:   # an answer of an unexpected shape
-        return {"status": "unavailable", "error": f"Prometheus at {url} answered something "
-                                                  f"unexpected ({type(exc).__name__})", **window}
     return {**doc, **window}

@@ -182,9 +182,11 @@ async def _freeze(app: web.Application) -> AsyncIterator[None]:
 
 
 async def housekeeping(app: web.Application) -> None:
-    """Bounded retention of raw payloads: by age and by count."""
+    """Bounded retention of raw payloads (by age and by count) and of the console's expired
+    sessions and old failed logins."""
     ret = app[CONFIG].router.retention
-    cutoff = app[CLOCK].now() - timedelta(seconds=ret.raw_payloads)
+    now = app[CLOCK].now()
+    cutoff = now - timedelta(seconds=ret.raw_payloads)
     async def work() -> None:
         async with app[POOL].connection() as conn:
             await conn.execute("DELETE FROM vigil_router.raw_payloads WHERE received_at < %s",
@@ -193,6 +195,7 @@ async def housekeeping(app: web.Application) -> None:
                 "DELETE FROM vigil_router.raw_payloads WHERE id <= (SELECT id FROM "
                 "vigil_router.raw_payloads ORDER BY id DESC OFFSET %s LIMIT 1)",
                 (ret.max_raw_payloads,))
+            await console.sweep(conn, app[CONFIG], now)
     await bounded(work(), 2 * app[CONFIG].router.database.op_timeout)
 
 

@@ -15,6 +15,15 @@ import pytest
 
 from vigil import demo
 from vigil.core import pg
+from vigil.stack import procs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A pytest-xdist worker ends with the pytest that started it, even a SIGKILLed one (else
+    # execnet ends it some 15 s later), and with it every server its tests started
+    # (support.polling.child, the test stacks): a killed run leaves nothing answering.
+    if hasattr(config, "workerinput"):
+        procs.die_with_parent_now()
 
 
 @pytest.fixture(scope="session")

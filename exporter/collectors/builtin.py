@@ -109,6 +109,18 @@ def _queries(name: str, cfg: ExporterConfig) -> tuple[QuerySpec, ...]:
                             "Access patterns currently flagged unusual, from "
                             "vigil_monitor.security_access_metrics().",
                             value="unusual_patterns"))),
+            # Schema 020: a refused INSERT rolls its access_log row back, so the failed
+            # attempts above never see it; the containments' counters do. One series, no
+            # actor or containment label (the access counters have none either).
+            QuerySpec(
+                f"SELECT coalesce(sum(refused_writes), 0) AS value "
+                f"FROM {S}.contained_write_refusals()",
+                (MetricSpec("vigil_contained_write_refusals_total", "counter",
+                            "Writes (INSERTs) refused to contained actors, over every actor "
+                            "containment, active and released, from "
+                            "vigil_monitor.contained_write_refusals(); not in "
+                            "vigil_access_failed_attempts_total (the refusal's rollback "
+                            "takes its access_log row)."),)),
             QuerySpec(
                 f"SELECT key_id AS key, key_age_seconds AS value "
                 f"FROM {S}.security_encryption_metrics() WHERE active",

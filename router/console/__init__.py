@@ -5,12 +5,14 @@ the countdowns ticking and reloads the open page. ``setup(app)`` is the one line
 router/app.py; without a ``console`` section in router.yml it registers nothing and the
 notifications carry no ack links. Modules: ``session`` (login, roles, CSRF), ``pages``
 (open alerts, timelines, ack/resolve), ``history``, ``overview`` (Prometheus as SVG),
-``runbook``, ``links`` (ack links), ``oncall`` (the on-call panel), ``tokens`` (signing).
+``runbook``, ``links`` (ack links), ``oncall`` (the on-call panel), ``tokens`` (signing),
+``sessions`` (server-side session records), ``throttle`` (failed-login limits).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,14 @@ def ack_links(config: Config) -> Callable[[dict[str, Any]], dict[str, Any]] | No
     hook: Callable[[dict[str, Any]], dict[str, Any]] = links.decorate(
         config.router.console, config.router.public_url)
     return hook
+
+
+async def sweep(conn: Any, config: Config, now: datetime) -> None:
+    """The router's housekeeping: expired sessions and failed logins out of the window."""
+    from router.console import sessions, throttle
+    if config.router.console is not None:
+        await sessions.sweep(conn, now)
+        await throttle.sweep(conn, config.router.console, now)
 
 
 def setup(app: web.Application) -> None:

@@ -64,7 +64,7 @@ def _field(name: str, label: str, value: str, kind: str = "text") -> str:
 
 
 async def history(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     cfg, q = console_config(request), request.query
     problem: BadQuery | None = None
     params: dict[str, Any] = {}

@@ -91,7 +91,7 @@ def _link(request: web.Request) -> tokens.AckLink:
 async def confirm(request: web.Request) -> web.StreamResponse:
     """GET: what the link would acknowledge, and the button. Changes nothing."""
     link = _link(request)
-    v = visitor(request, anon=True, ignore_session=True)
+    v = await visitor(request, anon=True, ignore_session=True)
     now = request.app[CLOCK].now()
     async with request.app[POOL].connection() as conn:
         alert, paged, used = await _state(conn, link,
@@ -120,7 +120,7 @@ async def confirm(request: web.Request) -> web.StreamResponse:
 async def acknowledge(request: web.Request) -> web.StreamResponse:
     """POST: acknowledge once, as the recipient the link was sent to."""
     link = _link(request)
-    v = visitor(request, anon=True, ignore_session=True)
+    v = await visitor(request, anon=True, ignore_session=True)
     form = await checked_form(request, v)
     app, now = request.app, request.app[CLOCK].now()
     note = form.get("note", "").strip() or None

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import aiohttp
 from aiohttp import web
 
+from router import prom
 from router.console import svg
 from router.console.render import h, page
 from router.console.session import console_config, csrf_for, require
-from router.keys import CLOCK
+from router.keys import CLOCK, CONFIG
+from vigil.core.prom import PrometheusUnavailable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,30 +59,22 @@ SIGNALS = (
           "audit-integrity", 0.0),
 )
 POINTS = 120
+TIMEOUT = 5.0            # each panel's query; the panels are asked at once
 
 
-async def query_range(session: aiohttp.ClientSession, base: str, promql: str, start: float,
-                      end: float) -> list[svg.Series]:
+async def query_range(base: str, promql: str, start: float, end: float) -> list[svg.Series]:
     step = max((end - start) / POINTS, 15.0)
-    async with session.get(f"{base.rstrip('/')}/api/v1/query_range", params={
-            "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
-            "step": f"{step:.0f}"}) as resp:
-        resp.raise_for_status()
-        doc = await resp.json()
-    out: list[svg.Series] = []
-    for s in doc.get("data", {}).get("result", []):
-        # The legend is the target's name only: the one label these queries keep.
-        legend = str(s.get("metric", {}).get("target", "all"))
-        out.append((legend, [(float(t), float(v)) for t, v in s.get("values", [])]))
-    return out
+    rows = await prom.read(base, lambda p: p.query_range(promql, start, end, step),
+                           call_timeout=TIMEOUT, deadline=TIMEOUT)
+    # The legend is the target's name only: the one label these queries keep.
+    return [(labels.get("target", "all"), points) for labels, points in rows]
 
 
-async def _panel(session: aiohttp.ClientSession, base: str, p: Panel, start: float,
-                 end: float) -> str:
+async def _panel(base: str, p: Panel, start: float, end: float) -> str:
     try:
-        series = await query_range(session, base, p.promql, start, end)
+        series = await query_range(base, p.promql, start, end)
         note = ""
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+    except PrometheusUnavailable:
         series, note = [], '<p class="error">Prometheus did not answer this query.</p>'
     legend = ", ".join(sorted({name for name, _ in series}))
     return (f'<figure class="panel" id="{h(p.runbook)}"><figcaption>'
@@ -92,21 +85,19 @@ async def _panel(session: aiohttp.ClientSession, base: str, p: Panel, start: flo
 
 
 async def overview(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     cfg = console_config(request)
     now = request.app[CLOCK].now()
     end = now.timestamp()
     start = end - cfg.overview_window
     hours = cfg.overview_window / 3600
-    if not cfg.prometheus_url:
-        body = ("<p>No Prometheus configured: set <code>console.prometheus_url</code> in "
+    url = request.app[CONFIG].router.prometheus_url
+    if not url:
+        body = ("<p>No Prometheus configured: set <code>prometheus_url</code> in "
                 "router.yml.</p>")
     else:
-        timeout = aiohttp.ClientTimeout(total=5)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            panels = await asyncio.gather(*(
-                _panel(session, cfg.prometheus_url, p, start, end)
-                for p in (*THRESHOLDS, *SIGNALS)))
+        panels = await asyncio.gather(*(_panel(url, p, start, end)
+                                        for p in (*THRESHOLDS, *SIGNALS)))
         n = len(THRESHOLDS)
         body = (f"<p>The last {hours:g} hours from Prometheus; the dashed line is the "
                 "runbook's threshold. Each title opens its runbook section.</p>"

@@ -41,7 +41,7 @@ def _render(request: web.Request, v: Visitor, title: str, body: str,
 
 
 async def index(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     app, now = request.app, request.app[CLOCK].now()
     cfg, matrix = console_config(request), app[MATRIX]
     alerts = await _rows(request, _OPEN)
@@ -92,7 +92,7 @@ def _incident_next(app: web.Application, i: dict[str, Any], now: datetime) -> st
 
 
 async def alert_page(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     alert_id = path_int(request, "id")
     async with request.app[POOL].connection() as conn:
         alert = await store.get_alert(conn, alert_id)
@@ -152,7 +152,7 @@ def _actions(request: web.Request, v: Visitor, a: dict[str, Any], error: str) ->
 
 
 async def act(request: web.Request) -> web.Response:
-    v = require(request, responder=True)
+    v = await require(request, responder=True)
     form = await checked_form(request, v)
     action = request.match_info["action"]
     alert_id = path_int(request, "id")
@@ -183,7 +183,7 @@ async def act(request: web.Request) -> web.Response:
 
 
 async def incident_page(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     incident_id = path_int(request, "id")
     rows = await _rows(request, "SELECT id, type, severity, status, created_at, created_by, "
                        "responded_at, responded_by, ARRAY(SELECT alert_id FROM "

@@ -51,7 +51,7 @@ def render(path: Path = RUNBOOK) -> str | None:
 
 
 async def runbook(request: web.Request) -> web.Response:
-    v = require(request)
+    v = await require(request)
     body = render()
     if body is None:
         body, status = "<p>docs/runbook.md is not installed next to this router.</p>", 404

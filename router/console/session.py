@@ -1,23 +1,29 @@
-"""Who is looking: the login form, the signed session cookie, roles and CSRF.
+"""Who is looking: the login form, the session cookie, roles and CSRF.
 
 Users and their roles come from ``console.users`` in router.yml (passwords compared in
-constant time, like the API's credentials, router/auth.py). A session is a signed cookie
-(router/console/tokens.py) re-checked against the config on every request, so removing a
-user or changing a role takes effect at once. Every form carries a CSRF token bound to the
-session (or, before login, to a signed anonymous cookie); every POST checks it.
+constant time, like the API's credentials, router/auth.py). A session is a row in the router
+database named by a signed cookie (router/console/sessions.py), checked on every request:
+logging out deletes it, and removing a user or changing their role or password ends it on
+their next request. Failed logins are limited per name and per address
+(router/console/throttle.py). Every form carries a CSRF token bound to the session (or,
+before login, to a signed anonymous cookie); every POST checks it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hmac
+import logging
 
 from aiohttp import web
 
 from router.config import Console
-from router.console import tokens
+from router.console import sessions, throttle, tokens
 from router.console.render import h, hidden_csrf, message, page
-from router.keys import CLOCK, CONFIG
+from router.keys import CLOCK, CONFIG, POOL
+from vigil.core.logs import fields
+
+log = logging.getLogger("vigil.router")
 
 SESSION_COOKIE = "vigil_session"
 ANON_COOKIE = "vigil_anon"
@@ -41,9 +47,9 @@ def console_config(request: web.Request) -> Console:
     return cfg
 
 
-def visitor(request: web.Request, *, anon: bool = False,
-            ignore_session: bool = False) -> Visitor:
-    """The request's session if valid (user still configured, same role); else, with
+async def visitor(request: web.Request, *, anon: bool = False,
+                  ignore_session: bool = False) -> Visitor:
+    """The request's session if live (its row exists and matches the config's user); else, with
     ``anon``, an anonymous visitor whose forms are bound to a (new if need be) cookie.
 
     ``ignore_session``: always the anonymous visitor. An ack link is opened by a cross-site
@@ -53,11 +59,12 @@ def visitor(request: web.Request, *, anon: bool = False,
     cfg = console_config(request)
     now = request.app[CLOCK].now()
     raw = None if ignore_session else request.cookies.get(SESSION_COOKIE)
-    if raw:
-        s = tokens.read_session(str(cfg.secret), raw, now)
-        user = cfg.users.get(s.user) if s else None
-        if s and user and user.role == s.role:
-            return Visitor(s, s.nonce)
+    sid = tokens.read_session_cookie(str(cfg.secret), raw, now) if raw else None
+    if sid:
+        async with request.app[POOL].connection() as conn:
+            s = await sessions.live(conn, cfg, sid, now)
+        if s:
+            return Visitor(s, s.sid)
     if not anon:
         return Visitor(None, None)
     cookie = request.cookies.get(ANON_COOKIE)
@@ -105,10 +112,10 @@ def _refuse(request: web.Request, text: str) -> web.HTTPForbidden:
                              headers={"Cache-Control": "no-store"})
 
 
-def require(request: web.Request, *, responder: bool = False) -> Visitor:
-    """The logged-in visitor; not logged in: to the login form; a read-only user asking to
-    act: 403."""
-    v = visitor(request)
+async def require(request: web.Request, *, responder: bool = False) -> Visitor:
+    """The logged-in visitor; not logged in (or logged out, or no longer a user): to the
+    login form; a read-only user asking to act: 403."""
+    v = await visitor(request)
     if v.session is None:
         raise web.HTTPSeeOther("/console/login")
     if responder and not v.responder:
@@ -130,33 +137,53 @@ def login_form(request: web.Request, v: Visitor, error: str = "", status: int = 
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    v = visitor(request, anon=True)
+    v = await visitor(request, anon=True)
     if v.session is not None:
         raise web.HTTPSeeOther("/console/")
     return login_form(request, v)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    v = visitor(request, anon=True)
+    v = await visitor(request, anon=True)
     form = await checked_form(request, v)
     cfg = console_config(request)
     name, password = form.get("username", ""), form.get("password", "")
     user = cfg.users.get(name)
-    # Compare against something even for an unknown user: the answer takes as long.
-    expected = str(user.password) if user else "\0" * 32
-    ok = hmac.compare_digest(password.encode(), expected.encode()) and user is not None
-    if not ok or user is None:
-        return login_form(request, v, "Unknown user or wrong password.", 401)
+    address = request.remote or "unknown"
+    # Logged by name only if it is a configured user: anything else is an attacker's string.
+    who = fields(user=name if user else "<not a user>", address=address)
     now = request.app[CLOCK].now()
-    cookie = tokens.new_session(str(cfg.secret), name, user.role, now, cfg.session_ttl)
+    async with request.app[POOL].connection() as conn, conn.transaction():
+        # Before the password is looked at, and the same for any name: a 429 never tells
+        # whether the user exists.
+        wait = await throttle.retry_after(conn, cfg, name, address, now)
+        if wait:
+            log.warning("console login refused: too many attempts", extra=who)
+            resp = login_form(request, v, "Too many failed logins: try again in "
+                              f"{-(-wait // 60)} min.", 429)
+            resp.headers["Retry-After"] = str(wait)
+            return resp
+        # Compare against something even for an unknown user: the answer takes as long.
+        expected = str(user.password) if user else "\0" * 32
+        ok = hmac.compare_digest(password.encode(), expected.encode()) and user is not None
+        if not ok or user is None:
+            await throttle.failed(conn, cfg, name, address, now)
+            log.warning("console login failed", extra=who)
+            return login_form(request, v, "Unknown user or wrong password.", 401)
+        await throttle.succeeded(conn, cfg, name)
+        cookie = await sessions.open_session(conn, cfg, name, user, now)
     resp = web.HTTPSeeOther("/console/")
     set_cookie(request, resp, SESSION_COOKIE, cookie, cfg.session_ttl)
     raise resp
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    v = require(request)
+    """Ends the session for good: the row goes, so a copy of the cookie is worth nothing."""
+    v = await require(request)
     await checked_form(request, v)
+    assert v.session is not None
+    async with request.app[POOL].connection() as conn:
+        await sessions.revoke(conn, v.session.sid)
     resp = web.HTTPSeeOther("/console/login")
     resp.del_cookie(SESSION_COOKIE, path="/console")
     raise resp

@@ -1,4 +1,7 @@
-"""The overview's charts: the last hours up to now, values in their unit (vigil/core/svgchart)."""
+"""The overview's charts: the last hours up to now, values in their unit (vigil/core/svgchart).
+
+Each chart sits in a figure whose caption is its title (a link to its runbook section), so
+the chart does not draw the title again."""
 
 from __future__ import annotations
 
@@ -24,4 +27,5 @@ def chart(title: str, series: Sequence[Series], start: float, end: float, *,
     hours = (end - start) / 3600
     return svgchart.chart(title, series, start, end, threshold=threshold,
                           fmt=lambda v: fmt(v, unit),
-                          ticks=[(start, f"-{hours:.0f}h"), (end, "now")], break_gaps=False)
+                          ticks=[(start, f"-{hours:.0f}h"), (end, "now")], break_gaps=False,
+                          draw_title=False)

@@ -64,7 +64,8 @@ def verify(secret: str, purpose: Purpose, token: str) -> dict[str, Any] | None:
 
 
 def digest(token: str) -> str:
-    """What the database keeps of a used ack link: its hash, never the token itself."""
+    """What the database keeps of a used ack link or a session id: its hash, never the
+    token itself."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -72,17 +73,23 @@ def digest(token: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Session:
-    """A logged-in user; ``nonce`` binds the CSRF token to this session."""
+    """A live session (its row in vigil_router.console_sessions, router/console/sessions.py):
+    ``sid`` is the cookie's random id, which the CSRF token is bound to."""
 
+    sid: str
     user: str
     role: str
-    nonce: str
     expires: float
 
 
-def new_session(secret: str, user: str, role: str, now: datetime, ttl: float) -> str:
-    return sign(secret, "session", {"u": user, "r": role, "n": secrets.token_urlsafe(16),
-                                    "x": now.timestamp() + ttl})
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def session_cookie(secret: str, sid: str, expires: float) -> str:
+    """The cookie names the session, nothing more: who it is and whether it is still live
+    are the database's (the signature only spares it forged or expired cookies)."""
+    return sign(secret, "session", {"i": sid, "x": expires})
 
 
 def _read(secret: str, purpose: Purpose, token: str, build: Callable[[dict[str, Any]], T]
@@ -98,10 +105,16 @@ def _read(secret: str, purpose: Purpose, token: str, build: Callable[[dict[str, 
         return None
 
 
-def read_session(secret: str, cookie: str, now: datetime) -> Session | None:
-    session = _read(secret, "session", cookie, lambda d: Session(
-        str(d["u"]), str(d["r"]), str(d["n"]), float(d["x"])))
-    return session if session is not None and session.expires > now.timestamp() else None
+def read_session_cookie(secret: str, cookie: str, now: datetime) -> str | None:
+    """The session id a cookie names, if its signature holds and it has not expired."""
+    read = _read(secret, "session", cookie, lambda d: (str(d["i"]), float(d["x"])))
+    return read[0] if read is not None and read[1] > now.timestamp() else None
+
+
+def keyed_hash(secret: str, purpose: str, text: str) -> str:
+    """An HMAC the database may keep in place of ``text`` (a user's password, a submitted
+    user name): comparable, not reversible without the secret."""
+    return _mac(secret, purpose, text).hex()
 
 
 def new_anon(secret: str) -> str:
@@ -116,7 +129,7 @@ def read_anon(secret: str, cookie: str) -> str | None:
 
 
 def csrf_token(secret: str, nonce: str) -> str:
-    """The token every form carries: an HMAC of its session's (or anonymous cookie's) nonce,
+    """The token every form carries: an HMAC of its session's id (or anonymous cookie's nonce),
     so a token taken from one session is worthless in another."""
     return _b64(_mac(secret, "csrf", nonce))
 

@@ -1,5 +1,5 @@
 """config/oncall.yml: shape first (``vigil.core.config.build``), then meaning, every problem at
-its YAML path, like router/config.py.
+its YAML path, like router/config/.
 
 ``load_oncall`` checks the file alone (zones, times, people, overrides); ``check_against``
 cross-checks it with escalation.yml (channels, fallback targets, the schedules targets

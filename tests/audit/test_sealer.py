@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from pghelpers import free_port, one, query, wait_for
-from support.polling import killed_on_exit
+from support.polling import child, killed_on_exit
 
 from vigil.audit import sealer, verify
 from vigil.audit.service import Sealer, SealerConfig
@@ -164,7 +164,7 @@ def test_seal_command_runs_as_the_sealer_role_and_exits_cleanly_on_sigterm(
     key_file = tmp_path / "key"
     key_file.write_bytes(audited.key)
     audited.write(3)
-    proc = subprocess.Popen(
+    proc = child(
         [sys.executable, "-m", "vigil.cli", "audit", "seal", "--dsn", audited.sealer_dsn,
          "--key-file", str(key_file), "--checkpoint-file", str(audited.checkpoint_file),
          "--interval", "0.1", "--sealer-id", "t-proc"],

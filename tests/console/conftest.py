@@ -125,8 +125,8 @@ def live(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
             "auth": {"bearer_token": TOKEN},
             "escalation_file": str(REPO / "config" / "escalation.yml"),
             "oncall_file": str(REPO / "config" / "oncall.yml"),
+            "prometheus_url": "http://127.0.0.1:9",
             "console": {"secret": SECRET, "ack_link_ttl": "30m",
-                        "prometheus_url": "http://127.0.0.1:9",
                         "users": {u: {"password": p, "role": r}
                                   for u, (p, r) in USERS.items()}}}))
         server = Live(path, dsn)

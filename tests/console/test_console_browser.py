@@ -1,7 +1,8 @@
 """The console in a real headless Chromium (selenium): a responder acknowledges a P1 with a
 note, a read-only user can't, forged POSTs are refused, an ack link acknowledges on POST
 only and once, no PHI label value reaches a page, the security headers are on every page,
-and screenshots of the main pages are not blank."""
+screenshots of the main pages are not blank, and a cookie copied before logging out is
+refused after it."""
 
 from __future__ import annotations
 
@@ -324,3 +325,15 @@ def test_a_logged_in_responder_can_use_their_own_link_and_replays_are_recorded_o
         assert s.post(url, data={"csrf": _csrf(opened.text)}, timeout=10).status_code == 403
     refused = [d for k, _, d in _events(live, alert_id) if k == "ack_link_refused"]
     assert [d["reason"] for d in refused] == ["replayed"]
+
+
+def test_logging_out_ends_the_session_for_a_copy_of_its_cookie_too(
+        live: Live, browser: Any) -> None:
+    login(browser, live, "victor")
+    copy = session_of(browser)         # the cookie, taken before logging out
+    assert copy.get(f"{live.base}/console/", timeout=10,
+                    allow_redirects=False).status_code == 200
+    browser.find_element(By.CSS_SELECTOR, "nav form button").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url == f"{live.base}/console/login")
+    replay = copy.get(f"{live.base}/console/", timeout=10, allow_redirects=False)
+    assert replay.status_code == 303 and replay.headers["Location"] == "/console/login"

@@ -4,6 +4,7 @@ runbook's thresholds, each chart linking to its runbook section."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from support.prom import RULES_DIR, prometheus_test_config, query, start_prometh
 
 from router.app import create_app
 from router.config import load_config
+from router.console import overview
 from router.migrate import migrate
 
 from .conftest import REPO, SECRET
@@ -47,8 +49,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         exporter.close()
 
 
-async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(
-        prometheus: str, fresh_db: str, tmp_path: Path, aiohttp_client: Any) -> None:
+async def overview_page(fresh_db: str, tmp_path: Path, aiohttp_client: Any,
+                        prometheus_url: str | None) -> tuple[Any, str]:
+    """A logged-in read-only user's client and the overview as they see it, from a router
+    whose one Prometheus URL (top-level ``prometheus_url``, the one `alert context` reads)
+    is given."""
     migrate(fresh_db)
     path = tmp_path / "router.yml"
     path.write_text(yaml.safe_dump({
@@ -56,7 +61,8 @@ async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(
         "auth": {"bearer_token": "overview-token-0123456789"},
         "escalation_file": str(REPO / "config" / "escalation.yml"),
         "oncall_file": str(REPO / "config" / "oncall.yml"),
-        "console": {"secret": SECRET, "prometheus_url": prometheus, "overview_window": "1h",
+        **({"prometheus_url": prometheus_url} if prometheus_url else {}),
+        "console": {"secret": SECRET, "overview_window": "1h",
                     "users": {"ro": {"password": "ro-pass", "role": "read-only"}}}}))
     client = await aiohttp_client(create_app(load_config(path), background=False))
     form = await (await client.get("/console/login")).text()
@@ -65,10 +71,14 @@ async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(
     login = await client.post("/console/login", data={
         "username": "ro", "password": "ro-pass", "csrf": csrf.group(1)})
     assert login.status == 200 and login.url.path == "/console/"
-
     resp = await client.get("/console/overview")
-    page = await resp.text()
     assert resp.status == 200
+    return client, await resp.text()
+
+
+async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(
+        prometheus: str, fresh_db: str, tmp_path: Path, aiohttp_client: Any) -> None:
+    client, page = await overview_page(fresh_db, tmp_path, aiohttp_client, prometheus)
     panels = dict(re.findall(r'<figure class="panel" id="([^"]+)">(.*?)</figure>', page))
     assert len(panels) == 10
     rls = panels["rls-optimization"]
@@ -80,5 +90,16 @@ async def test_the_overview_plots_prometheus_against_the_runbook_thresholds(
     assert re.search(r"<(polyline|circle) ", panels["unusual-access-patterns"])
     assert "no data" in panels["encryption-performance"]     # nothing measured: said so
     assert "Prometheus did not answer" not in page
+    # Each title is shown once, as its figure's caption (the chart does not draw it again).
+    shown = re.sub(r"<[^>]+>", "\n", page)
+    for p in (*overview.THRESHOLDS, *overview.SIGNALS):
+        assert shown.count(html.escape(p.title)) == 1, p.title
     runbook = await (await client.get("/console/runbook")).text()
     assert 'id="rls-optimization"' in runbook and 'id="audit-performance"' in runbook
+
+
+async def test_without_prometheus_url_the_overview_says_which_key_to_set(
+        fresh_db: str, tmp_path: Path, aiohttp_client: Any) -> None:
+    _, page = await overview_page(fresh_db, tmp_path, aiohttp_client, None)
+    assert "set <code>prometheus_url</code> in router.yml" in page
+    assert "console.prometheus_url" not in page and "<figure" not in page

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from support.polling import free_port, wait_for
+from support.polling import child, free_port, wait_for
 
 from router.migrate import migrate
 from vigil import demo
@@ -74,7 +74,7 @@ class RouterProc:
         env = {**os.environ, "VIGIL_SINK_URL": "http://127.0.0.1:9",
                "VIGIL_ROUTER_TOKEN": TOKEN}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            self.proc = child(
                 [sys.executable, "-m", "vigil.cli", "router", "--config", str(self.config)],
                 cwd=REPO, env=env, stdout=out, stderr=out)
 

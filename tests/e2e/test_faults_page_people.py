@@ -32,7 +32,7 @@ from support.polling import wait_for
 
 from vigil.core import httpclient
 from vigil.stack import procs, ruleoverlay
-from vigil.stack.plan import derive_prometheus
+from vigil.stack.derive import derive_prometheus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

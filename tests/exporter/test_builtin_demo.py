@@ -8,13 +8,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from exporter_helpers import Samples, exposition, run, settled, value, wait_for
 
 from exporter.config import build_config
 from exporter.scheduler import Exporter
-from vigil import demo
+from vigil import contain, demo
+from vigil.contain import Target
 from vigil.core import pg
+from vigil.demo import load
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +202,26 @@ async def test_audit_tamper_names_the_broken_row_and_heal_restores(
     s = await collect(exp, "security")
     assert value(s, "vigil_audit_integrity_issues") == 0
     assert value(s, "vigil_audit_first_broken_row_id") == 0
+
+
+async def test_a_contained_actors_refused_writes_are_counted_and_kept_after_release(
+        exp: Exporter, demo_db: demo.DemoInfo) -> None:
+    """As vigil_exporter: each refused INSERT adds one, though its access_log row is rolled
+    back; release keeps the count (a counter); no label names the actor."""
+    target = Target("actor", "user-tenant-1-4")
+    s = await collect(exp, "security")
+    assert value(s, "vigil_contained_write_refusals_total") == 0
+    contain.execute(demo_db.admin_dsn, contain.plan(demo_db.admin_dsn, target, 0, "test"))
+    try:
+        for _ in range(2):
+            with psycopg.connect(demo_db.app_dsn, autocommit=True) as conn, \
+                    pytest.raises(psycopg.errors.InsufficientPrivilege):
+                load.write(conn, "tenant-1", target.value)
+        s = await collect(exp, "security")
+        assert value(s, "vigil_contained_write_refusals_total") == 2
+    finally:
+        contain.execute(demo_db.admin_dsn, contain.plan_release(demo_db.admin_dsn, target, "t"))
+    s = await collect(exp, "security")
+    assert value(s, "vigil_contained_write_refusals_total") == 2
+    labels = [dict(lv) for (n, lv), _ in s.items() if n == "vigil_contained_write_refusals_total"]
+    assert labels == [{"target": "demo"}]   # the exporter's own target label, nothing else

@@ -38,7 +38,7 @@ def exporter_proc(fresh_db: str, tmp_path: Path) -> Iterator[str]:
                          "labels": ["kind"], "buckets": [0.01, 0.1]}]}]}],
     }
     (tmp_path / "exporter.yml").write_text(yaml.safe_dump(cfg))
-    proc = subprocess.Popen(
+    proc = polling.child(
         [sys.executable, "-m", "vigil.cli", "exporter", "--config", str(tmp_path / "exporter.yml"),
          "--web.listen-address", f"127.0.0.1:{port}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -105,10 +105,10 @@ def test_sigterm_stops_the_exporter_cleanly(fresh_db: str, tmp_path: Path) -> No
     port = polling.free_port()
     (tmp_path / "e.yml").write_text(yaml.safe_dump({
         "targets": [{"name": "db1", "dsn": fresh_db}], "state_dir": str(tmp_path)}))
-    proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "exporter", "--config",
-                             str(tmp_path / "e.yml"), "--web.listen-address",
-                             f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = polling.child([sys.executable, "-m", "vigil.cli", "exporter", "--config",
+                          str(tmp_path / "e.yml"), "--web.listen-address",
+                          f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
     polling.wait_for(lambda: httpclient.is_healthy(f"http://127.0.0.1:{port}/-/healthy"),
                      timeout=20, interval=0.05, describe="the exporter to be healthy")
     proc.send_signal(signal.SIGTERM)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 from pghelpers import one, query, wait_for
-from support.polling import killed_on_exit
+from support.polling import child, killed_on_exit
 
 from vigil import cli, schema
 from vigil.core import pg
@@ -60,7 +60,7 @@ def test_loop_waits_out_an_outage_and_stops_on_sigterm(
         make_database: Callable[[str], str], admin_dsn: str) -> None:
     name = f"vigil_late_{uuid.uuid4().hex[:10]}"
     target = role_dsn(pg.with_dbname(admin_dsn, name), DEFAULT_MAINTAINER_ROLE)
-    proc = subprocess.Popen(  # the database does not exist yet: an outage from the start
+    proc = child(  # the database does not exist yet: an outage from the start
         [sys.executable, "-m", "vigil.cli", "db", "maintain", "--dsn", target,
          "--interval", "0.2", "--retry-max", "0.3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))

@@ -12,8 +12,8 @@ from support.httpstub import HttpStub
 from support.polling import free_port, wait_for
 
 from vigil import cli
+from vigil.core.prom import Prom
 from vigil.metrics.verify import Problem, verify
-from vigil.report.prom import Prom
 from vigil.stack import ruleoverlay
 
 pytestmark = pytest.mark.timeout(300)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import yaml
 
+from vigil.stack.parts import ORDER
 from vigil.stack.plan import Layout, Ports, repo_root
-from vigil.stack.runner import ORDER, Stack
+from vigil.stack.runner import Stack
 
 
 def test_the_stack_runs_the_reporter_on_its_port_and_prometheus_scrapes_it(

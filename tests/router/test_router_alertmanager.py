@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import yaml
 from router_helpers import TOKEN, until, write_router_yml
-from support.polling import free_port
+from support.polling import async_child, free_port
 
 from router.app import create_app
 from router.config import load_config
@@ -50,10 +50,10 @@ async def alertmanager(served: Any, tmp_path: Path) -> AsyncIterator[str]:
     }
     (tmp_path / "am.yml").write_text(yaml.safe_dump(cfg))
     (tmp_path / "am-data").mkdir()
-    proc = await asyncio.create_subprocess_exec(
-        ALERTMANAGER, f"--config.file={tmp_path / 'am.yml'}",
-        f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=", stdout=asyncio.subprocess.DEVNULL,
+    proc = await async_child(
+        [ALERTMANAGER, f"--config.file={tmp_path / 'am.yml'}",
+         f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
+         "--cluster.listen-address="], stdout=asyncio.subprocess.DEVNULL,
         stderr=(tmp_path / "am.log").open("wb"))
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as s:

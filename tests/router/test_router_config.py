@@ -122,3 +122,22 @@ def test_prometheus_url_must_be_http_and_is_reported_at_its_path(tmp_path: Path)
     shipped = load_config(REPO / "config" / "router.yml", env={"VIGIL_ROUTER_TOKEN": "t0ken-x"})
     assert shipped.router.prometheus_url == "http://127.0.0.1:9090"
     assert shipped.router.related_ignore_labels == ("job", "instance", "target")
+
+
+def test_a_console_prometheus_url_fails_at_load_saying_to_move_it(tmp_path: Path) -> None:
+    """The router has one Prometheus URL, the top-level one: a config written for the old
+    console.prometheus_url fails at its YAML path instead of quietly losing the charts."""
+    path = tmp_path / "router.yml"
+    path.write_text(yaml.safe_dump({
+        "database": {"dsn": "dbname=x"}, "auth": {"bearer_token": "t0ken-x"},
+        "escalation_file": str(REPO / "config/escalation.yml"),
+        "console": {"secret": "s" * 32, "users": {"a": {"password": "p"}},
+                    "prometheus_url": "http://127.0.0.1:9090"}}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    assert dict(exc.value.details) == {
+        "console.prometheus_url": "moved: set the top-level prometheus_url instead (the "
+                                  "overview's charts and `vigil alert context` read that one "
+                                  "URL)"}
+    assert f"{path}: console.prometheus_url: moved: set the top-level prometheus_url" \
+        in str(exc.value)

@@ -23,7 +23,7 @@ from router_helpers import (
     until,
     write_router_yml,
 )
-from support.polling import free_port
+from support.polling import async_child, free_port
 
 from router.config import Outbox
 
@@ -40,9 +40,9 @@ class Proc:
     async def start(self) -> Proc:
         env = {**os.environ, "VIGIL_SINK_URL": self.sink_url}
         with self.log.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "vigil.cli", "router", "--config", str(self.config),
-                *self.args, cwd=REPO, env=env, stdout=out, stderr=out)
+            self.proc = await async_child(
+                [sys.executable, "-m", "vigil.cli", "router", "--config", str(self.config),
+                 *self.args], cwd=REPO, env=env, stdout=out, stderr=out)
         async with aiohttp.ClientSession() as s:
             async def ready() -> bool:
                 assert self.proc and self.proc.returncode is None, self.log.read_text()

@@ -24,8 +24,9 @@ from support.polling import free_port
 from exporter.config import BUILTIN_COLLECTORS
 from router.client_cli import RouterClient
 from vigil.core import pg
+from vigil.stack.parts import Options
 from vigil.stack.plan import Layout, Ports
-from vigil.stack.runner import Options, Stack
+from vigil.stack.runner import Stack
 
 # The live stack's exporter collects every second or two; the rule overlays that run against
 # it pass these so their windows are floored for these intervals, not the 60 s defaults.
@@ -94,8 +95,9 @@ class Live:
 @contextlib.contextmanager
 def private_stack(admin_dsn: str, work: Path, prefix: str,
                demo_settings: dict[str, str] | None = None, **options: Any) -> Iterator[Live]:
-    """A demo database set up, a router database, and a Stack on free ports (not started);
-    everything it started is stopped and both databases dropped on the way out."""
+    """A demo database set up, a router database, and a Stack on free ports (not started)
+    whose parts die with the test process; everything it started is stopped and both
+    databases dropped on the way out."""
     from vigil.demo import app as demo_app
 
     suffix = uuid.uuid4().hex[:10]
@@ -104,7 +106,7 @@ def private_stack(admin_dsn: str, work: Path, prefix: str,
                   prometheus=free_port(), alertmanager=free_port())
     stack = Stack(Layout(root=ROOT, state=work / "state"),
                   Options(ports=ports, admin_dsn=admin_dsn, demo_db=demo_db,
-                          router_db=router_db, health_timeout=60,
+                          router_db=router_db, health_timeout=60, die_with_parent=True,
                           exporter_overrides=fast_exporter(), **options),
                   say=lambda line: None)
     try:
@@ -127,11 +129,12 @@ def private_stack(admin_dsn: str, work: Path, prefix: str,
 
 def start(live: Live, parts: Sequence[str], **changes: Any) -> None:
     """``vigil up`` for just ``parts`` (with option ``changes``); fails with the logs of a
-    part that exits or stays unhealthy. The parts die with the test process."""
+    part that exits or stays unhealthy. The parts die with the test process (even SIGKILLed:
+    private_stack's options say die_with_parent)."""
     options = dataclasses.replace(live.stack.options, only=tuple(parts), **changes)
     stack = Stack(live.stack.layout, options, say=live.stack.say)
     live.stack = stack
-    _, failed = stack.up(tie_to_parent=True)
+    _, failed = stack.up()
     assert not failed, f"{failed} did not come up\n{live.explain()}"
 
 

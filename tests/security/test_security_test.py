@@ -34,7 +34,10 @@ def _footprint(dsn: str) -> tuple[object, ...]:
                "(SELECT count(*) FROM vigil_monitor.audit_log), "
                "(SELECT count(*) FROM vigil_monitor.audit_tamper_log), "
                "(SELECT count(*) FROM pg_policy), "
-               "(SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigil_sectest%')")
+               "(SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigil_sectest%'), "
+               # refused-writes counters (schema 020): the throwaway actor's is dropped
+               "(SELECT count(*) FROM pg_class WHERE relkind = 'S' "
+               "AND relname LIKE 'refused_writes%')")
 
 
 def test_healthy_demo_passes_every_control_it_examines_and_leaves_nothing(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from support.polling import free_port, wait_for
+from support.polling import child, free_port, wait_for
 
 from vigil.core import httpclient
 from vigil.core.clock import ManualClock
@@ -146,8 +146,8 @@ def test_record_file_gets_one_json_line_per_page(tmp_path: Path) -> None:
 def test_vigil_sink_command_serves_and_prints_one_line_per_page(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "sink.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "sink", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = child([sys.executable, "-m", "vigil.cli", "sink", "--port", str(port)],
+                 stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vigil.stack.parts import ORDER, Options
 from vigil.stack.plan import (
     Layout,
     Ports,
@@ -16,7 +17,7 @@ from vigil.stack.plan import (
     maintainer_dsn,
     sealer_dsn,
 )
-from vigil.stack.runner import ORDER, Options, Stack
+from vigil.stack.runner import Stack
 
 
 def _stack(tmp_path: Path) -> Stack:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from vigil.stack.runner import ORDER
+from vigil.stack.parts import ORDER
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

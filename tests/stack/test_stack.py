@@ -16,24 +16,24 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import polling
+from support import polling, tether
 
 from vigil.core import httpclient
 from vigil.stack import procs
+from vigil.stack.derive import derive_alertmanager, derive_prometheus, derive_router, rewrite_ports
+from vigil.stack.parts import Options
 from vigil.stack.plan import (
     Layout,
     Ports,
-    derive_alertmanager,
-    derive_prometheus,
-    derive_router,
-    rewrite_ports,
 )
-from vigil.stack.runner import Options, Stack
+from vigil.stack.runner import Stack
 
 
 def vigil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vigil.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    argv = [sys.executable, "-m", "vigil.cli", *args]
+    if args[0] == "up" and "--detach" in args:  # its parts outlive it: tethered to this test
+        return tether.run(argv, timeout=timeout)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def pgid_gone(pgid: int) -> bool:
@@ -46,6 +46,7 @@ def state(tmp_path: Path) -> Iterator[Path]:
     yield state
     # Whatever a failing test left running goes too.
     vigil("down", "--state-dir", str(state))
+    tether.end_all()
 
 
 def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: Path) -> None:
@@ -80,7 +81,7 @@ def test_up_detach_is_idempotent_status_reports_and_down_leaves_nothing(state: P
 
 
 def _start_foreground(state: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen(
+    proc = polling.child(
         [sys.executable, "-m", "vigil.cli", "up", "--only", "sink", "--state-dir", str(state),
          "--port", f"sink={port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -136,8 +137,8 @@ def test_missing_parts_are_skipped_with_a_reason(tmp_path: Path) -> None:
     (bare / "config").mkdir(parents=True)
     said: list[str] = []
     stack = Stack(Layout(root=bare, state=tmp_path / "state"),
-                  Options(ports=Ports.of(sink=polling.free_port()), only=("sink", "prometheus",
-                                                               "alertmanager")),
+                  Options(ports=Ports.of(sink=polling.free_port()),
+                          only=("sink", "prometheus", "alertmanager"), die_with_parent=True),
                   say=said.append)
     try:
         started, failed = stack.up()
@@ -175,7 +176,8 @@ def test_a_port_held_by_a_stranger_is_reported_not_fought_over(tmp_path: Path) -
     assert loop_ready.wait(10)
     said: list[str] = []
     stack = Stack(Layout(root=tmp_path, state=tmp_path / "state"),
-                  Options(ports=Ports.of(sink=port), only=("sink",)), say=said.append)
+                  Options(ports=Ports.of(sink=port), only=("sink",), die_with_parent=True),
+                  say=said.append)
     try:
         started, _ = stack.up()
         assert started == []
@@ -276,8 +278,10 @@ def test_the_stack_router_serves_the_console_reading_the_stack_prometheus(
     assert ensure_console(Layout(root, tmp_path / "st")) == {k: env[k] for k in env
                                                              if k.startswith("VIGIL_CONSOLE")}
     assert (tmp_path / "st" / "console-secret").stat().st_mode & 0o777 == 0o600
-    console = load_config(out, env=env).router.console
-    assert console is not None and console.prometheus_url == "http://127.0.0.1:9999"
+    router = load_config(out, env=env).router
+    console = router.console
+    # The overview reads the router's one Prometheus URL: the stack's.
+    assert console is not None and router.prometheus_url == "http://127.0.0.1:9999"
     assert {u: c.role for u, c in console.users.items()} == {"responder": "responder",
                                                              "viewer": "read-only"}
     assert env["VIGIL_CONSOLE_SECRET"] not in out.read_text()

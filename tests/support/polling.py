@@ -1,5 +1,11 @@
 """Polling with a deadline (never sleep-and-hope), free ports and child processes that never
-outlive a test: one of each for every test."""
+outlive a test: one of each for every test.
+
+A server or worker a test starts is a ``child(...)`` (or ``await async_child(...)``): it gets
+SIGTERM when the test process dies, even by SIGKILL, so a killed run leaves nothing answering
+on its ports (vigil.stack.procs.die_with_parent_preexec, which the test stacks use too).
+``killed_on_exit`` ends it when the test is done.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ import inspect
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
+
+from vigil.stack import procs
 
 T = TypeVar("T")
 
@@ -81,3 +89,17 @@ def killed_on_exit(proc: subprocess.Popen[Any]) -> Iterator[subprocess.Popen[Any
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def child(argv: Sequence[str], **popen: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen(argv, **popen)`` that dies with this test process. From the test's
+    own (main) thread: the kernel ties the child to the thread that starts it."""
+    return subprocess.Popen(list(argv), preexec_fn=procs.die_with_parent_preexec(),  # noqa: PLW1509 (prctl only)
+                            **popen)
+
+
+async def async_child(argv: Sequence[str], **kwargs: Any) -> asyncio.subprocess.Process:
+    """``asyncio.create_subprocess_exec(*argv, **kwargs)`` that dies with this test process
+    (the event loop of a test runs in its main thread)."""
+    return await asyncio.create_subprocess_exec(
+        *argv, preexec_fn=procs.die_with_parent_preexec(), **kwargs)

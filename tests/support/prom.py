@@ -102,7 +102,7 @@ def _start(name: str, argv_for: Callable[[int, Path], list[str]], *,
         port = free_port()
         wd = workdir or Path(tempfile.mkdtemp(prefix=f"vigil-{name}-"))
         record = procs.spawn(name, argv_for(port, wd), wd / f"{name}.log",
-                             cwd=wd, tie_to_parent=True)
+                             cwd=wd, die_with_parent=True)
         server = Server(name, record, port, None if workdir else wd)
         try:
             wait_ready(server, timeout=ready_timeout)

@@ -34,8 +34,12 @@ def register(isub: Any, common: Callable[[argparse.ArgumentParser], None]) -> No
                         "verified, on the timeline)", epilog=_EXITS, formatter_class=fmt)
     p.add_argument("id", type=int)
     _targets(p, required=True)
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the exact SQL and its effect; change nothing")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="print the exact SQL and its effect; change nothing")
+    mode.add_argument("--verify", action="store_true",
+                      help="verify the target as it stands (policies, refusal, and for an "
+                           "actor the writes refused so far); change nothing")
     p.add_argument("--timeout", default="10s",
                    help="how long a contained role's sessions may take to end (default 10s)")
     _db(p, common)
@@ -135,6 +139,8 @@ def _lock_timeout(args: argparse.Namespace) -> float:
 
 
 def contain_cmd(args: argparse.Namespace) -> int:
+    if args.verify:
+        return _verify_only(args)
     try:
         target = _target(args)
         assert target is not None
@@ -172,6 +178,16 @@ def contain_cmd(args: argparse.Namespace) -> int:
     return _out(args, {"plan": plan.to_json(), "verification": check.to_json(),
                        "containment": row},
                 [*_show_plan(plan), *_show_check(check)], code=0 if check.ok else 1)
+
+
+def _verify_only(args: argparse.Namespace) -> int:
+    """The database's word on the target, now: no plan, no router (a responder checking
+    during the incident, e.g. whether a contained actor keeps trying to write)."""
+    target = _target(args)
+    assert target is not None
+    check = contain.verify(_dsn(args), target)
+    return _out(args, {"verification": check.to_json()}, _show_check(check),
+                code=0 if check.ok else 1)
 
 
 def _active(dsn: str, incident_id: int) -> list[Target]:

@@ -86,12 +86,15 @@ class Verification:
     target: Target
     state: Literal["contained", "released"]
     checks: tuple[CheckResult, ...]
+    # An actor's writes refused by its containment (the active one, else the last released),
+    # counted by schema 020; None for roles and tenants, or a containment that had no counter.
+    refused_writes: int | None = None
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "state": self.state,
+        return {"ok": self.ok, "state": self.state, "refused_writes": self.refused_writes,
                 "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
                            for c in self.checks]}

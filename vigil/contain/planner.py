@@ -168,8 +168,10 @@ def _release_role(conn: Conn, target: Target, cid: int, prior: dict[str, Any], *
 
 def _describe(target: Target) -> str:
     if target.kind == "actor":
-        return (f"actor {target.value}'s queries see and write no row; each refusal is "
-                "recorded in vigil_monitor.access_log (denied, actor_contained)")
+        return (f"actor {target.value}'s queries see and write no row; each refused read, "
+                "update or delete is recorded in vigil_monitor.access_log (denied, "
+                "actor_contained), each refused INSERT counted in the containment's "
+                "vigil_monitor.refused_writes_<id> (kept through its rollback)")
     return f"rows of tenant {target.value} invisible and unwritable to every role RLS applies to"
 
 
@@ -199,9 +201,11 @@ def _contain_rows(conn: Conn, target: Target, incident_id: int,
         prior = {"tables": [t.qualified for t in with_col], "has_rows": has_rows}
     notes += [f"{t.qualified} is owned by {t.owner} without FORCE ROW LEVEL SECURITY: sessions "
               f"of {t.owner} are not contained" for t in tables if not t.forced]
+    counter = (" and creates its refused-write counter vigil_monitor.refused_writes_<id> "
+               "(trigger containment_counter)" if target.kind == "actor" else "")
     steps = [_record(conn, target, incident_id, who, prior=prior,
                      effect=f"records the containment of {target.label} (what the "
-                            "policies enforce)")]
+                            f"policies enforce){counter}")]
     steps += policies.steps(conn, tables, actors, tenants, _describe(target))
     return steps, notes
 

@@ -1,18 +1,20 @@
 """The restrictive policy that contains actors and tenants on every RLS table.
 
 One policy per table, ``vigil_contain``, derived from the active containments: a contained
-actor's queries meet ``vigil_contain.admits`` (schema 014: false, and the refusal recorded); a
-quarantined tenant's rows fail ``tenant_column <> ALL (quarantined)``. Restrictive policies
-are ANDed with the application's own, so nothing becomes visible that wasn't. The policy's
-comment holds a hash of the expression the state implies: the verifier proves the live policy
-is the one planned, whatever PostgreSQL's deparser makes of it.
+actor's reads meet ``vigil_contain.admits`` (schema 014: false, and the refusal recorded in
+access_log) and its writes ``vigil_contain.admits_write`` (schema 020: false, and counted in
+the containment's sequence, which the failing statement's rollback leaves alone); a
+quarantined tenant's rows fail ``tenant_column <> ALL (quarantined)`` both ways. Restrictive
+policies are ANDed with the application's own, so nothing becomes visible that wasn't. The
+policy's comment holds a hash of the expression the state implies: the verifier proves the
+live policy is the one planned, whatever PostgreSQL's deparser makes of it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import errors, sql
@@ -66,24 +68,50 @@ def active(conn: Conn) -> tuple[bool, list[str]]:
     return (any(r[0] == "actor" for r in rows), [str(r[1]) for r in rows if r[0] == "tenant"])
 
 
-def expression(table: Table, actors: bool, tenants: list[str]) -> sql.Composable | None:
-    """The policy's USING (= WITH CHECK) expression, or None when nothing applies."""
+@dataclasses.dataclass(frozen=True)
+class Expressions:
+    """The policy's USING (what a query may see) and WITH CHECK (what it may write): the
+    same but for the contained-actor call, admits() and admits_write() (schema 020)."""
+    using: sql.Composable
+    check: sql.Composable
+
+
+def expression(table: Table, actors: bool, tenants: list[str]) -> Expressions | None:
+    """The policy's expressions, or None when nothing applies."""
+    if not actors and not (tenants and table.tenant_column):
+        return None
+    return Expressions(_expr(table, actors, tenants, "admits"),
+                       _expr(table, actors, tenants, "admits_write"))
+
+
+def _expr(table: Table, actors: bool, tenants: list[str],
+          check: Literal["admits", "admits_write"]) -> sql.Composable:
     parts: list[sql.Composable] = []
     if actors:
-        # A sub-select: an InitPlan, run once per query and table, not once per row.
-        parts.append(sql.SQL("(SELECT vigil_contain.admits({}))").format(
-            sql.Literal(table.qualified)))
+        # A sub-select: an InitPlan, run once per query and table, not once per row. First in
+        # the expression: migration 020 finds the call there in a policy made before it.
+        parts.append(sql.SQL("(SELECT vigil_contain.{}({}))").format(
+            sql.SQL(check), sql.Literal(table.qualified)))
     if tenants and table.tenant_column:
         col = sql.Identifier(table.tenant_column)
         # Text comparison works for any tenant type (text, integer, uuid); rows without a
         # tenant are not any tenant's.
         parts.append(sql.SQL("({0} IS NULL OR {0}::text <> ALL ({1}::text[]))").format(
             col, sql.Literal(sorted(tenants))))
-    return sql.SQL(" AND ").join(parts) if parts else None
+    return sql.SQL(" AND ").join(parts)
 
 
-def fingerprint(conn: Conn, expr: sql.Composable) -> str:
-    return "vigil:" + hashlib.sha256(expr.as_string(conn).encode()).hexdigest()[:32]
+def fingerprint(conn: Conn, expr: Expressions) -> str:
+    """A hash of USING, hashed again with the name of the write check: WITH CHECK is USING
+    with admits_write for admits, so this covers both, and migration 020 can compute it from
+    the comment of a policy made before it (``vigil:`` and the inner hash) when it changes
+    WITH CHECK. ``vigil:rw:`` tells the two forms apart (020 converts only the old one)."""
+    using = "vigil:" + _sha(expr.using.as_string(conn))
+    return "vigil:rw:" + _sha(using + " WITH CHECK admits_write")
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def steps(conn: Conn, tables: list[Table], actors: bool, tenants: list[str],
@@ -103,8 +131,9 @@ def steps(conn: Conn, tables: list[Table], actors: bool, tenants: list[str],
                 sql.Identifier(POLICY), t.ident).as_string(conn),
                 f"{t.qualified}: the policy is re-created below (same transaction)"))
         out.append(Step(sql.SQL("CREATE POLICY {0} ON {1} AS RESTRICTIVE FOR ALL TO PUBLIC "
-                                "USING ({2}) WITH CHECK ({2})"
-                                ).format(sql.Identifier(POLICY), t.ident, expr).as_string(conn),
+                                "USING ({2}) WITH CHECK ({3})"
+                                ).format(sql.Identifier(POLICY), t.ident, expr.using,
+                                         expr.check).as_string(conn),
                         f"{t.qualified}: {effect}"))
         out.append(Step(sql.SQL("COMMENT ON POLICY {} ON {} IS {}").format(
             sql.Identifier(POLICY), t.ident, sql.Literal(fingerprint(conn, expr))

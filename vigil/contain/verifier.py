@@ -34,7 +34,31 @@ def verify(conn: Conn, target: Target) -> Verification:
             checks.append(CheckResult("actor refused", admitted is (held is None),
                                       detail=f"vigil_contain.admits for {target.value}: "
                                              f"{admitted}"))
+            refused = refused_writes(conn, target)
+            checks.append(_counted(refused, contained=held is not None))
+            return Verification(target, state, tuple(checks), refused)
     return Verification(target, state, tuple(checks))
+
+
+def refused_writes(conn: Conn, target: Target) -> int | None:
+    """The writes refused to an actor under its active containment, else its last one (the
+    recovery report's figure after release); None when that containment had no counter."""
+    row = conn.execute("SELECT refused_writes FROM vigil_monitor.contained_write_refusals() "
+                       "WHERE kind = %s AND target = %s ORDER BY active DESC, "
+                       "containment_id DESC LIMIT 1", (target.kind, target.value)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def _counted(refused: int | None, *, contained: bool) -> CheckResult:
+    """Contained: its refused writes must be counted (a counter dropped by hand fails this);
+    released: the count of the last containment, for the record."""
+    if refused is None:
+        return CheckResult("refused writes counted", not contained, detail=(
+            "no counter: its refused INSERTs leave no trace" if contained
+            else "none recorded (never contained, or released before schema 020)"))
+    return CheckResult("refused writes counted", True,
+                       detail=f"{refused} write(s) refused "
+                       + ("since contained" if contained else "while it was contained"))
 
 
 def _last_prior(conn: Conn, target: Target) -> dict[str, Any] | None:

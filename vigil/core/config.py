@@ -11,7 +11,10 @@ Supported field types: str, int, float, bool, ``Seconds`` (durations such as
 ``units_required``: in a file a person wrote, ``interval: 60`` could mean anything), ``Dsn``,
 ``Literal[...]``, ``X | None``, ``list[X]``, ``tuple[X, ...]``,
 ``dict[str, X]`` and nested frozen dataclasses. A dataclass may raise
-``ValueError`` from ``__post_init__``; the message is reported at its path.
+``ValueError`` from ``__post_init__``; the message is reported at its path. A dataclass may
+name keys it no longer has in a ``RETIRED_FIELDS`` class variable (key: what to write
+instead): such a key is reported at its path with that sentence, not as an unknown field, so
+an old config fails at load and says how to fix it.
 """
 
 from __future__ import annotations
@@ -214,8 +217,11 @@ class _Builder:
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         kwargs: dict[str, Any] = {}
         before = len(self.errors)
+        retired: dict[str, str] = getattr(cls, "RETIRED_FIELDS", {})
         for key in value:
-            if key not in fields:
+            if key in retired:
+                self.fail(_join(path, str(key)), retired[key])
+            elif key not in fields:
                 close = difflib.get_close_matches(str(key).replace("-", "_"), fields, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 self.fail(_join(path, str(key)), f"unknown field{hint}")

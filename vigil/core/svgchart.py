@@ -24,10 +24,12 @@ Series = tuple[str, Points]                 # (legend, points)
 def chart(title: str, series: Sequence[Series], start: float, end: float, *,
           fmt: Callable[[float], str], threshold: float | None = None,
           ticks: Sequence[tuple[float, str]] = (), no_data: str = "no data",
-          break_gaps: bool = True) -> str:
+          break_gaps: bool = True, draw_title: bool = True) -> str:
     """``fmt`` writes a value (axis, threshold); ``ticks`` are (time, label) on the x axis;
     ``break_gaps`` False joins samples across missing steps (a live range query whose
-    source is scraped less often than the step)."""
+    source is scraped less often than the step); ``draw_title`` False leaves the title to a
+    caption outside the chart (the console's figures), which would otherwise show it twice:
+    it then only names the image for screen readers (``aria-label``)."""
     values = [v for _, pts in series for _, v in pts if math.isfinite(v)]
     top = max([*values, threshold or 0.0, 0.0]) * 1.15 or 1.0
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
@@ -39,8 +41,9 @@ def chart(title: str, series: Sequence[Series], start: float, end: float, *,
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" '
            f'height="{H}" role="img" aria-label="{escape(title)}">',
            f'<rect x="{PAD_L}" y="{PAD_T}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
-           'stroke="#ccc"/>',
-           f'<text x="{PAD_L}" y="14" font-size="12">{escape(title)}</text>']
+           'stroke="#ccc"/>']
+    if draw_title:
+        out.append(f'<text x="{PAD_L}" y="14" font-size="12">{escape(title)}</text>')
     for frac in (0.0, 0.5, 1.0):
         out.append(f'<text x="{PAD_L - 4}" y="{xy(start, top * frac)[1] + 4:.1f}" '
                    f'text-anchor="end" font-size="11" fill="#555">{escape(fmt(top * frac))}'

@@ -33,8 +33,8 @@ def register(sub: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from vigil.core.prom import Prom
     from vigil.metrics.verify import verify
-    from vigil.report.prom import Prom
 
     problems, counts = verify(Prom(args.prometheus_url), time.time())
     if args.json:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from vigil.report.prom import Prom
+from vigil.core.prom import Prom
 
 STALE_DEFAULT = 600.0       # vigil:policy:collector_stale_seconds when the rule is absent
 SEEN_WINDOW = "1h"          # a collector seen in this window is expected to be there now

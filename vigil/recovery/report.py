@@ -55,7 +55,7 @@ def markdown(doc: dict[str, Any]) -> str:
                          f"{'-' if secs is None else _duration(secs)} |")
         for title, key in (("Containments", "containments"), ("Releases", "releases")):
             lines += ["", f"### {title}", ""]
-            lines += [f"- {e['at']} {e['kind']} by {e.get('actor') or '-'}: "
+            lines += [f"- {e['at']} {e['kind']} by {e.get('actor') or '-'}{_refused(e)}: "
                       f"{json.dumps(e.get('detail'), default=str)}" for e in inc[key]] or [
                 "none recorded in the incident's timeline"]
         lines += ["", "### Timeline", "", "| at | event | actor |", "|---|---|---|"]
@@ -67,6 +67,14 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"  - {'⚠' if c['no_data'] else '✓' if c['ok'] else '✗'} {c['name']}: "
                   f"{c['detail']}" for c in item["checks"]]
     return "\n".join(lines) + "\n"
+
+
+def _refused(event: dict[str, Any]) -> str:
+    """A contained actor's writes refused (schema 020), as the event's verification counted
+    them: what a security engineer reads first, so it leads the line."""
+    check = (event.get("detail") or {}).get("verification")
+    count = check.get("refused_writes") if isinstance(check, dict) else None
+    return "" if count is None else f" ({count} write(s) refused while contained)"
 
 
 def _duration(seconds: float) -> str:

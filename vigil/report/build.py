@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vigil.core.prom import Prom
 from vigil.report import html, markdown, model
 from vigil.report.gather_db import gather as gather_db
 from vigil.report.gather_prom import PromGatherer
 from vigil.report.gather_router import gather as gather_router
-from vigil.report.prom import Prom
 from vigil.report.store import ReportStore
 from vigil.report.window import Day
 

@@ -8,6 +8,3 @@ from vigil.core.errors import VigilError
 class ReportError(VigilError):
     """A report could not be built, stored or verified; the message says which and why."""
 
-
-class PrometheusUnavailable(ReportError):
-    """Prometheus did not answer, or answered with an error."""

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from vigil.report.prom import Prom
+from vigil.core.prom import Prom
 from vigil.report.window import Day, downsample, summarize
 
 # (name, metric, labels, threshold seconds, kind): the runbook's performance thresholds.

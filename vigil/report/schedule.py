@@ -61,8 +61,8 @@ class Scheduler:
             self._verify(now)
 
     def _verify(self, now: dt.datetime) -> None:
+        from vigil.core.prom import Prom
         from vigil.metrics.verify import verify
-        from vigil.report.prom import Prom
 
         try:
             problems, _ = verify(Prom(self.sources.prometheus_url), now.timestamp())

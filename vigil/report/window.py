@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.report.prom import Series
+from vigil.core.prom import Series
 
 DAY = 86400
 

@@ -68,6 +68,8 @@ CONTRACT: tuple[ContractObject, ...] = (
     _fn("control_status", "",
         "schema_name table_name phi rls_enabled rls_forced rls_disabled force_removed "
         "policy_changes policy_issues audit_trigger_enabled unaudited_writes"),
+    _fn("contained_write_refusals", "",
+        "containment_id kind target incident_id active refused_writes"),
 )
 
 # Functions the monitoring role may execute (read side); everything else stays private.
@@ -93,6 +95,7 @@ READ_FUNCTIONS: tuple[str, ...] = (
     "audit_chain_status()",
     "audit_tripwire_issues()",
     "control_status()",  # SECURITY DEFINER (012): no grant on the baseline tables needed
+    "contained_write_refusals()",  # SECURITY DEFINER (020): containments stay closed
     "audit_row_hash(bigint, timestamptz, text, text, text, text, text, text[], text)",
     # 011: the probes run as the probe roles through these (the login is no member of them).
     "probe_run_rls(regclass)",

@@ -11,7 +11,8 @@ after, even on failure:
   again.
 
 Released containments stay in ``vigil_monitor.containments`` (its history) under incident 0
-by ``vigil-security-test``; the actor's refusals stay in the access log. Nothing of it is
+by ``vigil-security-test``; the actor's refusals stay in the access log; the actor's
+refused-writes counter (schema 020) is dropped, since it never wrote. Nothing of it is
 visible to the application.
 """
 
@@ -27,6 +28,7 @@ from psycopg import sql
 from vigil import contain
 from vigil.contain import Target, policies
 from vigil.contain.model import Kind
+from vigil.core import pg
 from vigil.core.errors import VigilError
 from vigil.security import isolation, writeprobe
 from vigil.security.result import SecurityTest, failed, passed, unexamined
@@ -85,6 +87,21 @@ def _release(dsn: str, target: Target) -> None:
     # Never contained (it failed before), or released already: nothing to undo.
     with contextlib.suppress(VigilError, psycopg.Error):
         contain.release(dsn, target, WHO)
+    if target.kind == "actor":
+        _drop_counters(dsn, str(target.value))
+
+
+def _drop_counters(dsn: str, actor: str) -> None:
+    """A real containment keeps its refused-writes counter (schema 020) for the incident's
+    history; the throwaway actor's would only pile up, one sequence per run of this test.
+    It never wrote, so no transaction holds its counter and the drop doesn't wait."""
+    with contextlib.suppress(VigilError, psycopg.Error), pg.connect(dsn) as conn:
+        conn.execute("SET lock_timeout = '2s'")
+        for (cid,) in conn.execute(
+                "SELECT id FROM vigil_monitor.containments WHERE kind = 'actor' "
+                "AND target = %s AND released_at IS NOT NULL", (actor,)).fetchall():
+            conn.execute(sql.SQL("DROP SEQUENCE IF EXISTS {}").format(
+                sql.Identifier("vigil_monitor", f"refused_writes_{int(str(cid))}")))
 
 
 def _role(conn: Conn, dsn: str, target: Target) -> SecurityTest:

@@ -23,8 +23,9 @@ from vigil.stack.fast import (
     FAST_WINDOW,
 )
 from vigil.stack.fast import options as fast_options
+from vigil.stack.parts import ORDER, Options
 from vigil.stack.plan import DEFAULT_PORTS, Layout, Ports, default_layout
-from vigil.stack.runner import ORDER, Options, Stack, StackError
+from vigil.stack.runner import Stack, StackError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,13 +124,14 @@ def run_up(args: argparse.Namespace) -> int:
                              f"parts: {', '.join(ORDER)}")
     fast = fast_options(default_layout(args.state_dir)) if args.fast else {}
     stack = _stack(args, args.port, with_workload=not args.no_workload,
-                   health_timeout=args.health_timeout, only=only, **fast)
+                   health_timeout=args.health_timeout, only=only,
+                   die_with_parent=not args.detach, **fast)
     foreground = not args.detach
     old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     started: list[str] = []
     try:
         try:
-            started, failed = stack.up(tie_to_parent=foreground)
+            started, failed = stack.up()
         except (_Stop, KeyboardInterrupt):
             print("\ninterrupted: stopping what was started", flush=True)
             stack.down(stack.started)

@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from vigil.core import httpclient
+from vigil.core.prom import Prom
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,11 +78,9 @@ def exporter(metrics_url: str, now: float | None = None, timeout: float = 3.0
 
 def scrape_targets(prometheus_url: str, timeout: float = 3.0) -> list[dict[str, Any]]:
     """Each active scrape target: job, instance, health (up/down/unknown), last error."""
-    doc = httpclient.get_json(f"{prometheus_url.rstrip('/')}/api/v1/targets?state=active",
-                              timeout=timeout)
     return [{"job": t["labels"].get("job", ""), "instance": t["labels"].get("instance", ""),
              "health": t.get("health", "unknown"), "last_error": t.get("lastError") or None}
-            for t in doc["data"]["activeTargets"]]
+            for t in Prom(prometheus_url, timeout=timeout).targets()]
 
 
 def router_summary(router_url: str, token: str, timeout: float = 3.0) -> dict[str, Any]:

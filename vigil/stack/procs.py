@@ -5,6 +5,10 @@ pid, process group, command line and log file. A record counts as running only
 if that pid is alive *and* still runs the same command line (a recycled pid is
 not ours). Stopping sends SIGTERM to the whole process group, waits, then
 SIGKILLs what is left, so children of children go too.
+
+A part spawned with ``die_with_parent`` also ends when the process that started it dies,
+however it dies (``die_with_parent_preexec``): a foreground ``vigil up`` and every test stack or
+test server, so a killed run leaves nothing answering on its ports.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import functools
 import json
 import logging
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger("vigil.stack")
@@ -84,9 +90,8 @@ def is_running(record: ProcessRecord) -> bool:
     return cmd is not None and tuple(cmd) == record.argv
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live, non-zombie pids in process group ``pgid``."""
-    members = []
+def _live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live, non-zombie process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -96,25 +101,63 @@ def group_members(pgid: int) -> list[int]:
             continue
         fields = stat.rsplit(")", 1)[-1].split()
         # fields: state ppid pgrp ...
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+        if len(fields) > 2 and fields[0] not in ("Z", "X"):
+            yield int(entry.name), int(fields[1]), int(fields[2])
 
 
-def _set_pdeathsig() -> None:
-    """In the child: get SIGTERM if the supervising ``vigil up`` dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def group_members(pgid: int) -> list[int]:
+    """Live, non-zombie pids in process group ``pgid``."""
+    return [pid for pid, _, group in _live_processes() if group == pgid]
+
+
+def children(ppid: int) -> list[int]:
+    """Live, non-zombie children of ``ppid``."""
+    return [pid for pid, parent, _ in _live_processes() if parent == ppid]
+
+
+def _ask_pdeathsig(prctl: Callable[..., int], parent: int) -> None:
+    """SIGTERM to this process when its parent dies; exit now if ``parent`` already has."""
+    if prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it died before prctl: no signal would come
+        os._exit(1)
+
+
+def _prctl() -> Callable[..., int]:
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
+def die_with_parent_preexec() -> Callable[[], None]:
+    """A ``preexec_fn`` that ties the child to this process: it gets SIGTERM when this process
+    dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG).
+
+    Linux sends it when the *thread* that forked the child ends, not the process, so only the
+    main thread, which lives as long as the process, may fork such a child: a worker thread's
+    child would be killed when that thread finishes, long before the test or `vigil up` is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("a child that dies with its parent must be started from the main "
+                           "thread: PR_SET_PDEATHSIG fires when the forking thread ends")
+    # Looked up before the fork: the child, between fork and exec, only calls it.
+    return functools.partial(_ask_pdeathsig, _prctl(), os.getpid())
+
+
+def die_with_parent_now() -> None:
+    """Tie this process to its parent, as ``die_with_parent_preexec`` ties a child (a
+    pytest-xdist worker to the pytest its main thread started it from)."""
+    _ask_pdeathsig(_prctl(), os.getppid())
 
 
 def spawn(name: str, argv: Sequence[str], log_path: Path, *, cwd: Path,
-          env: Mapping[str, str] | None = None, tie_to_parent: bool = False) -> ProcessRecord:
-    """Start ``argv`` in a new session (so its own process group), output to ``log_path``."""
+          env: Mapping[str, str] | None = None, die_with_parent: bool = False) -> ProcessRecord:
+    """Start ``argv`` in a new session (so its own process group), output to ``log_path``;
+    with ``die_with_parent`` it ends when this process dies (``die_with_parent_preexec``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
         out.flush()
-        preexec: Callable[[], None] | None = _set_pdeathsig if tie_to_parent else None
+        preexec = die_with_parent_preexec() if die_with_parent else None
         proc = subprocess.Popen(  # noqa: S603 (argv is built by vigil, never by a shell)
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=cwd, env=dict(env) if env is not None else None, start_new_session=True,

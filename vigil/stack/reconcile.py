@@ -22,6 +22,9 @@ from typing import Any
 
 from vigil.core import httpclient
 from vigil.core.errors import VigilError
+from vigil.core.prom import Prom, PrometheusUnavailable
+from vigil.stack.plan import Layout, Ports
+from vigil.stack.status import router_token
 
 WHO = "vigil up"
 
@@ -38,10 +41,9 @@ def _ts(value: str) -> float:
 def evaluated_since(prometheus_url: str, since: float) -> bool:
     """Every rule group has been evaluated after ``since`` (Unix time)."""
     try:
-        doc = httpclient.get_json(f"{prometheus_url}/api/v1/rules", timeout=3)
-    except (httpclient.HttpError, ValueError):
+        groups = Prom(prometheus_url, timeout=3).rule_groups()
+    except (PrometheusUnavailable, KeyError):
         return False
-    groups = doc.get("data", {}).get("groups", [])
     # A group never evaluated says 0001-01-01T00:00:00Z.
     return bool(groups) and all(_ts(str(g.get("lastEvaluation") or "0001-01-01T00:00:00Z"))
                                 > since for g in groups)
@@ -60,7 +62,7 @@ def resolve_gone(router: Any, prometheus_url: str, since: float, stopped_note: s
     older = [a for a in held if _ts(str(a["last_seen_at"])) < since]
     if not older:
         return []
-    active = httpclient.get_json(f"{prometheus_url}/api/v1/alerts", timeout=3)["data"]["alerts"]
+    active = Prom(prometheus_url, timeout=3).alerts()
     resolved = []
     for alert in older:
         labels = alert.get("labels") or {}
@@ -104,3 +106,15 @@ def after_restart(router: Any, prometheus_url: str, since: float, timeout: float
     for alert in gone:
         say(f"  ok    resolved     alert {alert['id']} {alert.get('alertname')} "
             f"({alert.get('severity')}): no longer firing after the restart")
+
+
+def after_up(layout: Layout, ports: Ports, since: float, timeout: float,
+             say: Callable[[str], None]) -> None:
+    """A new Prometheus: resolve the router's alerts that stopped firing while it was down,
+    instead of leaving them open for their stale_after. Nothing to do without a router."""
+    from router.client_cli import RouterClient
+
+    if not httpclient.is_healthy(f"http://127.0.0.1:{ports.router}/-/ready"):
+        return
+    router = RouterClient(f"http://127.0.0.1:{ports.router}", router_token(layout), timeout=5)
+    after_restart(router, f"http://127.0.0.1:{ports.prometheus}", since, timeout, say)

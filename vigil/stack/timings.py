@@ -11,7 +11,7 @@ import dataclasses
 
 import yaml
 
-from vigil.core import httpclient
+from vigil.core.prom import Prom, PrometheusUnavailable
 
 # The folder (under the state folder's config/) that holds the --fast rule overlay.
 FAST_RULES_DIR = "rules-fast"
@@ -32,10 +32,8 @@ class Timings:
 def running(prometheus_url: str, timeout: float = 3.0) -> Timings | None:
     """The loaded config's timings; None when Prometheus does not answer."""
     try:
-        doc = httpclient.get_json(f"{prometheus_url.rstrip('/')}/api/v1/status/config",
-                                  timeout=timeout)
-        loaded = yaml.safe_load(doc["data"]["yaml"]) or {}
-    except (httpclient.HttpError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        loaded = yaml.safe_load(Prom(prometheus_url, timeout=timeout).config_yaml()) or {}
+    except (PrometheusUnavailable, KeyError, TypeError, yaml.YAMLError):
         return None
     files = [str(f) for f in loaded.get("rule_files") or []]
     interval = str((loaded.get("global") or {}).get("evaluation_interval", "1m"))

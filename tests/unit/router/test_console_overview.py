@@ -19,7 +19,9 @@ def test_a_chart_draws_each_series_and_the_threshold_without_style_or_script() -
     # db1 is a line; db2's only finite sample is a dot (a NaN is a gap, not a point)
     assert doc.startswith("<svg") and doc.count("<polyline") == 1
     assert doc.count("<circle") == 1 and "<title>db2</title></circle>" in doc
-    assert "threshold 10.0ms" in doc and "Audit &lt;p95&gt;" in doc
+    assert "threshold 10.0ms" in doc and 'aria-label="Audit &lt;p95&gt;"' in doc
+    # The figure's caption shows the title: the chart does not draw it a second time.
+    assert ">Audit &lt;p95&gt;</text>" not in doc
     assert "style=" not in doc and "<script" not in doc
 
 

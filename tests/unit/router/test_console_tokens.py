@@ -48,35 +48,35 @@ def test_changing_any_bound_field_breaks_the_signature(field: str, value: object
 
 
 def test_a_token_signed_for_one_purpose_is_refused_for_another() -> None:
-    session = tokens.new_session(SECRET, "alice", "responder", NOW, 3600)
+    session = tokens.session_cookie(SECRET, tokens.new_session_id(), NOW.timestamp() + 3600)
     assert tokens.read_ack_link(SECRET, session) is None
     link = tokens.new_ack_link(SECRET, 1, 1, "cto", NOW.timestamp() + 60)
-    assert tokens.read_session(SECRET, link, NOW) is None
+    assert tokens.read_session_cookie(SECRET, link, NOW) is None
 
 
 @pytest.mark.parametrize("garbage", ["", ".", "abc", "a.b", "!!!.???", "x" * 5000])
 def test_malformed_tokens_are_refused_without_raising(garbage: str) -> None:
     assert tokens.read_ack_link(SECRET, garbage) is None
-    assert tokens.read_session(SECRET, garbage, NOW) is None
+    assert tokens.read_session_cookie(SECRET, garbage, NOW) is None
     assert tokens.read_anon(SECRET, garbage) is None
 
 
-def test_sessions_expire_on_the_injected_clock() -> None:
-    cookie = tokens.new_session(SECRET, "alice", "responder", NOW, 3600)
-    s = tokens.read_session(SECRET, cookie, NOW + timedelta(seconds=3599))
-    assert s is not None and (s.user, s.role) == ("alice", "responder")
-    assert tokens.read_session(SECRET, cookie, NOW + timedelta(seconds=3600)) is None
+def test_session_cookies_name_their_id_and_expire_on_the_injected_clock() -> None:
+    sid = tokens.new_session_id()
+    cookie = tokens.session_cookie(SECRET, sid, NOW.timestamp() + 3600)
+    assert tokens.read_session_cookie(SECRET, cookie, NOW + timedelta(seconds=3599)) == sid
+    assert tokens.read_session_cookie(SECRET, cookie, NOW + timedelta(seconds=3600)) is None
+    assert tokens.read_session_cookie(OTHER, cookie, NOW) is None
 
 
 def test_csrf_tokens_are_bound_to_their_session() -> None:
-    a = tokens.read_session(SECRET, tokens.new_session(SECRET, "a", "responder", NOW, 60), NOW)
-    b = tokens.read_session(SECRET, tokens.new_session(SECRET, "a", "responder", NOW, 60), NOW)
-    assert a and b and a.nonce != b.nonce
-    token = tokens.csrf_token(SECRET, a.nonce)
-    assert tokens.csrf_ok(SECRET, a.nonce, token)
-    assert not tokens.csrf_ok(SECRET, b.nonce, token)      # another session's token
-    assert not tokens.csrf_ok(OTHER, a.nonce, token)       # another secret
-    assert not tokens.csrf_ok(SECRET, a.nonce, None)       # missing
+    a, b = tokens.new_session_id(), tokens.new_session_id()
+    assert a != b
+    token = tokens.csrf_token(SECRET, a)
+    assert tokens.csrf_ok(SECRET, a, token)
+    assert not tokens.csrf_ok(SECRET, b, token)      # another session's token
+    assert not tokens.csrf_ok(OTHER, a, token)       # another secret
+    assert not tokens.csrf_ok(SECRET, a, None)       # missing
     assert not tokens.csrf_ok(SECRET, None, token)         # no session at all
     anon = tokens.read_anon(SECRET, tokens.new_anon(SECRET))
     assert anon and not tokens.csrf_ok(SECRET, anon, token)
@@ -111,3 +111,31 @@ def test_config_refuses_a_short_secret_and_no_users_naming_the_path() -> None:
         build(Console, {"secret": SECRET, "users": {"a": {"password": "x", "role": "admin"}}},
               "router.yml")
     assert "users.a.role" in str(err.value)
+
+
+@pytest.mark.parametrize("limit", [{"per_user": 0}, {"per_address": 0}, {"window": "0s"}])
+def test_config_refuses_a_login_limit_that_limits_nothing_naming_the_path(
+        limit: dict[str, object]) -> None:
+    with pytest.raises(ConfigError) as err:
+        build(Console, {"secret": SECRET, "users": {"a": {"password": "x"}},
+                        "login_limit": limit}, "router.yml")
+    assert "login_limit" in str(err.value)
+
+
+def test_the_login_limit_defaults_to_five_per_user_twenty_per_address_in_15_minutes() -> None:
+    cfg = build(Console, {"secret": SECRET, "users": {"a": {"password": "x"}}}, "router.yml")
+    assert (cfg.login_limit.per_user, cfg.login_limit.per_address,
+            cfg.login_limit.window) == (5, 20, 900.0)
+
+
+def test_a_users_fingerprint_changes_with_their_password_role_or_the_secret() -> None:
+    from router.console.sessions import fingerprint
+    cfg = _console()
+    mark = fingerprint(cfg, "a", ConsoleUser(Secret("pw"), "responder"))
+    assert "pw" not in mark and len(mark) == 64
+    assert mark == fingerprint(cfg, "a", ConsoleUser(Secret("pw"), "responder"))
+    assert mark != fingerprint(cfg, "a", ConsoleUser(Secret("pw2"), "responder"))
+    assert mark != fingerprint(cfg, "a", ConsoleUser(Secret("pw"), "read-only"))
+    assert mark != fingerprint(cfg, "b", ConsoleUser(Secret("pw"), "responder"))
+    other = Console(secret=Secret(OTHER), users=cfg.users)
+    assert mark != fingerprint(other, "a", ConsoleUser(Secret("pw"), "responder"))

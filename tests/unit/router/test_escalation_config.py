@@ -1,4 +1,4 @@
-"""router/config.py: escalation.yml and router.yml cross-checks, each at its YAML path.
+"""router/config/: escalation.yml and router.yml cross-checks, each at its YAML path.
 
 tests/router/test_router_config.py covers the shipped files and the common typos; these
 cover every remaining rule of ``check_escalation`` and the router file's own checks.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -71,6 +71,27 @@ def test_every_problem_is_reported_at_its_nested_path() -> None:
     assert got["tags[2]"] == "expected str, got null"
     assert got["limits.rows"] == "expected an integer, got 'many'"
     assert "tags[1]" not in got          # a number is a fine string: YAML `3` for a tag
+
+
+@dataclasses.dataclass(frozen=True)
+class Moved:
+    size: int = 1
+    RETIRED_FIELDS: ClassVar[dict[str, str]] = {"url": "moved: set the top-level url"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    url: str = ""
+    pool: Moved = Moved()
+
+
+def test_a_retired_key_fails_at_its_path_saying_what_to_write_instead() -> None:
+    with pytest.raises(ConfigError) as exc:
+        build(Holder, {"pool": {"url": "x", "size": "big", "sise": 2}}, "app.yml")
+    assert problems(exc) == {"pool.url": "moved: set the top-level url",
+                             "pool.size": "expected an integer, got 'big'",
+                             "pool.sise": "unknown field (did you mean 'size'?)"}
+    assert build(Holder, {"url": "x"}) == Holder(url="x")   # where it lives now, it is fine
 
 
 def test_a_boolean_is_not_an_integer_and_a_list_is_not_a_string() -> None:

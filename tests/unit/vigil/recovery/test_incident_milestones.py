@@ -64,3 +64,26 @@ def test_event_notes_are_left_out_and_the_report_files_are_private(tmp_path: Pat
     for path in write(report, tmp_path):
         assert "Jane Roe" not in path.read_text()
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_the_writes_a_contained_actor_attempted_lead_its_release_line() -> None:
+    """The release's verification carries the count (schema 020); the report names it."""
+    incident = {"id": 6, "type": "access", "severity": "P1", "status": "closed",
+                "alert_ids": [], "created_at": "2026-01-01T00:00:00+00:00"}
+    check = {"ok": True, "state": "released", "refused_writes": 3, "checks": []}
+    events = [
+        {"at": "2026-01-01T00:02:00+00:00", "kind": "contained", "actor": "b",
+         "detail": {"target": "user-9", "kind": "actor",
+                    "verification": {**check, "state": "contained", "refused_writes": 0}}},
+        {"at": "2026-01-01T00:09:00+00:00", "kind": "released", "actor": "b",
+         "detail": {"target": "user-9", "kind": "actor", "verification": check}},
+        {"at": "2026-01-01T00:10:00+00:00", "kind": "released", "actor": "b",
+         "detail": {"target": "tenant-2", "kind": "tenant",
+                    "verification": {**check, "refused_writes": None}}},
+    ]
+    md = markdown({"generated_at": "2026-01-01T03:00:00+00:00", "database": "d",
+                   "verdict": "pass", "checklist": [],
+                   "incident": summarize(incident, [], events)})
+    assert "- 2026-01-01T00:09:00+00:00 released by b (3 write(s) refused while contained)" in md
+    assert "contained by b (0 write(s) refused while contained)" in md
+    assert "00:10:00+00:00 released by b:" in md   # a tenant: no count, no claim

@@ -1,9 +1,8 @@
-"""router.yml and escalation.yml: shape first (``vigil.core.config.build``), then meaning.
+"""escalation.yml: who is paged, how, and when, for each of P1-P4.
 
-``load_config`` returns a frozen ``Config`` whose ``escalation`` has already been
-cross-checked: every level defined, every step naming a known target, every
-target bound to a known channel. A typo fails here, with its YAML path, not
-at 3 a.m. when a P1 tries to escalate.
+Shape first (``vigil.core.config.build``), then meaning: ``check_escalation`` cross-checks
+every level defined, every step naming a known target, every target bound to a known
+channel. A typo fails here, with its YAML path, not at 3 a.m. when a P1 tries to escalate.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from router.oncall.model import Oncall
-from vigil.core import listen, secrets
+from vigil.core import secrets
 from vigil.core.config import Seconds, Secret, build, load_yaml
 from vigil.core.errors import ConfigError
 
@@ -27,8 +25,6 @@ DEFAULT_STALE_AFTER: dict[str, float] = {"P1": 35 * 60.0, "P2": 2.25 * 3600, "P3
 DEFAULT_CONTAINMENT_APPROVALS: dict[str, int] = {"P1": 1, "P2": 0, "P3": 0, "P4": 0}
 ChannelType = Literal["webhook", "slack", "email", "file", "log", "pagerduty"]
 
-
-# --- escalation.yml -------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Severity:
@@ -190,183 +186,3 @@ def check_escalation(esc: Escalation, source: str) -> Escalation:
 
 def load_escalation(path: str | Path, env: Mapping[str, str] | None = None) -> Escalation:
     return check_escalation(build(Escalation, load_yaml(path, env), str(path)), str(path))
-
-
-# --- router.yml -----------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Listen:
-    host: str = "127.0.0.1"
-    port: int = 18091
-
-
-def parse_listen_address(address: str) -> Listen:
-    """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces), as ``vigil exporter``'s
-    ``--web.listen-address`` takes it (vigil.core.listen)."""
-    return Listen(*listen.parse(address))
-
-
-@dataclasses.dataclass(frozen=True)
-class Database:
-    dsn: Secret
-    pool_min: int = 2
-    pool_max: int = 10
-    connect_timeout: Seconds = 5.0
-    pool_timeout: Seconds = 5.0          # waiting for a connection: then 503
-    statement_timeout: Seconds = 10.0    # server side: a slow query
-    # Client side (router/health.py): one unit of database work (a request's queries, a
-    # tick's statement, a claim) is abandoned after op_timeout, whatever the network does.
-    op_timeout: Seconds = 12.0
-    # libpq: a peer that stops ACKing is dead after tcp_user_timeout; an idle connection is
-    # probed after keepalives_idle (then every third of it, three times).
-    tcp_user_timeout: Seconds = 10.0
-    keepalives_idle: Seconds = 10.0
-    reconnect_timeout: Seconds = 300.0   # the pool's: then it gives up a slot and retries later
-
-
-@dataclasses.dataclass(frozen=True)
-class BasicAuth:
-    username: str
-    password: Secret
-
-
-@dataclasses.dataclass(frozen=True)
-class Auth:
-    bearer_token: Secret | None = None
-    basic: BasicAuth | None = None
-    insecure_no_auth: bool = False       # for local experiments only
-
-    def __post_init__(self) -> None:
-        if not (self.bearer_token or self.basic or self.insecure_no_auth):
-            raise ValueError("set auth.bearer_token and/or auth.basic "
-                             "(or insecure_no_auth: true for local experiments)")
-
-
-@dataclasses.dataclass(frozen=True)
-class Webhook:
-    max_body_bytes: int = 1024 * 1024
-
-
-@dataclasses.dataclass(frozen=True)
-class Engine:
-    tick_interval: Seconds = 0.5
-    batch_size: int = 1000
-    # /-/ready answers 503 once the engine or the outbox sender has not succeeded for this
-    # long (a frozen connection, an outage), not only when a fresh connection fails.
-    stall_after: Seconds = 4.0
-    # An on-call hand-off is announced by a tick at most this long after it: a router started
-    # mid-shift doesn't announce a shift that began days ago (router/oncall/handoff.py).
-    handoff_notice_window: Seconds = 3600.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Outbox:
-    poll_interval: Seconds = 0.5         # longest wait for new work when nothing wakes us
-    concurrency: int = 64                # deliveries in flight
-    per_target_concurrency: int = 16     # of which one target may hold at most this many
-    max_attempts: int = 8
-    backoff_initial: Seconds = 1.0
-    backoff_max: Seconds = 300.0
-    lease: Seconds = 60.0                # a claimed delivery is retried after this if we die
-
-
-@dataclasses.dataclass(frozen=True)
-class Retention:
-    raw_payloads: Seconds = 7 * 86400.0
-    max_raw_payloads: int = 100_000
-
-
-ConsoleRole = Literal["read-only", "responder"]
-# What a console page may show of an alert: the labels and annotations vigil's own rules set
-# (prometheus/rules/), none of which carries a value from the application's rows. A label a
-# custom collector copies from a row (a patient id, a name) is hidden unless listed here.
-SHOW_LABELS = ("alertname", "severity", "kind", "job", "instance", "target", "schema", "table",
-               "operation", "state", "control")
-SHOW_ANNOTATIONS = ("summary", "description", "runbook_url")
-
-
-@dataclasses.dataclass(frozen=True)
-class ConsoleUser:
-    password: Secret
-    role: ConsoleRole = "read-only"
-
-
-@dataclasses.dataclass(frozen=True)
-class Console:
-    """The web console (router/console/) and the ack links in notifications."""
-
-    # Signs session cookies, CSRF tokens and ack links (HMAC-SHA256, a purpose per use).
-    secret: Secret
-    users: dict[str, ConsoleUser]
-    prometheus_url: str | None = None    # the overview page's source; None: no charts
-    session_ttl: Seconds = 12 * 3600.0
-    ack_link_ttl: Seconds = 3600.0       # a notification's ack link works this long
-    overview_window: Seconds = 6 * 3600.0
-    show_labels: tuple[str, ...] = SHOW_LABELS
-    show_annotations: tuple[str, ...] = SHOW_ANNOTATIONS
-
-    def __post_init__(self) -> None:
-        if len(self.secret) < 32:
-            raise ValueError("console.secret must be at least 32 characters "
-                             "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
-        if not self.users:
-            raise ValueError("console.users: at least one user is required")
-        if self.prometheus_url and not self.prometheus_url.startswith(("http://", "https://")):
-            raise ValueError("console.prometheus_url must be an http:// or https:// URL")
-        if self.ack_link_ttl <= 0 or self.session_ttl <= 0:
-            raise ValueError("console.session_ttl and console.ack_link_ttl must be positive")
-
-
-@dataclasses.dataclass(frozen=True)
-class RouterFile:
-    database: Database
-    auth: Auth
-    escalation_file: str = "escalation.yml"
-    # config/oncall.yml, relative to this file: the schedules escalation targets may name
-    oncall_file: str | None = None
-    listen: Listen = Listen()
-    webhook: Webhook = Webhook()
-    engine: Engine = Engine()
-    outbox: Outbox = Outbox()
-    retention: Retention = Retention()
-    related_window: Seconds = 3600.0
-    # Labels that relate nothing because every alert carries them with the same value (one
-    # exporter, one Prometheus): `related` and `context` never match on these (nor on
-    # alertname and severity, which are the alert's identity, not a shared resource).
-    related_ignore_labels: tuple[str, ...] = ("job", "instance", "target")
-    public_url: str = "http://127.0.0.1:18091"
-    console: Console | None = None       # no section: no console, no ack links
-
-    # Where `vigil alert context` reads the alert's rule and metric history (Prometheus
-    # /api/v1/rules and /api/v1/query_range); None: the context says it is not configured.
-    prometheus_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.prometheus_url is not None and not self.prometheus_url.startswith(
-                ("http://", "https://")):
-            raise ValueError("prometheus_url must be an http:// or https:// URL")
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    router: RouterFile
-    escalation: Escalation
-    source: str
-    oncall: Oncall = dataclasses.field(default_factory=Oncall)
-
-
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Load router.yml and the escalation.yml and oncall.yml it names (relative to
-    router.yml), cross-checked: every schedule a target names exists, every person's channel
-    and every fallback target is defined in escalation.yml."""
-    from router.oncall.load import check_against, load_oncall
-
-    path = Path(path)
-    router = build(RouterFile, load_yaml(path, env), str(path))
-    esc_path = path.parent / router.escalation_file
-    esc = load_escalation(esc_path, env)
-    oncall = Oncall()
-    if router.oncall_file is not None:
-        oncall = load_oncall(path.parent / router.oncall_file, env)
-    check_against(oncall, esc, str(esc_path))
-    return Config(router=router, escalation=esc, source=str(path), oncall=oncall)

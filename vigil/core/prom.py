@@ -1,7 +1,9 @@
-"""The only place the report and ``vigil metrics verify`` talk to Prometheus.
+"""The project's one Prometheus API client: the daily report, ``vigil metrics verify``, the
+router's alert context and the console's overview all read Prometheus through ``Prom``.
 
 Kept to this one small module on purpose: it rides on the project's one internal HTTP
-client (``vigil.core.httpclient``).
+client (``vigil.core.httpclient``), and every way a read fails is one
+``PrometheusUnavailable`` whose message says what to check.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.core import httpclient
-from vigil.report.errors import PrometheusUnavailable
+from vigil.core.errors import VigilError
 
 Series = list[tuple[float, float]]
+
+
+class PrometheusUnavailable(VigilError):
+    """Prometheus could not be read: down, too slow, or an answer we can't use."""
 
 
 @dataclass(frozen=True)
@@ -58,3 +64,11 @@ class Prom:
 
     def targets(self) -> list[dict[str, Any]]:
         return list(self._get("/api/v1/targets", {"state": "active"})["activeTargets"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Prometheus holds now (pending and firing), with their labels."""
+        return list(self._get("/api/v1/alerts")["alerts"])
+
+    def config_yaml(self) -> str:
+        """The configuration Prometheus loaded, as the YAML it reports."""
+        return str(self._get("/api/v1/status/config")["yaml"])

@@ -1,0 +1,76 @@
+"""Failed console logins, counted per submitted user name and per client address in the
+router database (``vigil_router.console_login_failures``, migration 0011), so every replica
+behind one database enforces one limit (``console.login_limit``).
+
+A name is counted whether or not it is a configured user, and the refusal (429) comes before
+the password is looked at: the answer never tells whether a user exists. The name is kept as
+an HMAC (an unknown name is an attacker's string), the address as the socket's peer. Each
+attempt holds transaction-scoped advisory locks on its two keys, so concurrent guesses (on
+any replica) can't all read the count before any of them adds to it: the limit holds
+exactly. An attempt that finds a key locked is refused at once (429, retry after a second)
+rather than queued holding one of the pool's connections, which the webhook needs.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from router.config import Console
+from router.console import tokens
+
+USER, ADDRESS = "user", "address"
+
+
+def keys(cfg: Console, name: str, address: str) -> list[tuple[str, str, int]]:
+    """(scope, key, limit) for an attempt."""
+    limit = cfg.login_limit
+    return [(USER, tokens.keyed_hash(str(cfg.secret), "login-user", name), limit.per_user),
+            (ADDRESS, address, limit.per_address)]
+
+
+async def retry_after(conn: Any, cfg: Console, name: str, address: str,
+                      now: datetime) -> int:
+    """Seconds until this attempt may be made (0: now). Call inside a transaction: it takes
+    the keys' locks, held until that transaction ends."""
+    window = timedelta(seconds=cfg.login_limit.window)
+    wait = 0.0
+    attempt = keys(cfg, name, address)
+    for scope, key, _ in attempt:
+        cur = await conn.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+                                 (f"vigil-console-login|{scope}|{key}",))
+        row = await cur.fetchone()
+        if not (row and row[0]):
+            return 1        # another attempt on this name or address is being counted
+    for scope, key, limit in attempt:
+        # The limit-th most recent failure in the window: once it leaves the window, there
+        # are fewer than `limit` left and attempts are allowed again.
+        cur = await conn.execute(
+            "SELECT failed_at FROM vigil_router.console_login_failures WHERE scope = %s "
+            "AND key = %s AND failed_at > %s ORDER BY failed_at DESC OFFSET %s LIMIT 1",
+            (scope, key, now - window, limit - 1))
+        row = await cur.fetchone()
+        if row is not None:
+            wait = max(wait, (row[0] + window - now).total_seconds())
+    return math.ceil(wait)
+
+
+async def failed(conn: Any, cfg: Console, name: str, address: str, now: datetime) -> None:
+    for scope, key, _ in keys(cfg, name, address):
+        await conn.execute("INSERT INTO vigil_router.console_login_failures (scope, key, "
+                           "failed_at) VALUES (%s, %s, %s)", (scope, key, now))
+
+
+async def succeeded(conn: Any, cfg: Console, name: str) -> None:
+    """A user who got in starts afresh (their address's count stays: one good password
+    must not buy another name more guesses)."""
+    [(scope, key, _), _] = keys(cfg, name, "")
+    await conn.execute("DELETE FROM vigil_router.console_login_failures WHERE scope = %s "
+                       "AND key = %s", (scope, key))
+
+
+async def sweep(conn: Any, cfg: Console, now: datetime) -> None:
+    """Housekeeping: failures older than the window count for nothing."""
+    await conn.execute("DELETE FROM vigil_router.console_login_failures WHERE failed_at <= %s",
+                       (now - timedelta(seconds=cfg.login_limit.window),))

@@ -50,31 +50,36 @@ HOLDS = {
     "everyone": "'{}', '{}'",
     "tenants": "'{}', ARRAY(SELECT 't' || g FROM generate_series(0, 9) g)",
 }
-READS = ("SELECT coalesce(idx_tup_fetch, 0) + seq_tup_read FROM pg_stat_user_tables "
+READS = ("SELECT coalesce(idx_tup_fetch, 0) + seq_tup_read, (SELECT rows_trimmed_total "
+         "FROM vigil_monitor.maintenance_state WHERE id = 1) FROM pg_stat_user_tables "
          "WHERE relid = 'vigil_monitor.access_log'::regclass")
 
 
-def _reads(dsn: str) -> int:
+def _counters(dsn: str) -> tuple[int, int]:
+    """access_log's rows read so far, and rows trimmed (every table; only access_log has
+    rows here)."""
     with pg.connect(dsn) as conn:
         row = conn.execute(READS).fetchone()
-    return int(str(row[0])) if row else 0
+    assert row is not None
+    return int(str(row[0])), int(str(row[1]))
 
 
 def one_pass(dsn: str) -> dict[str, Any]:
     """`vigil db maintain`'s pass (worker.run_once, its batch and statement timeout): time,
-    access_log rows deleted and read."""
-    before = _reads(dsn)
-    out: dict[str, Any] = {"deleted": 0, "timed_out": False}
+    access_log rows read and rows deleted (also by the calls committed before a timeout)."""
+    read0, trimmed0 = _counters(dsn)
+    out: dict[str, Any] = {"timed_out": False}
     with pg.connect(dsn) as conn:
         conn.execute(f"SET statement_timeout = '{TIMEOUT}'")
         t0 = time.perf_counter()
         try:
-            out["deleted"] = worker.run_once(conn, batch=BATCH).trimmed["access_log"]
+            worker.run_once(conn, batch=BATCH)
         except psycopg.errors.QueryCanceled:
             out["timed_out"] = True
         out["seconds"] = round(time.perf_counter() - t0, 2)
         conn.execute("SELECT pg_stat_force_next_flush()")   # flushed as the statement ends
-    out["rows_read"] = _reads(dsn) - before
+    read, trimmed = _counters(dsn)
+    out.update(rows_read=read - read0, deleted=trimmed - trimmed0)
     return out
 
 

@@ -3,8 +3,9 @@
 -- 015's maintain_trim walked each table's time index from its oldest row and called
 -- row_held() on every candidate (a function with a sub-select: never inlined). Held rows
 -- older than the cutoff stay, so every call, in every pass, walked all of them again before it
--- reached a row it could delete: a hold of everyone over a busy week is ~10^7 rows per call,
--- past the maintainer's 60 s statement timeout, and retention stopped trimming anything.
+-- reached a row it could delete: a hold over a busy week is ~10^7 rows per call, 40-60 s on
+-- two cores (docs/benchmarks.md), at the maintainer's 60 s statement timeout, where a pass
+-- fails and retention stops trimming.
 --
 -- Now, with the same result (held rows are never deleted, every other row past retention is):
 -- * A hold of everyone (no actor, no tenant) takes its window out of the time the trim reads.
@@ -17,8 +18,9 @@
 --   The time index does not know who a row belongs to, so a scan steps over the held rows of
 --   such a window. Once a range has nothing left to delete, the part of it inside such
 --   windows is recorded in trim_clean (per table) and later calls leave it out of
---   trim_ranges() too: a hold of a wide actor/tenant set costs one walk of its rows, not one
---   per call. The record is only made when no row of the range is still waiting for the
+--   trim_ranges() too: a hold of a wide actor/tenant set costs one walk of its rows per
+--   change of the holds, not one per call (until its window is trimmed, each call still steps
+--   over the held rows before those it deletes). The record is only made when no row of the range is still waiting for the
 --   rollup or the settled horizon (the trim would delete it later; read through the (txid,
 --   id) indexes: the unrolled tail); any change to legal_holds forgets every record (a release
 --   makes rows deletable again), and so does a day (a row skipped because another trimmer

@@ -97,6 +97,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
     api.setup_routes(app)
     containment_routes.setup_routes(app)
     console.setup(app)
+    auth.protect_access_log(app)
     return app
 
 

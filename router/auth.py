@@ -57,12 +57,11 @@ def unauthorized(reason: str, cfg: Auth) -> web.Response:
 _QUERY = re.compile(r"(\s/[^\s?]*)\?\S*")
 _PATH = re.compile(r'((?:^|")[A-Z]+ )(/[^\s?"]*)')
 # Path segments the router's routes are made of; anything else (a mistyped id, a value pasted
-# into the URL) is hidden: a path can carry PHI as well as a query string.
-_SEGMENTS = frozenset({"", "api", "v1", "alertmanager", "alerts", "context", "ack", "resolve",
-                       "timeline", "related", "outbox", "incidents", "respond", "openapi.json",
-                       "metrics", "-", "healthy", "ready", "console", "login", "logout",
-                       "history", "overview", "runbook", "static", "console.js",
-                       "console.css"})
+# into the URL) is hidden: a path can carry PHI as well as a query string. create_app adds
+# every literal word of its route table (``protect_access_log``), so a new route's words are
+# shown without anyone listing them here; these are the ones no route names literally (the
+# console's static files are one resource, ``/console/static/{filename}``).
+_SEGMENTS: set[str] = {"", "console.js", "console.css"}
 
 
 _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -100,7 +99,12 @@ class AccessLogFilter(logging.Filter):
         return True
 
 
-def protect_access_log() -> None:
+def protect_access_log(app: web.Application | None = None) -> None:
+    """Install the filter once; with ``app``, show its routes' literal words (call it after
+    the routes are added)."""
     logger = logging.getLogger("aiohttp.access")
     if not any(isinstance(f, AccessLogFilter) for f in logger.filters):
         logger.addFilter(AccessLogFilter())
+    if app is not None:
+        _SEGMENTS.update(segment for resource in app.router.resources()
+                         for segment in resource.canonical.split("/") if "{" not in segment)

@@ -6,7 +6,8 @@ router/app.py; without a ``console`` section in router.yml it registers nothing 
 notifications carry no ack links. Modules: ``session`` (login, roles, CSRF), ``pages``
 (open alerts, timelines, ack/resolve), ``history``, ``overview`` (Prometheus as SVG),
 ``runbook``, ``links`` (ack links), ``oncall`` (the on-call panel), ``tokens`` (signing),
-``sessions`` (server-side session records), ``throttle`` (failed-login limits).
+``sessions`` (server-side session records), ``throttle`` (failed-login limits), ``incident``
+(an incident's page and the approval of its pending containments).
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ async def sweep(conn: Any, config: Config, now: datetime) -> None:
 def setup(app: web.Application) -> None:
     if app[CONFIG].router.console is None:
         return
-    from router.console import links, overview, pages, runbook, session
+    from router.console import incident, links, overview, pages, runbook, session
     app.on_response_prepare.append(_headers)
     app.router.add_get(PREFIX, _root)
-    for module in (session, pages, overview, runbook, links):
+    for module in (session, pages, incident, overview, runbook, links):
         module.setup_routes(app, PREFIX)
     app.router.add_static(f"{PREFIX}/static", STATIC, show_index=False, follow_symlinks=False)

@@ -105,6 +105,20 @@ def event_text(matrix: Matrix, severity: str, kind: str, d: Mapping[str, Any]) -
         return h(f"linked to incident {d.get('incident_id')}")
     if kind == "response_initiated":
         return f"response initiated; notified {who(matrix, d.get('notified') or [])}"
+    if kind == "containment_requested":
+        return h(f"requested containment of {_action(d)}: {d.get('statements')} statement(s), "
+                 f"{d.get('approvals_needed')} approval(s) needed")
+    if kind == "containment_approved":
+        # Only the console knows who approved; through the API the name is what the caller
+        # gave (vigil incident approve --who) under the shared token.
+        via = ("via console (logged-in user)" if d.get("via") == "console"
+               else "via API (name as given with the shared token, not verified)")
+        return h(f"approved containment of {_action(d)}, requested by "
+                 f"{d.get('requested_by')}, {via}")
     if kind == "created":
         return h(f"created as {d.get('severity')} ({d.get('type')})")
     return h(kind.replace("_", " "))
+
+
+def _action(d: Mapping[str, Any]) -> str:
+    return f"{d.get('kind')} {d.get('target')} on {d.get('database')}"

@@ -1,5 +1,5 @@
-"""The console's pages: open alerts and incidents, one alert's or incident's timeline,
-acknowledge and resolve, and the history search.
+"""The console's pages: open alerts and incidents, one alert's timeline, acknowledge and
+resolve, and the history search (an incident's page: router/console/incident.py).
 
 Acknowledge and resolve go through the same store functions as the API (router/store.py),
 so the timeline, the cancelled steps and the resolve notices are the same whichever way a
@@ -19,7 +19,6 @@ from router.console import oncall
 from router.console.explain import event_text, step_reason, who
 from router.console.render import countdown, h, hidden_csrf, level, page, pairs, table, when
 from router.console.session import Visitor, checked_form, console_config, csrf_for, require
-from router.containment import store as containment
 from router.http import path_int
 from router.keys import CLOCK, CONFIG, MATRIX, METRICS, POOL
 
@@ -27,14 +26,15 @@ _OPEN = sql.load("console_open")
 NOTE_REQUIRED = ("P1", "P2")
 
 
-async def _rows(request: web.Request, query: str, params: Any = None) -> list[dict[str, Any]]:
+async def query_rows(request: web.Request, query: str,
+                     params: Any = None) -> list[dict[str, Any]]:
     async with request.app[POOL].connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)
         rows: list[dict[str, Any]] = await cur.fetchall()
         return rows
 
 
-def _render(request: web.Request, v: Visitor, title: str, body: str,
+def render_page(request: web.Request, v: Visitor, title: str, body: str,
             status: int = 200) -> web.Response:
     return page(title, body, session=v.session, csrf=csrf_for(request, v),
                 now=request.app[CLOCK].now(), status=status)
@@ -44,8 +44,8 @@ async def index(request: web.Request) -> web.Response:
     v = await require(request)
     app, now = request.app, request.app[CLOCK].now()
     cfg, matrix = console_config(request), app[MATRIX]
-    alerts = await _rows(request, _OPEN)
-    incidents = await _rows(
+    alerts = await query_rows(request, _OPEN)
+    incidents = await query_rows(
         request, "SELECT id, type, severity, status, created_at, created_by FROM "
         "vigil_router.incidents WHERE status NOT IN ('closed', 'resolved') "
         "ORDER BY severity, id DESC LIMIT 200")
@@ -67,7 +67,7 @@ async def index(request: web.Request) -> web.Response:
                          h(when(a["received_at"])), nxt,
                          pairs(a["labels"], cfg.show_labels)])
         incs = [[f'<a href="/console/incidents/{i["id"]}">{h(i["type"])}</a>', h(i["status"]),
-                 h(when(i["created_at"])), _incident_next(app, i, now)]
+                 h(when(i["created_at"])), incident_next(app, i, now)]
                 for i in incidents if i["severity"] == sev]
         parts.append(f'<section class="level-{h(sev.lower())}"><h3>{level(sev)} '
                      f'{h(matrix.esc.levels[sev].description)}</h3>'
@@ -75,10 +75,10 @@ async def index(request: web.Request) -> web.Response:
                              rows, f"no open {sev} alerts")
                      + (table(["incident", "status", "created", "response"], incs)
                         if incs else "") + "</section>")
-    return _render(request, v, "Open alerts and incidents", "".join(parts))
+    return render_page(request, v, "Open alerts and incidents", "".join(parts))
 
 
-def _incident_next(app: web.Application, i: dict[str, Any], now: datetime) -> str:
+def incident_next(app: web.Application, i: dict[str, Any], now: datetime) -> str:
     """An incident has no timed plan: its response (POST respond) pages the level's first
     step and notices; until then it shows the level's response deadline."""
     if i["status"] != "open":
@@ -98,17 +98,17 @@ async def alert_page(request: web.Request) -> web.Response:
         alert = await store.get_alert(conn, alert_id)
         events = await store.timeline(conn, alert_id=alert_id) if alert else []
     if alert is None:
-        return _render(request, v, "No such alert", "<p>No such alert.</p>", 404)
-    return _render(request, v, f"Alert {alert_id}: {alert['alertname']}",
+        return render_page(request, v, "No such alert", "<p>No such alert.</p>", 404)
+    return render_page(request, v, f"Alert {alert_id}: {alert['alertname']}",
                    await _alert_body(request, v, alert, events))
 
 
 async def _alert_body(request: web.Request, v: Visitor, a: dict[str, Any],
                       events: list[dict[str, Any]], error: str = "") -> str:
     cfg, matrix, now = console_config(request), request.app[MATRIX], request.app[CLOCK].now()
-    plan = await _rows(request, "SELECT kind, step_no, due_at, targets, state, fired_at FROM "
-                       "vigil_router.steps WHERE alert_id = %s AND kind IN ('step', 'notice') "
-                       "ORDER BY due_at, id", (a["id"],))
+    plan = await query_rows(request, "SELECT kind, step_no, due_at, targets, state, fired_at "
+                            "FROM vigil_router.steps WHERE alert_id = %s AND kind IN ('step', "
+                            "'notice') ORDER BY due_at, id", (a["id"],))
     facts = (f'<dl><dt>level</dt><dd>{level(a["severity"])}</dd>'
              f'<dt>status</dt><dd id="status">{h(a["status"])}</dd>'
              f'<dt>received</dt><dd>{h(when(a["received_at"]))}</dd>'
@@ -162,64 +162,25 @@ async def act(request: web.Request) -> web.Response:
     async with app[POOL].connection() as conn, conn.transaction():
         alert = await store.get_alert(conn, alert_id)
         if alert is None:
-            return _render(request, v, "No such alert", "<p>No such alert.</p>", 404)
+            return render_page(request, v, "No such alert", "<p>No such alert.</p>", 404)
         if note is None and alert["severity"] in NOTE_REQUIRED:
             events = await store.timeline(conn, alert_id=alert_id)
             body = await _alert_body(request, v, alert, events,
                                      f"note: required to {action} a {alert['severity']} alert")
-            return _render(request, v, f"Alert {alert_id}: {alert['alertname']}", body, 400)
+            return render_page(request, v, f"Alert {alert_id}: {alert['alertname']}", body,
+                               400)
         if action == "ack":
             row = await store.ack(conn, alert_id, now, v.session.user, note)
         else:
             row = await store.resolve(conn, app[MATRIX], alert_id, now, v.session.user,
                                       note=note, public_url=app[CONFIG].router.public_url)
     if row is None:
-        return _render(request, v, "Not changed", "<p>" + h(
+        return render_page(request, v, "Not changed", "<p>" + h(
             f"The alert is {alert['status']} already; nothing to {action}.") + "</p>", 409)
     if action == "ack":
         app[METRICS].time_to_ack.labels(row["severity"]).observe(
             (now - row["received_at"]).total_seconds())
     raise web.HTTPSeeOther(f"/console/alerts/{alert_id}")
-
-
-async def incident_page(request: web.Request) -> web.Response:
-    v = await require(request)
-    incident_id = path_int(request, "id")
-    rows = await _rows(request, "SELECT id, type, severity, status, created_at, created_by, "
-                       "responded_at, responded_by, ARRAY(SELECT alert_id FROM "
-                       "vigil_router.incident_alerts ia WHERE ia.incident_id = i.id ORDER BY "
-                       "alert_id) AS alert_ids FROM vigil_router.incidents i WHERE id = %s",
-                       (incident_id,))
-    if not rows:
-        return _render(request, v, "No such incident", "<p>No such incident.</p>", 404)
-    i = rows[0]
-    async with request.app[POOL].connection() as conn:
-        events = await store.timeline(conn, incident_id=incident_id)
-        actions = await containment.listing(conn, incident_id)
-    matrix, now = request.app[MATRIX], request.app[CLOCK].now()
-    # Containment runs from the CLI against the monitored database (vigil incident contain,
-    # vigil/contain/); the console shows where each action stands.
-    contained = table(["action", "database", "state", "requested", "approved by",
-                       "contained", "released"],
-                      [[h(f"{c['kind']} {c['target']}"), h(c["database"]), h(c["state"]),
-                        h(f"{c['requested_by']} {when(c['requested_at'])}"),
-                        h(", ".join(c["approved_by"]) or "-"),
-                        h(f"{c['contained_by'] or ''} {when(c['contained_at'])}".strip()),
-                        h(f"{c['released_by'] or ''} {when(c['released_at'])}".strip())]
-                       for c in actions], "no containment actions (vigil incident contain)")
-    links = " ".join(f'<a href="/console/alerts/{int(a)}">alert {int(a)}</a>'
-                     for a in i["alert_ids"])
-    body = (f'<dl><dt>level</dt><dd>{level(i["severity"])}</dd>'
-            f'<dt>status</dt><dd>{h(i["status"])}</dd>'
-            f'<dt>created</dt><dd>{h(when(i["created_at"]))} by {h(i["created_by"])}</dd>'
-            f'<dt>response</dt><dd>{_incident_next(request.app, i, now)}</dd>'
-            f"<dt>alerts</dt><dd>{links or 'none'}</dd></dl><h3>Containment</h3>{contained}"
-            "<h3>Timeline</h3>"
-            + table(["at", "event", "by", "what and why"],
-                    [[h(when(e["at"])), h(e["kind"]), h(e["actor"] or ""),
-                      event_text(matrix, i["severity"], e["kind"], e["detail"] or {})]
-                     for e in events]))
-    return _render(request, v, f"Incident {incident_id}: {i['type']}", body)
 
 
 def setup_routes(app: web.Application, prefix: str) -> None:
@@ -228,5 +189,4 @@ def setup_routes(app: web.Application, prefix: str) -> None:
     r.add_get(f"{prefix}/", index)
     r.add_get(f"{prefix}/alerts/{{id}}", alert_page)
     r.add_post(f"{prefix}/alerts/{{id}}/{{action:ack|resolve}}", act)
-    r.add_get(f"{prefix}/incidents/{{id}}", incident_page)
     r.add_get(f"{prefix}/history", history.history)

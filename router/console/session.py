@@ -119,8 +119,8 @@ async def require(request: web.Request, *, responder: bool = False) -> Visitor:
     if v.session is None:
         raise web.HTTPSeeOther("/console/login")
     if responder and not v.responder:
-        raise _refuse(request, "Your role is read-only: acknowledging and resolving need "
-                      "the responder role.")
+        raise _refuse(request, "Your role is read-only: acknowledging, resolving and "
+                      "approving containment need the responder role.")
     return v
 
 

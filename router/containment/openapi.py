@@ -56,7 +56,8 @@ def paths() -> dict[str, Any]:
             "get": _op("An incident's containment actions", listing, params=_ID),
             "post": request},
         base + "/{cid}/approve": {"post": _op(
-            "Approve as a second responder (not the requester)", CONTAINMENT, params=ids,
+            "Approve as a second responder (not the requester; who is taken on trust, "
+            "recorded via api)", CONTAINMENT, params=ids,
             body=_APPROVE, codes=(409,))},
         base + "/{cid}/contained": {"post": _op(
             "Record that the plan ran, with its verification (409 until approved)",

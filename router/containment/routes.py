@@ -75,18 +75,15 @@ async def create(request: web.Request) -> web.Response:
     return reply(row, 201 if new else 200)
 
 
-async def _one(request: web.Request, conn: Any) -> dict[str, Any] | web.Response:
-    row = await store.get(conn, path_int(request, "id"), path_int(request, "cid"), lock=True)
-    if row is None:
-        return error(404, "no such containment on this incident")
-    if row["released_at"] is not None:
-        return error(409, "this containment was released; request a new one")
-    return row
+def _refusal(exc: store.Refused) -> web.Response:
+    return error(exc.status, f"{exc.field}: {exc}" if exc.field else str(exc), exc.field)
 
 
 def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """POST .../approve (a second responder), .../contained and .../released (the CLI reports
-    what ran and how it verified)."""
+    """POST .../approve (a second responder, named by ``who``: the shared token says only
+    that the caller may use the API, not who they are, hence ``via: api`` on the timeline;
+    the console's approval names its logged-in user), .../contained and .../released (the
+    CLI reports what ran and how it verified)."""
 
     async def handler(request: web.Request) -> web.Response:
         doc = await json_body(request)
@@ -96,24 +93,20 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         verification = {} if name == "approve" else _verification(doc)
         if isinstance(verification, web.Response):
             return verification
-        async with request.app[POOL].connection() as conn, conn.transaction():
-            row = await _one(request, conn)
-            if isinstance(row, web.Response):
-                return row
-            now = request.app[CLOCK].now()
-            if name == "approve":
-                if who == row["requested_by"]:
-                    return error(409, "who: the approver must be a responder other than the "
-                                      "requester", "who")
-                if who in row["approved_by"]:
-                    return reply(row)   # idempotent
-                row = await store.approve(conn, now, row, who)
-            else:
+        iid, cid = path_int(request, "id"), path_int(request, "cid")
+        now = request.app[CLOCK].now()
+        try:
+            async with request.app[POOL].connection() as conn, conn.transaction():
+                if name == "approve":
+                    return reply(await store.approve_as(conn, now, iid, cid, who, via="api"))
+                row = await store.active(conn, iid, cid)
                 if name == "contained" and not row["approved"]:
                     return error(409, f"needs {row['approvals_needed']} approval(s) by another "
                                       f"responder first (has {len(row['approved_by'])})")
                 row = await store.record_outcome(conn, name, now, row, who=who,
                                                  verification=verification)
+        except store.Refused as exc:
+            return _refusal(exc)
         return reply(row)
 
     return handler

@@ -1,4 +1,6 @@
-"""The containments table (router migration 0006) and its timeline events."""
+"""The containments table (router migration 0006), its timeline events and the approval
+gate, which the API (router/containment/routes.py) and the console
+(router/console/incident.py) both go through: ``approve_as`` is the only way to approve."""
 
 from __future__ import annotations
 
@@ -15,6 +17,16 @@ Row = dict[str, Any]
 _COLUMNS = ("id, incident_id, database, kind, target, plan, requested_at, requested_by, "
             "approvals_needed, approved_by, contained_at, contained_by, verification, "
             "released_at, released_by, release_verification")
+
+
+class Refused(Exception):
+    """Why an action on a containment was refused: an HTTP status, a sentence a responder can
+    act on, and the request field at fault, if one is."""
+
+    def __init__(self, status: int, text: str, field: str | None = None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.field = field
 
 
 def shape(row: Row) -> Row:
@@ -76,19 +88,40 @@ async def request(conn: AsyncConnection[Any], now: datetime, incident_id: int, d
     return shape(row), True
 
 
+async def active(conn: AsyncConnection[Any], incident_id: int, cid: int) -> Row:
+    """Containment ``cid`` of the incident, locked until the transaction ends (two approvals
+    at once count in turn); refused if there is none or it was released."""
+    row = await get(conn, incident_id, cid, lock=True)
+    if row is None:
+        raise Refused(404, "no such containment on this incident")
+    if row["released_at"] is not None:
+        raise Refused(409, "this containment was released; request a new one")
+    return row
+
+
+async def approve_as(conn: AsyncConnection[Any], now: datetime, incident_id: int, cid: int,
+                     who: str, *, via: str) -> Row:
+    """``who`` approves containment ``cid``: never the requester; a second approval by the
+    same person changes nothing. ``via`` says how ``who`` was established and lands on the
+    timeline: ``console`` (a logged-in console user) or ``api`` (the name the caller gave
+    with the shared token, e.g. ``vigil incident approve --who``: not verified)."""
+    row = await active(conn, incident_id, cid)
+    if who == row["requested_by"]:
+        raise Refused(409, "the approver must be a responder other than the requester", "who")
+    if who in row["approved_by"]:
+        return row
+    await conn.execute("UPDATE vigil_router.containments SET approved_by = approved_by || %s "
+                       "WHERE id = %s", ([who], row["id"]))
+    await store.event(conn, now, "containment_approved", incident_id=incident_id, actor=who,
+                      detail=_about(row, requested_by=row["requested_by"], via=via))
+    fresh = await get(conn, incident_id, cid)
+    assert fresh is not None
+    return fresh
+
+
 def _about(row: Row, **extra: Any) -> Row:
     return {"containment_id": row["id"], "database": row["database"], "kind": row["kind"],
             "target": row["target"], **extra}
-
-
-async def approve(conn: AsyncConnection[Any], now: datetime, row: Row, who: str) -> Row:
-    await conn.execute("UPDATE vigil_router.containments SET approved_by = approved_by || %s "
-                       "WHERE id = %s", ([who], row["id"]))
-    await store.event(conn, now, "containment_approved", incident_id=row["incident_id"],
-                      actor=who, detail=_about(row, requested_by=row["requested_by"]))
-    fresh = await get(conn, row["incident_id"], row["id"])
-    assert fresh is not None
-    return fresh
 
 
 # outcome -> (when, who, verification) columns, and the timeline event (verified, unverified)

@@ -23,6 +23,8 @@ from vigil.demo.app import role_dsn
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "contain-test-token"
+# The console's responders (a second one approves a P1 containment as themselves).
+CONSOLE_USERS = {"alice": "alice-console-pass", "bob": "bob-console-pass"}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +112,9 @@ def router_proc(admin_dsn: str, tmp_path_factory: pytest.TempPathFactory
         "auth": {"bearer_token": "${VIGIL_ROUTER_TOKEN}"},
         "escalation_file": str(REPO / "config" / "escalation.yml"),
         # the shipped escalation names the on-call schedule (P3), so its file comes along
-        "oncall_file": str(REPO / "config" / "oncall.yml")}))
+        "oncall_file": str(REPO / "config" / "oncall.yml"),
+        "console": {"secret": "contain-test-console-secret-0123456789", "users": {
+            u: {"password": p, "role": "responder"} for u, p in CONSOLE_USERS.items()}}}))
     router = RouterProc(cfg, port, tmp / "router.log").start()
     try:
         yield router

@@ -3,7 +3,8 @@
 The statements run here, against the monitored database (--dsn, an administrator's login);
 the router records each action on the incident's timeline and holds the gate: an incident
 whose level needs approvals (escalation.yml ``containment_approvals``, P1: one) is contained
-only once another responder ran ``vigil incident approve``.
+only once another responder approved it: on the console's incident page, as their logged-in
+self, or with ``vigil incident approve --who`` (scripted; the name is taken on trust).
 
 Exit codes: 0 done (or nothing to do), 1 refused (awaiting approval) or not verified,
 2 bad usage (a target that does not exist, a release naming the wrong incident).
@@ -53,8 +54,9 @@ def register(isub: Any, common: Callable[[argparse.ArgumentParser], None]) -> No
     _db(p, common)
     p.set_defaults(func=release_cmd)
 
-    p = isub.add_parser("approve", help="approve a containment as a second responder",
-                        epilog=_EXITS, formatter_class=fmt)
+    p = isub.add_parser("approve", help="approve a containment as a second responder, named "
+                        "by --who, which nobody verifies (the console's Approve button names "
+                        "its logged-in user)", epilog=_EXITS, formatter_class=fmt)
     p.add_argument("id", type=int)
     p.add_argument("action", help="role:NAME, actor:ID or tenant:ID (as contain printed it)")
     p.add_argument("--database", help="the monitored database, when the action names several")
@@ -168,7 +170,10 @@ def contain_cmd(args: argparse.Namespace) -> int:
         return _out(args, {"refused": "awaiting approval", "containment": row}, [
             f"refused: incident {args.id} needs {need} more approval(s) by a responder other "
             f"than {row['requested_by']} before {target.label} is contained:",
-            f"  vigil incident approve {args.id} {target.label} --who OTHER",
+            "  in the console, logged in as themselves: "
+            f"{args.url.rstrip('/')}/console/incidents/{args.id}",
+            f"  or, scripted (the name is not verified): vigil incident approve {args.id} "
+            f"{target.label} --who OTHER",
             "then run this command again."], code=1)
     left = contain.execute(_dsn(args), plan, timeout, lock_timeout)
     check = contain.verify(_dsn(args), target)

@@ -122,7 +122,7 @@ def _show_plan(plan: Plan) -> list[str]:
 
 def _show_check(v: Verification) -> list[str]:
     return [f"verified {v.state}: {'ok' if v.ok else 'FAILED'}"] + [
-        f"  {'✓' if c.ok else '✗'} {c.name}: {c.detail}" for c in v.checks]
+        f"  {'⚠' if c.no_data else '✓' if c.ok else '✗'} {c.name}: {c.detail}" for c in v.checks]
 
 
 def _out(args: argparse.Namespace, doc: Any, lines: list[str], code: int = 0) -> int:

@@ -53,9 +53,11 @@ def _counted(refused: int | None, *, contained: bool) -> CheckResult:
     """Contained: its refused writes must be counted (a counter dropped by hand fails this);
     released: the count of the last containment, for the record."""
     if refused is None:
-        return CheckResult("refused writes counted", not contained, detail=(
-            "no counter: its refused INSERTs leave no trace" if contained
-            else "none recorded (never contained, or released before schema 020)"))
+        # Released without a counter: nothing was measured, which is not a pass either.
+        return CheckResult("refused writes counted", not contained, no_data=not contained,
+                           detail=("no counter: its refused INSERTs leave no trace" if contained
+                                   else "none recorded (never contained, or released before "
+                                        "schema 020)"))
     return CheckResult("refused writes counted", True,
                        detail=f"{refused} write(s) refused "
                        + ("since contained" if contained else "while it was contained"))

@@ -255,14 +255,14 @@ def run_status(args: argparse.Namespace) -> int:
         except (VigilError, OSError, ValueError) as exc:
             exporter_error = str(exc)
     scrapes: list[dict[str, Any]] | None = None
+    scrapes_error = ""
     running_timings = None
     if running("prometheus"):
         prom_url = f"http://127.0.0.1:{ports.prometheus}"
         running_timings = timings.running(prom_url)
-        with contextlib.suppress(VigilError, OSError, ValueError, KeyError):
-            scrapes = health.scrape_targets(prom_url)
+        scrapes, scrapes_error = health.scrapes(prom_url)
     ok = (all(p.state in ("running", "skipped") and p.healthy is not False for p in parts)
-          and (exporter is None or exporter.ok) and not exporter_error
+          and (exporter is None or exporter.ok) and not exporter_error and not scrapes_error
           and all(t["health"] == "up" for t in scrapes or []))
     if args.json:
         print(json.dumps({
@@ -273,7 +273,7 @@ def run_status(args: argparse.Namespace) -> int:
                 "evaluation_interval": running_timings.evaluation_interval},
             "exporter": None if exporter is None else dataclasses.asdict(exporter),
             "exporter_error": exporter_error or None,
-            "scrapes": scrapes,
+            "scrapes": scrapes, "scrapes_error": scrapes_error or None,
             "alerts": summary, "alerts_error": summary_error or None, "ok": ok,
         }, indent=2, default=str))
         return 0 if ok else 1
@@ -288,6 +288,8 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         print("rule timings: unknown (Prometheus is not running or not answering)")
     _print_exporter(exporter, exporter_error)
+    if scrapes_error:
+        print(f"Prometheus scrapes: unknown ({scrapes_error})")
     if scrapes is not None:
         print("Prometheus scrapes:")
         for t in scrapes:

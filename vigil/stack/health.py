@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from vigil.core import httpclient
+from vigil.core.errors import VigilError
 from vigil.core.prom import Prom
 
 
@@ -81,6 +82,15 @@ def scrape_targets(prometheus_url: str, timeout: float = 3.0) -> list[dict[str, 
     return [{"job": t["labels"].get("job", ""), "instance": t["labels"].get("instance", ""),
              "health": t.get("health", "unknown"), "last_error": t.get("lastError") or None}
             for t in Prom(prometheus_url, timeout=timeout).targets()]
+
+
+def scrapes(prometheus_url: str, timeout: float = 3.0) -> tuple[list[dict[str, Any]] | None, str]:
+    """(the scrape targets, "") or (None, why they could not be read): a running Prometheus
+    whose targets can't be read proves nothing is scraped, so `vigil status` is not OK."""
+    try:
+        return scrape_targets(prometheus_url, timeout), ""
+    except (VigilError, OSError, ValueError, KeyError, TypeError) as exc:
+        return None, str(exc) or type(exc).__name__
 
 
 def router_summary(router_url: str, token: str, timeout: float = 3.0) -> dict[str, Any]:

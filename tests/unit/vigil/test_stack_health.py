@@ -71,3 +71,22 @@ def test_exporter_health_names_each_collector_and_fails_on_one_failing(
 
 def test_an_exporter_without_any_collector_run_is_not_ok() -> None:
     assert not health.ExporterHealth(targets=[], collectors=[]).ok
+
+
+def test_scrape_targets_that_cannot_be_read_are_an_error_not_an_empty_list() -> None:
+    """`vigil status` said OK when a running Prometheus's targets could not be read."""
+    def broken(req: Request) -> tuple[int, str, bytes]:
+        return 503, "text/plain", b"overloaded"
+
+    def up(req: Request) -> tuple[int, str, bytes]:
+        return 200, "application/json", json.dumps({"status": "success", "data": {
+            "activeTargets": [{"labels": {"job": "vigil-exporter", "instance": "e:1"},
+                               "health": "up", "lastError": ""}]}}).encode()
+
+    with HttpStub(broken) as stub:
+        targets, error = health.scrapes(stub.url)
+    assert targets is None and "Prometheus" in error
+    with HttpStub(up) as stub:
+        targets, error = health.scrapes(stub.url)
+    assert error == "" and targets == [{"job": "vigil-exporter", "instance": "e:1",
+                                        "health": "up", "last_error": None}]

@@ -39,7 +39,7 @@ class PoolConfig:
     min_size: int = 1
     max_size: int = 4
     timeout: Seconds = 2.0          # wait for a free connection; <= 2 s
-    max_waiting: int = 8            # bounded queue: more waiters fail at once
+    max_waiting: int = 16           # bounded queue (>= the built-in collectors): more fail at once
     connect_timeout: Seconds = 3.0  # libpq connect_timeout (>= 2 s)
     reconnect_timeout: Seconds = 5.0
 

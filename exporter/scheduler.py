@@ -268,7 +268,12 @@ class Exporter:
                                "`vigil db install --dsn ADMIN_DSN` on this database",
                                target=name, collector=spec.name, sqlstate=sqlstate,
                                error=diag or "")
-        elif isinstance(exc, PoolTimeout | TooManyRequests) and rt.db.exhausted():
+        elif isinstance(exc, TooManyRequests) or (isinstance(exc, PoolTimeout)
+                                                  and rt.db.exhausted()):
+            # TooManyRequests is our own queue limit (pool.max_waiting), never the database's
+            # answer: even while the pool is still opening connections it says nothing about
+            # the target. Read as "unreachable", it replaced the pool, which started small
+            # again, and the next burst did the same: vigil_up flapped while runs overlapped.
             self.states.update(key, "pool_exhausted",
                                "connection pool exhausted; raise pool.max_size or intervals",
                                target=name, collector=spec.name)

@@ -172,6 +172,29 @@ async def test_pool_exhausted_fails_fast_without_marking_the_target_down(
     assert (value(s, "vigil_pool_requests_errors_total") or 0) >= 1
 
 
+async def test_a_full_queue_while_the_pool_still_grows_is_not_a_target_down(
+        fresh_db: str, make_config: MakeConfig, started: Start,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """TooManyRequests is the pool's own queue limit, never the database's answer. Counted
+    as "unreachable" while the pool was still opening connections (fewer in use than
+    max_size), it marked the target down and replaced the pool, which started small again:
+    a loop that kept vigil_up flapping as long as runs overlapped (13 collectors, 12 slots)."""
+    custom = [gauge(f"app_burst{i}", "SELECT pg_sleep(0.3), 1 AS value", timeout="5s")
+              for i in range(5)]
+    cfg = make_config(fresh_db, custom, targets=[
+        {"name": "db1", "dsn": fresh_db,
+         "pool": {"min_size": 0, "max_size": 2, "timeout": "2s", "max_waiting": 1}}])
+    exp = await started(cfg)
+    with caplog.at_level(logging.INFO, logger="exporter"):
+        results = await asyncio.gather(*(run(exp, f"app_burst{i}") for i in range(5)))
+    assert True in results and False in results
+    said = [r.getMessage() for r in caplog.records]
+    assert not [m for m in said if "unreachable" in m], said
+    assert any("pool exhausted" in m for m in said), said
+    assert value(exposition(exp), "vigil_up") == 1
+    assert await run(exp, "app_burst0")   # the same pool serves the next run
+
+
 async def test_scheduler_never_overlaps_runs_of_one_collector(
         fresh_db: str, make_config: MakeConfig, started: Start) -> None:
     # The query takes 0.6 s, the interval is 0.2 s: runs must not pile up.

@@ -20,7 +20,7 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from router import api, auth, console, identity
+from router import api, auth, console, identity, netaddr
 from router.channels.registry import build as build_channels
 from router.config import Config, Database
 from router.containment import routes as containment_routes
@@ -42,8 +42,11 @@ log = logging.getLogger("vigil.router")
 async def guard(request: web.Request,
                 handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                 ) -> web.StreamResponse:
-    """Auth for /api/ (not the OpenAPI document), and 503 whenever the fault is ours."""
-    cfg = request.app[CONFIG].router.auth
+    """The client behind a trusted proxy (router/netaddr.py), auth for /api/ (not the OpenAPI
+    document), and 503 whenever the fault is ours."""
+    config = request.app[CONFIG].router
+    request = netaddr.resolve(request, netaddr.parse(config.trusted_proxies))
+    cfg = config.auth
     if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
         who = auth.identify(request, cfg)
         if isinstance(who, str):

@@ -38,7 +38,8 @@ CALLER = web.RequestKey("vigil_caller", Caller)
 
 
 def caller(request: web.Request) -> Caller:
-    return request[CALLER] if CALLER in request else SHARED
+    who: Caller = request.get(CALLER, SHARED)
+    return who
 
 
 def admit(request: web.Request, who: Caller) -> web.Response | None:

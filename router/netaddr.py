@@ -10,14 +10,22 @@ anything, so it is never used; with no trusted proxies (the default) the header 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web, web_log
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def parse(cidrs: Iterable[str]) -> tuple[Network, ...]:
+CLIENT = web.RequestKey("vigil_client", str)
+
+
+@functools.lru_cache(maxsize=8)
+def parse(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
     """The networks, or ValueError naming the entry (``trusted_proxies[1]``) at fault."""
     out = []
     for i, text in enumerate(cidrs):
@@ -58,3 +66,37 @@ def client(peer: str | None, forwarded_for: Iterable[str], trusted: tuple[Networ
 
 def _trusted(address: Address, trusted: tuple[Network, ...]) -> bool:
     return any(address in net for net in trusted)
+
+
+def resolve(request: web.Request, trusted: tuple[Network, ...]) -> web.Request:
+    """The request the handlers see: through a trusted proxy, its ``remote`` is the client
+    (so the console's per-address login limit counts clients, not the proxy), also kept on
+    the original request for the access log (``AccessLogger``)."""
+    if not trusted:
+        return request
+    who = client(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)
+    if who is None or who == request.remote:
+        return request
+    request[CLIENT] = who
+    return request.clone(remote=who)
+
+
+class _Forwarded:
+    """A request as the access log reads it, with the client's address as ``remote``."""
+
+    def __init__(self, request: web.BaseRequest, remote: str) -> None:
+        self._request, self.remote = request, remote
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+class AccessLogger(web_log.AccessLogger):
+    """aiohttp's access log with ``%a`` the client ``resolve`` found behind a trusted proxy;
+    pass it as ``access_log_class`` wherever the router is served with an access log."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float
+            ) -> None:
+        if request is not None and CLIENT in request:
+            request = _Forwarded(request, request[CLIENT])  # type: ignore[assignment]
+        super().log(request, response, time)

@@ -56,6 +56,7 @@ __all__ = [
     "SHOW_ANNOTATIONS",
     "SHOW_LABELS", "Auth", "BasicAuth", "Channel", "ChannelType", "Config", "Console",
     "ConsoleRole", "ConsoleUser", "Database", "Engine", "Escalation", "Level", "Listen",
-    "LoginLimit", "Outbox", "Repeat", "Retention", "Role", "RouterFile", "Severity", "Step", "Target",
-    "User", "Webhook", "check_escalation", "load_config", "load_escalation", "parse_listen_address",
+    "LoginLimit", "Outbox", "Repeat", "Retention", "Role", "RouterFile", "Severity", "Step",
+    "Target", "User", "Webhook", "check_escalation", "load_config", "load_escalation",
+    "parse_listen_address",
 ]

@@ -49,7 +49,7 @@ class RouterFile:
         if self.prometheus_url is not None and not self.prometheus_url.startswith(
                 ("http://", "https://")):
             raise ValueError("prometheus_url must be an http:// or https:// URL")
-        networks.parse(self.trusted_proxies)   # ValueError naming trusted_proxies[i]
+        networks.parse(tuple(self.trusted_proxies))   # ValueError naming trusted_proxies[i]
         if self.console is not None:
             object.__setattr__(self, "console", _console_users(self.console, self.auth))
 

@@ -142,10 +142,12 @@ async def test_a_requester_named_with_the_shared_token_is_refused_to_their_own_t
 
 async def test_no_token_reaches_the_logs(make_router: Callable[..., Any],
                                          caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    # An earlier CLI test in this process may have replaced the root's handlers (vigil's
-    # logs.setup): listen on the loggers themselves, after their filters.
-    loggers = [logging.getLogger(n) for n in ("aiohttp.access", "vigil.router", "aiohttp")]
+    # An earlier CLI test in this process may have replaced the root's handlers and quieted
+    # the access log (vigil's logs.setup): listen on the loggers themselves, at DEBUG.
+    names = ("aiohttp.access", "vigil.router", "aiohttp")
+    for name in ("", *names):
+        caplog.set_level(logging.DEBUG, logger=name)
+    loggers = [logging.getLogger(n) for n in names]
     for logger in loggers:
         logger.addHandler(caplog.handler)
     try:

@@ -3,8 +3,9 @@ response, over the router API (router/incidents.py, router/incident_api.py).
 
 An incident moves open -> responding -> contained -> resolved -> closed; ``status`` moves it
 (who: ``--by``, default a personal token's user, else $USER), ``note`` logs the initial
-response and any later finding, ``timeline`` shows its events with its linked alerts' events. ``register`` returns the
-``incident`` sub-command group, so other modules can add their actions to it.
+response and any later finding, ``timeline`` shows its events with its linked alerts' events.
+``register`` returns the ``incident`` sub-command group, so other modules can add their
+actions to it.
 """
 
 from __future__ import annotations

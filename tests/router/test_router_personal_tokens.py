@@ -5,12 +5,17 @@ logged."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import logging
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 from typing import Any
 
 import pytest
-from router_helpers import AUTH, TOKEN, Router
+from router_helpers import AUTH, TOKEN, CliResult, Router
 
 from vigil.core.secrets import scrub
 
@@ -170,3 +175,45 @@ async def _requests_with_tokens(make_router: Callable[..., Any]) -> None:
         await people.client.post("/api/v1/alertmanager", headers=_as(token),
                                  json={"version": "4", "alerts": []})
     await people.client.get(f"/api/v1/alerts?token={ALICE}", headers=AUTH)
+
+
+async def _cli(router: Router, token_file: Path, *argv: str) -> CliResult:
+    """``vigil ARGV --url <the test router> --token-file FILE``, as run_cli but as a person."""
+    from vigil.cli import main
+
+    url = str(router.client.make_url("")).rstrip("/")
+    out, err = io.StringIO(), io.StringIO()
+
+    def call() -> int:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                return main([*argv, "--url", url, "--token-file", str(token_file)])
+            except SystemExit as exc:
+                return int(exc.code or 0)
+
+    code = await asyncio.to_thread(call)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+async def test_the_cli_with_a_personal_token_file_acts_as_its_user_without_who(
+        people: Router, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER", "somebody-else")   # $USER is not who the token says
+    monkeypatch.delenv("VIGIL_ROUTER_TOKEN", raising=False)
+    alice, bob = tmp_path / "alice.token", tmp_path / "bob.token"
+    alice.write_text(ALICE + "\n")
+    bob.write_text(BOB + "\n")
+    iid = await _incident(people, "P1")
+    res = await _cli(people, alice, "incident", "note", str(iid), "checked the logs")
+    assert res.code == 0, res.err
+    assert people.sql("SELECT actor FROM vigil_router.events WHERE kind = 'note'") == [
+        ("alice",)]
+    status, _ = await _call(people, ALICE, "POST", f"/api/v1/incidents/{iid}/containments",
+                            json={"database": "appdb", "kind": "role", "target": "suspect"})
+    assert status == 201
+    res = await _cli(people, alice, "incident", "approve", str(iid), "role:suspect")
+    assert res.code == 1 and "409" in res.err and "other than the requester" in res.err
+    res = await _cli(people, bob, "incident", "approve", str(iid), "role:suspect", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["approved_by"] == ["bob"]
+    res = await _cli(people, tmp_path / "missing.token", "incident", "list")
+    assert res.code == 1 and "--token-file: cannot read" in res.err

@@ -7,10 +7,12 @@ The scripts run as ``python bench/NAME.py``, so bench/ is sys.path[0] and this i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import tempfile
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,28 @@ def save_results(name: str, results: Any) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(results, indent=2))
     return path
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str, *, keep: bool = False,
+                     template: str | None = None) -> Iterator[str]:
+    """A new database PREFIX_<random> on the server of $VIGIL_ADMIN_DSN (a copy of
+    ``template`` when given), as a DSN; dropped afterwards unless ``keep``."""
+    from psycopg import sql
+
+    from vigil.core import pg  # here: the script has put its checkout first on sys.path
+
+    admin = pg.admin_dsn()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with pg.connect(admin) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                     + (sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+                        if template else sql.SQL("")))
+    try:
+        yield pg.with_dbname(admin, name)
+    finally:
+        if not keep:
+            pg.drop_database(admin, name)
 
 
 def run_in_tmp(name: str, ap: argparse.ArgumentParser,

@@ -18,3 +18,5 @@ echo "== incident logs/traffic cost (#12: at 1e5/1e6/1e7 rows of access and audi
 .venv/bin/python bench/incident_cost.py
 echo "== containment cost (#12: none vs tenant quarantined vs actor contained, pgbench 8 clients) =="
 .venv/bin/python bench/containment_cost.py
+echo "== retention under legal hold (#12: one pass, 015 vs 018, 1e6 access rows; --rows 1e7) =="
+.venv/bin/python bench/hold_trim_cost.py

@@ -112,6 +112,27 @@ def test_a_quarantined_tenant_is_invisible_and_unwritable_others_unchanged(
     assert _reads(demo_mod.app_dsn, "tenant-2") == before["tenant-2"]
 
 
+def test_a_policy_altered_after_containment_keeping_its_comment_fails_verification(
+        demo_mod: demo.DemoInfo) -> None:
+    """The comment alone proved nothing: an ALTER POLICY that opens the policy keeps it.
+    The seal (schema 021) is the definition as created, compared with the live one."""
+    target = Target("tenant", "tenant-2")
+    contain.execute(demo_mod.admin_dsn, contain.plan(demo_mod.admin_dsn, target, 5, "alice"))
+    try:
+        assert contain.verify(demo_mod.admin_dsn, target).ok
+        with psycopg.connect(demo_mod.admin_dsn, autocommit=True) as conn:
+            conn.execute('ALTER POLICY vigil_contain ON "Deal" USING (true) WITH CHECK (true)')
+        assert _reads(demo_mod.app_dsn, "tenant-2") > 0   # the quarantine really is open
+        checks = {c.name: c for c in contain.verify(demo_mod.admin_dsn, target).checks}
+        assert not checks["policies"].ok
+        assert 'public.Deal: policy vigil_contain was altered after vigil created it' in \
+            checks["policies"].detail
+    finally:
+        contain.execute(demo_mod.admin_dsn,
+                        contain.plan_release(demo_mod.admin_dsn, target, "alice"))
+    assert contain.verify(demo_mod.admin_dsn, target).ok
+
+
 def test_release_removes_the_policy_from_a_table_whose_rls_was_disabled_meanwhile(
         demo_mod: demo.DemoInfo) -> None:
     target = Target("tenant", "tenant-2")

@@ -250,3 +250,33 @@ def test_least_privilege_for_app_and_monitoring_logins(
     assert public == []
     with psycopg.connect(c.app) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("SELECT vigil_monitor.added_by_migration_999()")
+
+
+def test_the_rls_probe_role_acts_only_on_the_tables_it_measures(clinic: Clinic) -> None:
+    """vigil_probe_rls inherits the application role's rights (a policy TO that role applies
+    only to roles that have them; schema 019 says why they cannot be narrowed). The monitoring
+    login reaches them only through the probe functions, which take the RLS tables the probe
+    measures and refuse any other table the application can read."""
+    c = clinic
+    assert cli.main(["db", "install", "--dsn", c.admin, "--exporter-role", c.monitor_role]) == 0
+    assert cli.main(["db", "tenant-column", "clinic.patients", "org_id", "--dsn", c.admin]) == 0
+    with psycopg.connect(c.admin, autocommit=True) as conn:   # the app reads it, no RLS
+        conn.execute("CREATE TABLE clinic.notes (tenant_id text, body text)")
+        conn.execute(f"GRANT SELECT ON clinic.notes TO {c.app_role}")
+        conn.execute("INSERT INTO clinic.notes VALUES ('x', 'secret')")
+    # by oid: the monitoring login has no USAGE on the application's schema
+    oid = {t: one(c.admin, "SELECT %s::regclass::oid::bigint", (t,))[0]
+           for t in ("clinic.notes", "clinic.memberships", "clinic.patients")}
+    calls = ("SELECT vigil_monitor.probe_run_rls(%s::oid::regclass)",
+             "SELECT vigil_monitor.probe_run_bypass(%s::oid::regclass)",
+             f"SELECT vigil_monitor.isolation_leaks(%s::oid::regclass, '{ORG_A}')")
+    with psycopg.connect(c.monitor, autocommit=True) as conn:
+        for call in calls:
+            for table in ("clinic.notes", "clinic.memberships"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(call.encode(), (oid[table],))
+        # the table it measures, with its policy TO the app role: timed, and no leak
+        timings = [conn.execute(call.encode(), (oid["clinic.patients"],)).fetchone()
+                   for call in calls[:2]]
+        assert all(t is not None and t[0] >= 0 for t in timings), timings
+        assert conn.execute(calls[2].encode(), (oid["clinic.patients"],)).fetchone() == (0,)

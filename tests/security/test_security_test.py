@@ -4,6 +4,7 @@ examines; each broken control fails, named; nothing it does is left behind."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -27,14 +28,14 @@ def _marks(out: str) -> dict[str, list[str]]:
 
 
 def _footprint(dsn: str) -> tuple[object, ...]:
-    """Rows the application or the audit could see, policies and throwaway roles: what a test
-    must not leave."""
+    """Rows the application or the audit could see, policies and counters: what a test must
+    not leave in its database (its throwaway roles, server-wide, are checked by name: another
+    test's run may hold some of its own at the same moment)."""
     return one(dsn, 'SELECT (SELECT count(*) FROM "Deal"), (SELECT count(*) FROM "Contact"), '
                "(SELECT count(*) FROM tenants), (SELECT count(*) FROM vigil_monitor.audit_buffer), "
                "(SELECT count(*) FROM vigil_monitor.audit_log), "
                "(SELECT count(*) FROM vigil_monitor.audit_tamper_log), "
                "(SELECT count(*) FROM pg_policy), "
-               "(SELECT count(*) FROM pg_roles WHERE rolname LIKE 'vigil_sectest%'), "
                # refused-writes counters (schema 020): the throwaway actor's is dropped
                "(SELECT count(*) FROM pg_class WHERE relkind = 'S' "
                "AND relname LIKE 'refused_writes%')")
@@ -61,6 +62,10 @@ def test_healthy_demo_passes_every_control_it_examines_and_leaves_nothing(
     assert any("Monitoring role cannot read PHI [vigil_exporter]" in ln for ln in marks["✓"])
     assert any("No application role bypasses RLS [vigil_demo_app]" in ln for ln in marks["✓"])
     assert _footprint(shared_demo.admin_dsn) == before
+    throwaways = sorted(set(re.findall(r"vigil_sectest_[0-9a-f]+", out)))
+    assert throwaways, out
+    assert query(shared_demo.admin_dsn, "SELECT rolname FROM pg_roles WHERE rolname = "
+                 "ANY (%s)", (throwaways,)) == []
     code, out = vigil(capsys, "security", "test", "--dsn", shared_demo.admin_dsn, "--json")
     doc = json.loads(out)
     assert {d["outcome"] for d in doc} <= {"pass", "not examined"}

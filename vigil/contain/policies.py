@@ -135,31 +135,45 @@ def steps(conn: Conn, tables: list[Table], actors: bool, tenants: list[str],
                                 ).format(sql.Identifier(POLICY), t.ident, expr.using,
                                          expr.check).as_string(conn),
                         f"{t.qualified}: {effect}"))
-        out.append(Step(sql.SQL("COMMENT ON POLICY {} ON {} IS {}").format(
-            sql.Identifier(POLICY), t.ident, sql.Literal(fingerprint(conn, expr))
-        ).as_string(conn), f"{t.qualified}: marks the policy as the one planned (verified)"))
+        # The comment: the planned hash and the definition as PostgreSQL now stores it
+        # (schema 021), so verification catches a later ALTER POLICY that keeps the comment.
+        out.append(Step(sql.SQL("SELECT vigil_monitor.seal_contain_policy({}, {})").format(
+            sql.Literal(t.ident.as_string(conn)), sql.Literal(fingerprint(conn, expr))
+        ).as_string(conn), f"{t.qualified}: seals the policy as planned and as created "
+                           "(verified)"))
     return out
 
 
+SEALED = " live:"   # in the policy's comment: the definition as created (schema 021)
+
+
 def drift(conn: Conn) -> list[str]:
-    """Tables whose live policy is not the one the active containments imply."""
+    """Tables whose live policy is not the one the active containments imply, or was altered
+    since vigil created it (a policy made before schema 021 has no seal: its planned hash
+    is all there is to compare)."""
     actors, tenants = active(conn)
     bad: list[str] = []
     for t in rls_tables(conn):
         expr = expression(t, actors, tenants)
         row = conn.execute(
             "SELECT p.polpermissive, p.polcmd, p.polroles, "
-            "obj_description(p.oid, 'pg_policy') FROM pg_policy p "
-            "WHERE p.polrelid = to_regclass(%s) AND p.polname = %s",
+            "obj_description(p.oid, 'pg_policy'), vigil_monitor.policy_fingerprint(p.oid) "
+            "FROM pg_policy p WHERE p.polrelid = to_regclass(%s) AND p.polname = %s",
             (t.ident.as_string(conn), POLICY)).fetchone()
         if expr is None:
             if row is not None:
                 bad.append(f"{t.qualified}: policy {POLICY} left behind")
-        elif row is None:
+            continue
+        if row is None:
             bad.append(f"{t.qualified}: policy {POLICY} missing")
-        elif (row[0] or row[1] != "*" or list(row[2]) != [0]
-              or row[3] != fingerprint(conn, expr)):
+            continue
+        planned, _, sealed = str(row[3] or "").partition(SEALED)
+        if row[0] or row[1] != "*" or list(row[2]) != [0] or planned != fingerprint(conn, expr):
             bad.append(f"{t.qualified}: policy {POLICY} is not the one planned")
+        elif sealed and sealed != row[4]:
+            bad.append(f"{t.qualified}: policy {POLICY} was altered after vigil created it "
+                       "(ALTER POLICY by the table's owner or a superuser?): treat it as "
+                       "tampering; a release and a new contain re-create it")
     return bad
 
 

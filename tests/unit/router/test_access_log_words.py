@@ -6,27 +6,16 @@ logged by its own name, not as ``<hidden>``."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 
-from router.app import create_app
+from aiohttp import web
+
 from router.auth import AccessLogFilter
-from router.config import load_config
-
-from .escalation_data import escalation_doc
 
 
 def test_every_literal_word_of_every_route_is_shown_in_the_access_log(
-        write_yaml: Callable[..., Path]) -> None:
-    write_yaml(escalation_doc(), "escalation.yml")
-    path = write_yaml({"database": {"dsn": "postgresql://r@127.0.0.1/router"},
-                       "auth": {"bearer_token": "unit-token-5d"},
-                       "console": {"secret": "s" * 32,
-                                   "users": {"a": {"password": "pw-unit-1", "role": "responder"}}}},
-                      "router.yml")
-    app = create_app(load_config(path), background=False)
+        router_app: web.Application) -> None:
     seen = 0
-    for resource in app.router.resources():
+    for resource in router_app.router.resources():
         path = "/".join("7" if "{" in s else s for s in resource.canonical.split("/"))
         record = logging.LogRecord("aiohttp.access", logging.INFO, "", 0,
                                    '127.0.0.1 "POST %s HTTP/1.1" 200', (path,), None)

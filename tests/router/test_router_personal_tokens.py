@@ -9,13 +9,14 @@ import asyncio
 import io
 import json
 import logging
+import re
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
-from router_helpers import AUTH, TOKEN, CliResult, Router
+from router_helpers import AUTH, TOKEN, CliResult, Router, am_alert, am_payload
 
 from vigil.core.secrets import scrub
 
@@ -80,7 +81,6 @@ async def test_a_personal_token_acts_as_its_user_and_refuses_another_name(
 
 
 async def test_a_personal_token_acks_as_its_user(people: Router) -> None:
-    from router_helpers import am_alert, am_payload
     assert (await people.post(am_payload(am_alert("Tok", "P2")))).status == 200
     [(alert_id,)] = people.sql("SELECT id FROM vigil_router.alerts")
     status, body = await _call(people, BOB, "POST", f"/api/v1/alerts/{alert_id}/ack",
@@ -217,3 +217,19 @@ async def test_the_cli_with_a_personal_token_file_acts_as_its_user_without_who(
     assert json.loads(res.out)["approved_by"] == ["bob"]
     res = await _cli(people, tmp_path / "missing.token", "incident", "list")
     assert res.code == 1 and "--token-file: cannot read" in res.err
+
+
+async def test_one_list_of_people_a_password_for_the_console_a_token_for_the_api(
+        make_router: Callable[..., Any]) -> None:
+    r: Router = await make_router(
+        auth={"users": {"alice": {"token": ALICE, "password": "alice-pass-1",
+                                  "role": "responder"}}},
+        console={"secret": "one-list-secret-0123456789-abcdefghijk"})
+    page = await (await r.client.get("/console/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf
+    resp = await r.client.post("/console/login", allow_redirects=False, data={
+        "csrf": csrf.group(1), "username": "alice", "password": "alice-pass-1"})
+    assert resp.status == 303 and resp.headers["Location"] == "/console/"
+    status, me = await _call(r, ALICE, "GET", "/api/v1/whoami")
+    assert status == 200 and me["user"] == "alice"

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from router import (
     context,
     evidence,
+    identity,
     incident_api,
     incidents,
     ingest,
@@ -125,6 +126,8 @@ async def get_alert(request: web.Request) -> web.Response:
 async def _change(request: web.Request, action: str) -> web.Response:
     alert_id = path_int(request, "id")
     doc = await json_body(request)
+    if (refused := identity.claim(request, doc)) is not None:
+        return refused
     who, note = doc.get("who") or "api", doc.get("note")
     if not isinstance(who, str) or (note is not None and not isinstance(note, str)):
         return error(400, "who/note: expected strings", "who")
@@ -132,7 +135,8 @@ async def _change(request: web.Request, action: str) -> web.Response:
     now = app[CLOCK].now()
     async with app[POOL].connection() as conn, conn.transaction():
         if action == "ack":
-            row = await store.ack(conn, alert_id, now, who, note)
+            row = await store.ack(conn, alert_id, now, who, note,
+                                  extra={"via": identity.caller(request).via})
         else:
             row = await store.resolve(conn, app[MATRIX], alert_id, now, who, note=note,
                                       public_url=app[CONFIG].router.public_url)

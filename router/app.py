@@ -20,7 +20,7 @@ from aiohttp import web
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from router import api, auth, console
+from router import api, auth, console, identity, netaddr
 from router.channels.registry import build as build_channels
 from router.config import Config, Database
 from router.containment import routes as containment_routes
@@ -42,13 +42,17 @@ log = logging.getLogger("vigil.router")
 async def guard(request: web.Request,
                 handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                 ) -> web.StreamResponse:
-    """Auth for /api/ (not the OpenAPI document), and 503 whenever the fault is ours."""
-    cfg = request.app[CONFIG].router.auth
+    """The client behind a trusted proxy (router/netaddr.py), auth for /api/ (not the OpenAPI
+    document), and 503 whenever the fault is ours."""
+    config = request.app[CONFIG].router
+    request = netaddr.resolve(request, netaddr.parse(config.trusted_proxies))
+    cfg = config.auth
     if request.path.startswith("/api/") and request.path != "/api/v1/openapi.json":
-        reason = auth.check(request, cfg)
-        if reason is not None:
-            return auth.unauthorized(reason, cfg)
-        refused = needs_json(request) or check_query(request)
+        who = auth.identify(request, cfg)
+        if isinstance(who, str):
+            return auth.unauthorized(who, cfg)
+        refused = (identity.admit(request, who) or needs_json(request)
+                   or check_query(request))
         if refused is not None:
             return refused
     route = (request.match_info.route.resource.canonical
@@ -96,6 +100,7 @@ def create_app(config: Config, clock: Clock | None = None, background: bool = Tr
     app.cleanup_ctx.append(_freeze)
     api.setup_routes(app)
     containment_routes.setup_routes(app)
+    identity.setup_routes(app)
     console.setup(app)
     auth.protect_access_log(app)
     return app

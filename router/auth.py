@@ -1,7 +1,9 @@
 """Bearer and basic auth for the webhook and the API, compared in constant time.
 
-Credentials in the query string are refused outright (they end up in proxy and
-access logs) and never echoed or logged.
+A bearer token is the shared one (``auth.bearer_token``: Alertmanager, scripts) or a person's
+own (``auth.users.NAME.token``): ``identify`` says which, and router/identity.py makes the
+request act as that person. Credentials in the query string are refused outright (they end
+up in proxy and access logs) and never echoed or logged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from aiohttp import web
 
 from router.config import Auth
+from router.identity import SHARED, Caller
 from vigil.core.secrets import scrub
 
 QUERY_CREDENTIALS = frozenset({"token", "access_token", "bearer", "api_key", "apikey", "key",
@@ -27,15 +30,33 @@ def _eq(given: str, expected: str) -> bool:
 
 def check(request: web.Request, cfg: Auth) -> str | None:
     """Return None when authorised, else a safe reason (never containing what was sent)."""
+    who = identify(request, cfg)
+    return who if isinstance(who, str) else None
+
+
+def _bearer(given: str, cfg: Auth) -> Caller | str:
+    """Every token is compared, whichever matches: the time taken says nothing about which."""
+    found: Caller | None = None
+    if cfg.bearer_token and _eq(given, str(cfg.bearer_token)):
+        found = SHARED
+    for name, token in cfg.tokens().items():
+        if _eq(given, token):
+            found = Caller(name, cfg.users[name].role)
+    return found or "invalid credentials"
+
+
+def identify(request: web.Request, cfg: Auth) -> Caller | str:
+    """Who is calling: a person (their own token), the shared credentials (``SHARED``), or a
+    safe reason why not (never containing what was sent)."""
     if QUERY_CREDENTIALS & {k.lower() for k in request.query}:
         return "credentials in the query string are refused; use the Authorization header"
     if cfg.insecure_no_auth:
-        return None
+        return SHARED
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()
-    if scheme == "bearer" and cfg.bearer_token:
-        return None if _eq(value.strip(), str(cfg.bearer_token)) else "invalid credentials"
+    if scheme == "bearer" and (cfg.bearer_token or cfg.users):
+        return _bearer(value.strip(), cfg)
     if scheme == "basic" and cfg.basic:
         try:
             user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(
@@ -44,12 +65,12 @@ def check(request: web.Request, cfg: Auth) -> str | None:
             return "invalid credentials"
         ok_user = _eq(user, cfg.basic.username)
         ok_password = _eq(password, str(cfg.basic.password))
-        return None if ok_user and ok_password else "invalid credentials"
+        return SHARED if ok_user and ok_password else "invalid credentials"
     return "missing or unsupported credentials"
 
 
 def unauthorized(reason: str, cfg: Auth) -> web.Response:
-    challenge = "Bearer" if cfg.bearer_token else 'Basic realm="vigil-router"'
+    challenge = "Bearer" if cfg.bearer_token or cfg.tokens() else 'Basic realm="vigil-router"'
     return web.json_response({"error": reason}, status=401,
                              headers={"WWW-Authenticate": challenge})
 

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     listen = config.router.listen
     log.info("router starting", extra=fields(host=listen.host, port=listen.port,
                                              levels=len(config.escalation.levels)))
+    from router.netaddr import AccessLogger
     web.run_app(create_app(config), host=listen.host, port=listen.port, access_log=None,
-                print=None, handle_signals=True)
+                access_log_class=AccessLogger, print=None, handle_signals=True)
     return 0

@@ -13,7 +13,7 @@ import urllib.parse
 from typing import Any
 
 from router import alert_objects
-from router.client_cli import BY, EXIT_CODES, ID, ROUTER, call, emit, table, when
+from router.client_cli import BY, EXIT_CODES, ID, ROUTER, actor, call, emit, table, when
 from vigil.core import durations
 from vigil.core.cliargs import arg, noun, number, verb
 
@@ -276,5 +276,5 @@ def alert_timeline(args: argparse.Namespace) -> int:
 
 def alert_change(args: argparse.Namespace) -> int:
     doc = call(args, "POST", f"/api/v1/alerts/{args.id}/{args.what}",
-               {"who": args.who, "note": args.note})
+               {"who": actor(args), "note": args.note})
     return emit(args, doc, alert_rows([doc]))

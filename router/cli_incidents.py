@@ -2,9 +2,10 @@
 response, over the router API (router/incidents.py, router/incident_api.py).
 
 An incident moves open -> responding -> contained -> resolved -> closed; ``status`` moves it
-(who: ``--by``, default $USER), ``note`` logs the initial response and any later finding,
-``timeline`` shows its events with its linked alerts' events. ``register`` returns the
-``incident`` sub-command group, so other modules can add their actions to it.
+(who: ``--by``, default a personal token's user, else $USER), ``note`` logs the initial
+response and any later finding, ``timeline`` shows its events with its linked alerts' events.
+``register`` returns the ``incident`` sub-command group, so other modules can add their
+actions to it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import urllib.parse
 from typing import Any
 
 from router.cli_alerts import detail_text, limit_arg
-from router.client_cli import BY, EXIT_CODES, ID, ROUTER, call, emit, table, when
+from router.client_cli import BY, EXIT_CODES, ID, ROUTER, actor, call, emit, table, when
 from vigil.core.cliargs import arg, noun, verb
 
 STATUSES = ("open", "responding", "contained", "resolved", "closed")
@@ -57,13 +58,13 @@ def register(subparsers: Any) -> Any:
 def incident_create(args: argparse.Namespace) -> int:
     doc = call(args, "POST", "/api/v1/incidents", {
         "type": args.type, "severity": args.severity, "description": args.description,
-        "alert_ids": args.alert, "created_by": args.who})
+        "alert_ids": args.alert, "created_by": actor(args)})
     return emit(args, doc, [f"incident {doc['id']} created ({doc['severity']}, "
                             f"{doc['status']})"])
 
 
 def incident_respond(args: argparse.Namespace) -> int:
-    doc = call(args, "POST", f"/api/v1/incidents/{args.id}/respond", {"who": args.who})
+    doc = call(args, "POST", f"/api/v1/incidents/{args.id}/respond", {"who": actor(args)})
     return emit(args, doc, [f"incident {doc['id']}: response initiated by "
                             f"{doc['responded_by']}"])
 
@@ -102,14 +103,14 @@ def incident_show(args: argparse.Namespace) -> int:
 
 def incident_note(args: argparse.Namespace) -> int:
     doc = call(args, "POST", f"/api/v1/incidents/{args.id}/notes",
-               {"who": args.who, "note": args.text})
+               {"who": actor(args), "note": args.text})
     return emit(args, doc, [f"incident {args.id}: note logged at {when(doc['at'])} by "
                             f"{doc['who']}"])
 
 
 def incident_status(args: argparse.Namespace) -> int:
     doc = call(args, "POST", f"/api/v1/incidents/{args.id}/status",
-               {"status": args.status, "who": args.who, "note": args.note})
+               {"status": args.status, "who": actor(args), "note": args.note})
     return emit(args, doc, [f"incident {doc['id']}: {doc['status']} at "
                             f"{when(doc['status_changed_at'])} by {doc['status_changed_by']}"])
 

@@ -3,8 +3,10 @@
 ``vigil alert ...`` (router/cli_alerts.py) and ``vigil incident ...``
 (router/cli_incidents.py) register here (runbook: ``npm run alert:context``,
 ``incident:create``, ...). This module holds what they share: the router client, ``--url``
-(default http://127.0.0.1:18091), ``--token`` or ``VIGIL_ROUTER_TOKEN``, ``--json``, and the
-table/time formatting for people.
+(default http://127.0.0.1:18091), the token (``--token``, ``--token-file``,
+``VIGIL_ROUTER_TOKEN``, else the one `vigil up` wrote), ``--json``, who acts (``--who``,
+else a personal token's user as the router says, else $USER) and the table/time formatting
+for people.
 """
 
 from __future__ import annotations
@@ -28,13 +30,18 @@ ROUTER = (
         help=f"router base URL (default {DEFAULT_URL}, env VIGIL_ROUTER_URL)"),
     arg("--token", default=None,
         help="bearer token (default: env VIGIL_ROUTER_TOKEN, else the token `vigil up` wrote "
-             "to its state folder; prefer the env var over --token)"),
+             "to its state folder; prefer the env var or --token-file over --token, which "
+             "other users can see in the process list)"),
+    arg("--token-file", default=None, metavar="FILE",
+        help="read the bearer token from FILE (your personal token, auth.users in router.yml: "
+             "keep it mode 0600); wins over VIGIL_ROUTER_TOKEN"),
     arg("--json", action="store_true",
         help="print the router's JSON document (for scripts) instead of tables"),
 )
 ID = arg("id", type=int)
-BY = arg("--by", "--who", dest="who", default=os.environ.get("USER", "cli"),
-         help="who did it (default $USER)")
+BY = arg("--by", "--who", dest="who", default=None,
+         help="who did it (default: your personal token's user; with the shared token $USER, "
+              "taken on trust)")
 
 
 def common(p: argparse.ArgumentParser) -> None:
@@ -105,9 +112,36 @@ class RouterClient:
         return self.call("POST", path, body)
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    path = getattr(args, "token_file", None)
+    if args.token or not path:
+        return args.token or os.environ.get("VIGIL_ROUTER_TOKEN") or _stack_token()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError as exc:   # the message names the file, never its content
+        raise VigilError(f"--token-file: cannot read {path}: {exc.strerror}") from None
+
+
 def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    token = args.token or os.environ.get("VIGIL_ROUTER_TOKEN") or _stack_token()
-    return RouterClient(args.url, token).call(method, path, body)
+    return RouterClient(args.url, _token(args)).call(method, path, body)
+
+
+def actor(args: argparse.Namespace, *, ask: bool = True) -> str:
+    """Who this command acts as: ``--who`` if given; else, with a personal token, its user
+    (``GET /api/v1/whoami``: the router would refuse another name); else $USER, which the
+    shared token lets the router take on trust. ``ask=False``: don't call the router (a dry
+    run). Remembered in ``args.who``."""
+    if args.who:
+        return str(args.who)
+    user = None
+    if ask:
+        try:
+            user = call(args, "GET", "/api/v1/whoami").get("user")
+        except VigilError:
+            user = None   # an older router: the call that follows says what is wrong, if any
+    args.who = user or os.environ.get("USER", "cli")
+    return str(args.who)
 
 
 def emit(args: argparse.Namespace, doc: Any, lines: list[str]) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from psycopg.rows import dict_row
 
-from router import store
+from router import identity, store
 from router.http import error, json_body, path_int, reply
 from router.keys import CLOCK, POOL
 
@@ -66,6 +66,8 @@ def _problem(doc: dict[str, Any]) -> tuple[str, str] | None:
 async def record_evidence(request: web.Request) -> web.Response:
     incident_id = path_int(request, "id")
     doc = await json_body(request)
+    if (refused := identity.claim(request, doc)) is not None:
+        return refused
     problem = _problem(doc)
     if problem:
         return error(400, problem[1], problem[0])

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from psycopg.rows import dict_row
 
-from router import incidents, sql, store
+from router import identity, incidents, sql, store
 from router.http import error, json_body, path_int, reply
 from router.keys import CLOCK, POOL
 
@@ -78,6 +78,8 @@ async def add_note(request: web.Request) -> web.Response:
     """Log the initial response, or any later finding: a ``note`` event with who and when."""
     incident_id = path_int(request, "id")
     doc = await json_body(request)
+    if (refused := identity.claim(request, doc)) is not None:
+        return refused
     who, note = _who(doc), _note(doc, required=True)
     for bad in (who, note):
         if isinstance(bad, web.Response):
@@ -88,7 +90,8 @@ async def add_note(request: web.Request) -> web.Response:
         if incident is None:
             return error(404, "no such incident")
         await store.event(conn, now, "note", incident_id=incident_id, actor=str(who),
-                          detail={"note": note, "status": incident["status"]})
+                          detail={"note": note, "status": incident["status"],
+                                  "via": identity.caller(request).via})
     return reply({"incident_id": incident_id, "at": now, "who": who, "note": note,
                   "status": incident["status"]}, 201)
 
@@ -97,6 +100,8 @@ async def change_status(request: web.Request) -> web.Response:
     incident_id = path_int(request, "id")
     doc = await json_body(request)
     target = doc.get("status")
+    if (refused := identity.claim(request, doc)) is not None:
+        return refused
     if target not in STATUSES:
         return error(400, f"status: use one of {', '.join(STATUSES)}", "status")
     who, note = _who(doc), _note(doc, required=False)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from psycopg.rows import dict_row
 
-from router import sql, store
+from router import identity, sql, store
 from router.config import LEVELS
 from router.http import error, json_body, path_int, reply
 from router.keys import CLOCK, MATRIX, POOL
@@ -36,6 +36,8 @@ def _id(request: web.Request) -> int:
 
 async def create(request: web.Request) -> web.Response:
     doc = await json_body(request)
+    if (refused := identity.claim(request, doc, "created_by")) is not None:
+        return refused
     for field in ("type", "severity", "description"):
         if not isinstance(doc.get(field), str) or not doc[field].strip():
             return error(400, f"{field}: required non-empty string", field)
@@ -91,6 +93,8 @@ async def get(request: web.Request) -> web.Response:
 
 async def respond(request: web.Request) -> web.Response:
     doc = await json_body(request)
+    if (refused := identity.claim(request, doc)) is not None:
+        return refused
     who = doc.get("who")
     async with request.app[POOL].connection() as conn, conn.transaction():
         return await start_response(conn, request.app, _id(request),

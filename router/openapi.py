@@ -153,12 +153,17 @@ _STATUS = {"type": "object", "required": ["status"], "properties": {
     "status": {"type": "string", "enum": _INCIDENT_STATUSES}, "who": {"type": "string"},
     "note": {"type": "string"}}}
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000}
+_WHOAMI = {"type": "object", "required": ["user", "role", "via"], "properties": {
+    "user": _NULL_STR, "role": {"type": "string", "enum": ["read-only", "responder"]},
+    "via": {"type": "string", "enum": ["api", "api-token"]}}}
 
 _DESCRIPTIONS = {
     200: "OK", 201: "Created",
     400: "Malformed input, or a value PostgreSQL can't store (NUL, lone surrogate, NaN, "
          "nesting, a timestamp out of range): names the field, never echoes the value",
     401: "Missing or wrong credentials (or credentials in the query string)",
+    403: "A personal token may not do this: its user is read-only, or the body names someone "
+         "else as the actor (who, created_by: leave it out or give the token's user)",
     404: "No such alert or incident (or an id no bigint can hold)",
     409: "Not in a state that allows this (an incident's names the allowed statuses)",
     413: "Body larger than webhook.max_body_bytes",
@@ -182,7 +187,9 @@ def _op(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None
         ok_code: int = 200, bad: dict[str, Any] | None = None) -> dict[str, Any]:
     statuses = {ok_code, 400, 401, 503, *codes}
     if body is not None:
-        statuses |= {413, 415}   # any body over the size limit is refused, not only webhooks
+        # any body over the size limit is refused, not only webhooks; a personal token's
+        # read-only user (or a body naming another actor) is refused with 403
+        statuses |= {403, 413, 415}
     if params and any(p["in"] == "path" for p in params):
         statuses.add(404)
     op: dict[str, Any] = {"summary": summary, "responses": {
@@ -263,6 +270,9 @@ def document() -> dict[str, Any]:
                 "labels that matched (labels every alert shares never count)", _RELATED,
                 params=[*_ID, _q("window_seconds", "default: related_window; 0 to a year",
                                  {"type": "number"})])},
+            "/api/v1/whoami": {"get": _op(
+                "Who the credentials are: a personal token's user and role (via api-token), "
+                "or the shared token (user null, via api)", _WHOAMI)},
             "/api/v1/outbox": {"get": _op("Deliveries by state (default: dead letters)",
                                           _list("deliveries", "Delivery"),
                                           params=[_q("state", "pending, sent or dead")])},

@@ -11,11 +11,12 @@ One module per concern, and this package's names are the way to import them:
 - ``load``: router.yml's top level (``RouterFile``: files, windows, ``prometheus_url``) and
   ``load_config``;
 - ``service``: how the router runs (listen, database, webhook, engine, outbox, retention);
-- ``auth``: the API's bearer token and basic auth;
+- ``auth``: the API's shared bearer token and basic auth, and the people (``users``: a token
+  for the API, a password for the console, a role);
 - ``console``: the web console and the ack links.
 """
 
-from router.config.auth import Auth, BasicAuth
+from router.config.auth import MIN_TOKEN, Auth, BasicAuth, Role, User
 from router.config.console import (
     SHOW_ANNOTATIONS,
     SHOW_LABELS,
@@ -51,9 +52,11 @@ from router.config.service import (
 )
 
 __all__ = [
-    "DEFAULT_CONTAINMENT_APPROVALS", "DEFAULT_STALE_AFTER", "LEVELS", "SHOW_ANNOTATIONS",
+    "DEFAULT_CONTAINMENT_APPROVALS", "DEFAULT_STALE_AFTER", "LEVELS", "MIN_TOKEN",
+    "SHOW_ANNOTATIONS",
     "SHOW_LABELS", "Auth", "BasicAuth", "Channel", "ChannelType", "Config", "Console",
     "ConsoleRole", "ConsoleUser", "Database", "Engine", "Escalation", "Level", "Listen",
-    "LoginLimit", "Outbox", "Repeat", "Retention", "RouterFile", "Severity", "Step", "Target",
-    "Webhook", "check_escalation", "load_config", "load_escalation", "parse_listen_address",
+    "LoginLimit", "Outbox", "Repeat", "Retention", "Role", "RouterFile", "Severity", "Step",
+    "Target", "User", "Webhook", "check_escalation", "load_config", "load_escalation",
+    "parse_listen_address",
 ]

@@ -5,11 +5,12 @@ notifications. Its overview reads the router's one Prometheus, the top-level
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Literal
+from typing import ClassVar
 
+from router.config.auth import Role
 from vigil.core.config import Seconds, Secret
 
-ConsoleRole = Literal["read-only", "responder"]
+ConsoleRole = Role     # the console's roles are the API users' (auth.users)
 # What a console page may show of an alert: the labels and annotations vigil's own rules set
 # (prometheus/rules/), none of which carries a value from the application's rows. A label a
 # custom collector copies from a row (a patient id, a name) is hidden unless listed here.
@@ -20,6 +21,9 @@ SHOW_ANNOTATIONS = ("summary", "description", "runbook_url")
 
 @dataclasses.dataclass(frozen=True)
 class ConsoleUser:
+    """Who may log in: the people of ``auth.users`` that have a password, or, in a config
+    written before auth.users existed, ``console.users`` (still read)."""
+
     password: Secret
     role: ConsoleRole = "read-only"
 
@@ -45,7 +49,8 @@ class Console:
 
     # Signs session cookies, CSRF tokens and ack links (HMAC-SHA256, a purpose per use).
     secret: Secret
-    users: dict[str, ConsoleUser]
+    # Empty: the people of auth.users with a password (router/config/load.py fills it in).
+    users: dict[str, ConsoleUser] = dataclasses.field(default_factory=dict)
     session_ttl: Seconds = 12 * 3600.0
     ack_link_ttl: Seconds = 3600.0       # a notification's ack link works this long
     overview_window: Seconds = 6 * 3600.0
@@ -62,7 +67,5 @@ class Console:
         if len(self.secret) < 32:
             raise ValueError("console.secret must be at least 32 characters "
                              "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
-        if not self.users:
-            raise ValueError("console.users: at least one user is required")
         if self.ack_link_ttl <= 0 or self.session_ttl <= 0:
             raise ValueError("console.session_ttl and console.ack_link_ttl must be positive")

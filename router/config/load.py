@@ -7,8 +7,9 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
+from router import netaddr as networks
 from router.config.auth import Auth
-from router.config.console import Console
+from router.config.console import Console, ConsoleUser
 from router.config.escalation import Escalation, load_escalation
 from router.config.service import Database, Engine, Listen, Outbox, Retention, Webhook
 from router.oncall.model import Oncall
@@ -40,11 +41,34 @@ class RouterFile:
     # alert's rule and metric history (/api/v1/rules, /api/v1/query_range) and the console's
     # overview its charts; None: the context and the overview say it is not configured.
     prometheus_url: str | None = None
+    # Reverse proxies (CIDRs) whose X-Forwarded-For is believed: the client is then the
+    # rightmost address not among them (router/netaddr.py). Empty: the socket's peer.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.prometheus_url is not None and not self.prometheus_url.startswith(
                 ("http://", "https://")):
             raise ValueError("prometheus_url must be an http:// or https:// URL")
+        networks.parse(tuple(self.trusted_proxies))   # ValueError naming trusted_proxies[i]
+        if self.console is not None:
+            object.__setattr__(self, "console", _console_users(self.console, self.auth))
+
+
+def _console_users(console: Console, auth: Auth) -> Console:
+    """One list of people: the console's users are auth.users' entries with a password.
+    console.users (from before auth.users) is still read, but not both at once."""
+    if console.users and auth.users:
+        raise ValueError("console.users and auth.users: list each person once, in auth.users "
+                         "(password: the console, token: the API, role); move console.users "
+                         "there")
+    if console.users:
+        return console
+    people = {name: ConsoleUser(u.password, u.role) for name, u in auth.users.items()
+              if u.password is not None}
+    if not people:
+        raise ValueError("console: at least one user with a password is required "
+                         "(auth.users.NAME.password)")
+    return dataclasses.replace(console, users=people)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -86,7 +86,8 @@ def event_text(matrix: Matrix, severity: str, kind: str, d: Mapping[str, Any]) -
         return h(f"delivery to {d.get('target')} failed: {d.get('error')}"
                  + (" - given up" if kind == "delivery_dead" else ""))
     if kind == "acked":
-        via = " from the notification's link" if d.get("via") == "ack-link" else ""
+        via = {"ack-link": " from the notification's link",
+               "api-token": " through the API (personal token)"}.get(str(d.get("via")), "")
         return h(f"acknowledged{via}; note: {d.get('note') or '-'}; "
                  f"{d.get('cancelled_steps', 0)} pending step(s) cancelled")
     if kind == "resolved":
@@ -106,18 +107,24 @@ def event_text(matrix: Matrix, severity: str, kind: str, d: Mapping[str, Any]) -
     if kind == "response_initiated":
         return f"response initiated; notified {who(matrix, d.get('notified') or [])}"
     if kind == "containment_requested":
+        mine = ", requester authenticated by a personal token" \
+            if d.get("via") == "api-token" else ""
         return h(f"requested containment of {_action(d)}: {d.get('statements')} statement(s), "
-                 f"{d.get('approvals_needed')} approval(s) needed")
+                 f"{d.get('approvals_needed')} approval(s) needed{mine}")
     if kind == "containment_approved":
-        # Only the console knows who approved; through the API the name is what the caller
-        # gave (vigil incident approve --who) under the shared token.
-        via = ("via console (logged-in user)" if d.get("via") == "console"
-               else "via API (name as given with the shared token, not verified)")
+        # The console and a personal token know who approved; with the shared token the name
+        # is what the caller gave (vigil incident approve --who), not verified.
+        via = VIA.get(str(d.get("via")), VIA["api"])
         return h(f"approved containment of {_action(d)}, requested by "
                  f"{d.get('requested_by')}, {via}")
     if kind == "created":
         return h(f"created as {d.get('severity')} ({d.get('type')})")
     return h(kind.replace("_", " "))
+
+
+VIA = {"console": "via console (logged-in user)",
+       "api-token": "via API (personal token: authenticated)",
+       "api": "via API (name as given with the shared token, not verified)"}
 
 
 def _action(d: Mapping[str, Any]) -> str:

@@ -32,7 +32,9 @@ _REQUEST = {"type": "object", "required": ["database", "kind", "target"], "prope
     "kind": {"type": "string", "enum": ["role", "actor", "tenant"]},
     "target": {"type": "string"}, "who": {"type": "string"},
     "plan": {"type": "array", "items": {"type": "object"}}}}
-_APPROVE = {"type": "object", "required": ["who"], "properties": {"who": {"type": "string"}}}
+_APPROVE = {"type": "object", "properties": {"who": {
+    "type": "string", "description": "required with the shared token (taken on trust); with a "
+    "personal token leave it out or give its user (the router knows who)"}}}
 _RESULT = {"type": "object", "required": ["verification"], "properties": {
     "who": {"type": "string"},
     "verification": {"type": "object", "required": ["ok"],
@@ -56,8 +58,8 @@ def paths() -> dict[str, Any]:
             "get": _op("An incident's containment actions", listing, params=_ID),
             "post": request},
         base + "/{cid}/approve": {"post": _op(
-            "Approve as a second responder (not the requester; who is taken on trust, "
-            "recorded via api)", CONTAINMENT, params=ids,
+            "Approve as a second responder, never the requester: a personal token's user "
+            "(via api-token), else who, taken on trust (via api)", CONTAINMENT, params=ids,
             body=_APPROVE, codes=(409,))},
         base + "/{cid}/contained": {"post": _op(
             "Record that the plan ran, with its verification (409 until approved)",

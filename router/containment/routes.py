@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router import identity
 from router.containment import store
 from router.http import error, json_body, path_int, reply
 from router.keys import CLOCK, CONFIG, POOL
@@ -58,13 +59,15 @@ async def create(request: web.Request) -> web.Response:
         clean[field] = value
     if clean["kind"] not in KINDS:
         return error(400, "kind: use role, actor or tenant", "kind")
+    if (refused := identity.claim(request, doc)) is not None:
+        return refused
     who = _text(doc, "who", required=False)
     if isinstance(who, web.Response):
         return who
     plan = doc.get("plan", [])
     if not isinstance(plan, list) or not all(isinstance(s, dict) for s in plan):
         return error(400, "plan: expected a list of {sql, effect} objects", "plan")
-    clean.update(who=who, plan=plan)
+    clean.update(who=who, plan=plan, via=identity.caller(request).via)
     app = request.app
     async with app[POOL].connection() as conn, conn.transaction():
         level = await store.incident_level(conn, incident_id)
@@ -80,13 +83,19 @@ def _refusal(exc: store.Refused) -> web.Response:
 
 
 def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """POST .../approve (a second responder, named by ``who``: the shared token says only
-    that the caller may use the API, not who they are, hence ``via: api`` on the timeline;
-    the console's approval names its logged-in user), .../contained and .../released (the
-    CLI reports what ran and how it verified)."""
+    """POST .../approve (a second responder: with a personal token, its user, ``via:
+    api-token``; with the shared token, whoever ``who`` names, ``via: api``, since that token
+    says only that the caller may use the API; the console's approval names its logged-in
+    user), .../contained and .../released (the CLI reports what ran and how it verified)."""
 
     async def handler(request: web.Request) -> web.Response:
         doc = await json_body(request)
+        me = identity.caller(request)
+        # An approver's ``who`` is checked by approve_as, after the self-approval refusal:
+        # a requester approving with their own token hears that (409), whatever who says.
+        named = doc.pop("who", None) if me.user and name == "approve" else None
+        if (refused := identity.claim(request, doc)) is not None:
+            return refused
         who = _text(doc, "who", required=name == "approve")
         if isinstance(who, web.Response):
             return who
@@ -98,7 +107,8 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         try:
             async with request.app[POOL].connection() as conn, conn.transaction():
                 if name == "approve":
-                    return reply(await store.approve_as(conn, now, iid, cid, who, via="api"))
+                    return reply(await store.approve_as(conn, now, iid, cid, who, via=me.via,
+                                                        named=named))
                 row = await store.active(conn, iid, cid)
                 if name == "contained" and not row["approved"]:
                     return error(409, f"needs {row['approvals_needed']} approval(s) by another "

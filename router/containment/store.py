@@ -84,7 +84,8 @@ async def request(conn: AsyncConnection[Any], now: datetime, incident_id: int, d
             return shape(existing), False
     await store.event(conn, now, "containment_requested", incident_id=incident_id,
                       actor=doc["who"], detail=_about(row, approvals_needed=approvals,
-                                                      statements=len(doc["plan"])))
+                                                      statements=len(doc["plan"]),
+                                                      via=doc.get("via", "api")))
     return shape(row), True
 
 
@@ -100,14 +101,18 @@ async def active(conn: AsyncConnection[Any], incident_id: int, cid: int) -> Row:
 
 
 async def approve_as(conn: AsyncConnection[Any], now: datetime, incident_id: int, cid: int,
-                     who: str, *, via: str) -> Row:
+                     who: str, *, via: str, named: str | None = None) -> Row:
     """``who`` approves containment ``cid``: never the requester; a second approval by the
     same person changes nothing. ``via`` says how ``who`` was established and lands on the
-    timeline: ``console`` (a logged-in console user) or ``api`` (the name the caller gave
-    with the shared token, e.g. ``vigil incident approve --who``: not verified)."""
+    timeline: ``console`` (a logged-in console user), ``api-token`` (a personal API token's
+    user) or ``api`` (the name the caller gave with the shared token, e.g. ``vigil incident
+    approve --who``: not verified). ``named``: the name a personal token's request body gave,
+    refused unless it is ``who``, but only after the requester's own approval is refused."""
     row = await active(conn, incident_id, cid)
     if who == row["requested_by"]:
         raise Refused(409, "the approver must be a responder other than the requester", "who")
+    if named is not None and named != who:
+        raise Refused(403, f"this token is {who}'s; leave who out or give {who}", "who")
     if who in row["approved_by"]:
         return row
     await conn.execute("UPDATE vigil_router.containments SET approved_by = approved_by || %s "

@@ -4,7 +4,8 @@ The statements run here, against the monitored database (--dsn, an administrator
 the router records each action on the incident's timeline and holds the gate: an incident
 whose level needs approvals (escalation.yml ``containment_approvals``, P1: one) is contained
 only once another responder approved it: on the console's incident page, as their logged-in
-self, or with ``vigil incident approve --who`` (scripted; the name is taken on trust).
+self, with ``vigil incident approve`` and their own API token (auth.users: the router knows
+who), or with the shared token and ``--who`` (scripted; the name is taken on trust).
 
 Exit codes: 0 done (or nothing to do), 1 refused (awaiting approval) or not verified,
 2 bad usage (a target that does not exist, a release naming the wrong incident).
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +24,8 @@ from vigil.contain.model import Plan, Target, TargetError, Verification
 from vigil.core import durations, pg
 from vigil.core.errors import VigilError
 
+WHO = ("who acts (default: your personal token's user, as the router says; with the shared "
+       "token $USER, taken on trust)")
 _EXITS = ("exit codes: 0 done or nothing to do, 1 refused (awaiting approval) or not verified, "
           "2 bad usage")
 
@@ -54,13 +56,15 @@ def register(isub: Any, common: Callable[[argparse.ArgumentParser], None]) -> No
     _db(p, common)
     p.set_defaults(func=release_cmd)
 
-    p = isub.add_parser("approve", help="approve a containment as a second responder, named "
-                        "by --who, which nobody verifies (the console's Approve button names "
-                        "its logged-in user)", epilog=_EXITS, formatter_class=fmt)
+    p = isub.add_parser("approve", help="approve a containment as a second responder: with "
+                        "your own token (--token-file) the router knows who you are; with the "
+                        "shared token, --who names you and nobody verifies it (the console's "
+                        "Approve button names its logged-in user)", epilog=_EXITS,
+                        formatter_class=fmt)
     p.add_argument("id", type=int)
     p.add_argument("action", help="role:NAME, actor:ID or tenant:ID (as contain printed it)")
     p.add_argument("--database", help="the monitored database, when the action names several")
-    p.add_argument("--who", default=os.environ.get("USER", "cli"))
+    p.add_argument("--who", default=None, help=WHO)
     common(p)
     p.set_defaults(func=approve_cmd)
 
@@ -84,7 +88,7 @@ def _db(p: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], 
                         "behind the policy change)")
     p.add_argument("--dsn", default=None, help="administrator DSN of the monitored database "
                    f"(default: $VIGIL_ADMIN_DSN with database {pg.DEFAULT_DEMO_DB})")
-    p.add_argument("--who", default=os.environ.get("USER", "cli"))
+    p.add_argument("--who", default=None, help=WHO)
     common(p)
 
 
@@ -104,6 +108,12 @@ def _router(args: argparse.Namespace, method: str, path: str, body: Any = None) 
     from router.client_cli import call
 
     return call(args, method, path, body)
+
+
+def actor(args: argparse.Namespace, *, ask: bool = True) -> str:
+    from router.client_cli import actor as who
+
+    return who(args, ask=ask)
 
 
 def _usage(exc: VigilError) -> int:
@@ -147,7 +157,7 @@ def contain_cmd(args: argparse.Namespace) -> int:
         target = _target(args)
         assert target is not None
         timeout = durations.parse(args.timeout)
-        plan = contain.plan(_dsn(args), target, args.id, args.who)
+        plan = contain.plan(_dsn(args), target, args.id, actor(args, ask=not args.dry_run))
     except TargetError as exc:
         return _usage(exc)
     except durations.DurationError as exc:
@@ -161,7 +171,7 @@ def contain_cmd(args: argparse.Namespace) -> int:
                     ["dry run: nothing changed", *_show_plan(plan)])
     row = _router(args, "POST", f"/api/v1/incidents/{args.id}/containments", {
         "database": plan.database, "kind": target.kind, "target": target.value,
-        "who": args.who, "plan": plan.to_json()["steps"]})
+        "who": actor(args), "plan": plan.to_json()["steps"]})
     if row["state"] == "contained" and plan.noop:
         return _out(args, {"plan": plan.to_json(), "containment": row},
                     [f"{target.label} is contained already (containment {row['id']})"])
@@ -172,13 +182,15 @@ def contain_cmd(args: argparse.Namespace) -> int:
             f"than {row['requested_by']} before {target.label} is contained:",
             "  in the console, logged in as themselves: "
             f"{args.url.rstrip('/')}/console/incidents/{args.id}",
-            f"  or, scripted (the name is not verified): vigil incident approve {args.id} "
-            f"{target.label} --who OTHER",
+            f"  or with their own API token: vigil incident approve {args.id} {target.label} "
+            "--token-file THEIRS",
+            f"  or, scripted with the shared token (the name is not verified): vigil incident "
+            f"approve {args.id} {target.label} --who OTHER",
             "then run this command again."], code=1)
     left = contain.execute(_dsn(args), plan, timeout, lock_timeout)
     check = contain.verify(_dsn(args), target)
     row = _router(args, "POST", f"/api/v1/incidents/{args.id}/containments/{row['id']}/"
-                  "contained", {"who": args.who,
+                  "contained", {"who": actor(args),
                                 "verification": {**check.to_json(), "sessions_left": left}})
     return _out(args, {"plan": plan.to_json(), "verification": check.to_json(),
                        "containment": row},
@@ -212,7 +224,8 @@ def release_cmd(args: argparse.Namespace) -> int:
         return _usage(exc)
     try:
         targets = [one] if one else _active(dsn, args.id)
-        plans = [contain.plan_release(dsn, t, args.who) for t in targets]
+        who = actor(args, ask=not args.dry_run)
+        plans = [contain.plan_release(dsn, t, who) for t in targets]
     except TargetError as exc:
         return _usage(exc)
     for plan in plans:
@@ -246,7 +259,7 @@ def _record_release(args: argparse.Namespace, plan: Plan, check: Verification) -
     if not mine:
         return None    # nothing on the timeline to close (released twice, or never asked)
     return _router(args, "POST", f"{base}/{mine[0]['id']}/released",
-                   {"who": args.who, "verification": check.to_json()})
+                   {"who": actor(args), "verification": check.to_json()})
 
 
 def approve_cmd(args: argparse.Namespace) -> int:
@@ -263,7 +276,7 @@ def approve_cmd(args: argparse.Namespace) -> int:
         what = "no pending" if not rows else "several (name one with --database)"
         return _usage(VigilError(f"action: {what} containment {target.label} on incident "
                                  f"{args.id}; see vigil incident containments {args.id}"))
-    row = _router(args, "POST", f"{base}/{rows[0]['id']}/approve", {"who": args.who})
+    row = _router(args, "POST", f"{base}/{rows[0]['id']}/approve", {"who": actor(args)})
     return _out(args, row, [f"{target.label} on {row['database']}: approved by "
                             f"{', '.join(row['approved_by'])} ({row['state']})"])
 

@@ -39,7 +39,8 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
     p.add_argument("--out", type=Path, default=None,
                    help="new folder for the bundle (default: evidence/incident-ID-TIME in the "
                         "state folder, $VIGIL_STATE_DIR or .vigil/)")
-    p.add_argument("--who", default=_WHO, help="who collects (default $USER)")
+    p.add_argument("--who", default=None, help="who collects (default: your personal token's "
+                   "user, else $USER)")
     p.add_argument("--hold", action="store_true", help="also put the scope under legal hold")
     p.add_argument("--limit", type=cliargs.positive_int, default=records.DEFAULT_LIMIT,
                    help="at most this many rows of each kind (default %(default)s)")
@@ -57,7 +58,8 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
     p = isub.add_parser("hold", help="put the incident's scope under legal hold (retention "
                         "keeps its rows)", description=icli.EXIT_CODES)
     icli.scope_args(p, common)
-    p.add_argument("--who", default=_WHO, help="who holds (default $USER)")
+    p.add_argument("--who", default=None, help="who holds (default: your personal token's "
+                   "user, else $USER)")
     p.set_defaults(func=_hold)
     p = isub.add_parser("release-hold", help="release the incident's legal hold",
                         description=icli.EXIT_CODES)
@@ -69,7 +71,9 @@ def register_incident(isub: Any, common: Callable[[argparse.ArgumentParser], Non
 
 
 def _hold_scope(args: argparse.Namespace, conn: Any, sc: Any) -> dict[str, Any]:
-    return hold.hold(conn, sc, args.who, open_ended=not sc.closed and args.until is None)
+    from router.client_cli import actor
+
+    return hold.hold(conn, sc, actor(args), open_ended=not sc.closed and args.until is None)
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -77,16 +81,17 @@ def _collect(args: argparse.Namespace) -> int:
 
     now = datetime.now(UTC)
     docs, sc = icli.load(args, timelines=True)
+    who = client_cli.actor(args)   # before writing: the router refuses another name
     state = Path(os.environ.get("VIGIL_STATE_DIR") or ".vigil")   # as the audit key's folder
     out = args.out or state / "evidence" / f"incident-{sc.incident_id}-{now:%Y%m%dT%H%M%SZ}"
     with pg.connect(icli.dsn(args), application_name="vigil-incident-evidence") as conn:
-        b = bundle.collect(conn, docs, sc, out, collected_by=args.who, now=now,
+        b = bundle.collect(conn, docs, sc, out, collected_by=who, now=now,
                            limit=args.limit)
         held = _hold_scope(args, conn, sc) if args.hold else None
     try:
         record = client_cli.call(args, "POST", f"/api/v1/incidents/{sc.incident_id}/evidence", {
             "path": str(b.path.resolve()), "manifest_hash": b.manifest_hash, "files": b.files,
-            "who": args.who})
+            "who": who})
     except VigilError as exc:
         raise VigilError(f"the bundle is complete at {b.path} (manifest sha256 "
                          f"{b.manifest_hash}) but was NOT recorded with the incident: {exc}; "

@@ -18,15 +18,13 @@ import yaml
 from vigil.stack.plan import Ports
 
 # The stack's router serves the console (router/console/, docs/console.md), where no Grafana
-# runs: two users, the overview reading the stack's Prometheus (the router's top-level
-# prometheus_url, set by derive_router). The values come from the environment
-# (``ensure_console``), never written into the generated router.yml.
-STACK_CONSOLE: dict[str, Any] = {
-    "secret": "${VIGIL_CONSOLE_SECRET}",
-    "users": {"responder": {"password": "${VIGIL_CONSOLE_RESPONDER_PASSWORD}",
-                            "role": "responder"},
-              "viewer": {"password": "${VIGIL_CONSOLE_VIEWER_PASSWORD}", "role": "read-only"}},
-}
+# runs: two users (router.yml's one list of people, auth.users), the overview reading the
+# stack's Prometheus (the router's top-level prometheus_url, set by derive_router). The values
+# come from the environment (``ensure_console``), never written into the generated router.yml.
+STACK_CONSOLE: dict[str, Any] = {"secret": "${VIGIL_CONSOLE_SECRET}"}
+STACK_USERS: dict[str, Any] = {
+    "responder": {"password": "${VIGIL_CONSOLE_RESPONDER_PASSWORD}", "role": "responder"},
+    "viewer": {"password": "${VIGIL_CONSOLE_VIEWER_PASSWORD}", "role": "read-only"}}
 
 
 _HOSTPORT = re.compile(r"\b(127\.0\.0\.1|localhost):(\d+)\b")
@@ -110,9 +108,14 @@ def derive_router(source: Path, dest: Path, ports: Ports,
                   escalation: Path | None = None) -> Path:
     """router.yml with the stack's port, its Prometheus (for `vigil alert context` and the
     console's overview), absolute escalation and on-call files and, unless the source
-    configures one, the stack's console (STACK_CONSOLE)."""
+    configures one, the stack's console (STACK_CONSOLE, and STACK_USERS unless auth.users
+    already has someone who can log in)."""
     data = yaml.safe_load(source.read_text()) or {}
-    data.setdefault("console", copy.deepcopy(STACK_CONSOLE))
+    if "console" not in data:
+        data["console"] = copy.deepcopy(STACK_CONSOLE)
+        users = data.setdefault("auth", {}).setdefault("users", {})
+        if not any(isinstance(u, dict) and u.get("password") for u in users.values()):
+            users.update(copy.deepcopy(STACK_USERS))
     data = rewrite_ports(data, ports.rewrites())
     data.setdefault("listen", {})["port"] = ports.router
     data["prometheus_url"] = f"http://127.0.0.1:{ports.prometheus}"

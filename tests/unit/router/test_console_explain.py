@@ -37,3 +37,13 @@ def test_a_request_says_how_many_statements_and_approvals() -> None:
 def test_values_are_escaped() -> None:
     text = event_text(MATRIX, "P1", "containment_approved", {**ABOUT, "target": "<b>x</b>"})
     assert "<b>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
+
+
+def test_a_personal_token_reads_as_authenticated_for_the_approver_and_the_requester() -> None:
+    approved = event_text(MATRIX, "P1", "containment_approved", {**ABOUT, "via": "api-token"})
+    assert approved.endswith("via API (personal token: authenticated)")
+    asked = event_text(MATRIX, "P1", "containment_requested",
+                       {**ABOUT, "statements": 1, "approvals_needed": 1, "via": "api-token"})
+    assert asked.endswith("1 approval(s) needed, requester authenticated by a personal token")
+    acked = event_text(MATRIX, "P1", "acked", {"via": "api-token", "note": None})
+    assert acked.startswith("acknowledged through the API (personal token)")

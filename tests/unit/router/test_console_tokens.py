@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.config import Console, ConsoleUser
+from router.config import Console, ConsoleUser, RouterFile
 from router.console import links, tokens
 from vigil.core.config import Secret, build
 from vigil.core.errors import ConfigError
@@ -104,9 +104,10 @@ def test_config_refuses_a_short_secret_and_no_users_naming_the_path() -> None:
     with pytest.raises(ConfigError) as err:
         build(Console, {"secret": "short", "users": {"a": {"password": "x"}}}, "router.yml")
     assert "secret" in str(err.value)
-    with pytest.raises(ConfigError) as err:
-        build(Console, {"secret": SECRET, "users": {}}, "router.yml")
-    assert "users" in str(err.value)
+    with pytest.raises(ConfigError) as err:   # nobody can log in: said at load
+        build(RouterFile, {"database": {"dsn": "dbname=x"}, "auth": {"bearer_token": "t" * 20},
+                           "console": {"secret": SECRET, "users": {}}}, "router.yml")
+    assert "auth.users.NAME.password" in str(err.value)
     with pytest.raises(ConfigError) as err:
         build(Console, {"secret": SECRET, "users": {"a": {"password": "x", "role": "admin"}}},
               "router.yml")

@@ -33,14 +33,16 @@ class LoginLimit:
     """Failed console logins allowed per window before further attempts get 429, counted in
     the router database so every replica shares them (router/console/throttle.py)."""
 
-    per_user: int = 5          # per submitted user name, known or not
-    per_address: int = 20      # per client address, whatever names it tries
+    per_user_and_address: int = 5   # per submitted user name (known or not) from one address
+    per_user: int = 50              # per user name from everywhere: a distributed guess
+    per_address: int = 20           # per client address, whatever names it tries
     window: Seconds = 900.0
 
     def __post_init__(self) -> None:
-        if self.per_user < 1 or self.per_address < 1 or self.window <= 0:
-            raise ValueError("console.login_limit: per_user and per_address must be at "
-                             "least 1 and window positive")
+        if min(self.per_user_and_address, self.per_user, self.per_address) < 1 \
+                or self.window <= 0:
+            raise ValueError("console.login_limit: per_user_and_address, per_user and "
+                             "per_address must be at least 1 and window positive")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -159,8 +159,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         wait = await throttle.retry_after(conn, cfg, name, address, now)
         if wait:
             log.warning("console login refused: too many attempts", extra=who)
-            resp = login_form(request, v, "Too many failed logins: try again in "
-                              f"{-(-wait // 60)} min.", 429)
+            later = f"{-(-wait // 60)} min" if wait >= 60 else f"{wait} s"
+            resp = login_form(request, v, f"Too many failed logins: try again in {later}.",
+                              429)
             resp.headers["Retry-After"] = str(wait)
             return resp
         # Compare against something even for an unknown user: the answer takes as long.
@@ -170,7 +171,9 @@ async def login(request: web.Request) -> web.StreamResponse:
             await throttle.failed(conn, cfg, name, address, now)
             log.warning("console login failed", extra=who)
             return login_form(request, v, "Unknown user or wrong password.", 401)
-        await throttle.succeeded(conn, cfg, name)
+        await throttle.succeeded(conn, cfg, name, address)
+        if v.session is not None:   # logging in as someone else ends the session before
+            await sessions.revoke(conn, v.session.sid)
         cookie = await sessions.open_session(conn, cfg, name, user, now)
     resp = web.HTTPSeeOther("/console/")
     set_cookie(request, resp, SESSION_COOKIE, cookie, cfg.session_ttl)

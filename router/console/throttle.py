@@ -1,14 +1,16 @@
-"""Failed console logins, counted per submitted user name and per client address in the
-router database (``vigil_router.console_login_failures``, migration 0011), so every replica
-behind one database enforces one limit (``console.login_limit``).
+"""Failed console logins, counted in the router database
+(``vigil_router.console_login_failures``, migrations 0011 and 0012) so every replica behind
+one database enforces one limit (``console.login_limit``): per submitted user name from one
+address, per name from everywhere (much higher, so no single address can lock a user out),
+and per client address (the peer, or the client a trusted proxy names).
 
 A name is counted whether or not it is a configured user, and the refusal (429) comes before
 the password is looked at: the answer never tells whether a user exists. The name is kept as
-an HMAC (an unknown name is an attacker's string), the address as the socket's peer. Each
-attempt holds transaction-scoped advisory locks on its two keys, so concurrent guesses (on
-any replica) can't all read the count before any of them adds to it: the limit holds
-exactly. An attempt that finds a key locked is refused at once (429, retry after a second)
-rather than queued holding one of the pool's connections, which the webhook needs.
+an HMAC (an unknown name is an attacker's string). Each attempt holds transaction-scoped
+advisory locks on its keys, so concurrent guesses (on any replica) can't all read the count
+before any of them adds to it: the limit holds exactly. An attempt that finds a key locked is
+refused at once (429, retry after a second) rather than queued holding one of the pool's
+connections, which the webhook needs.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from typing import Any
 from router.config import Console
 from router.console import tokens
 
-USER, ADDRESS = "user", "address"
+USER, ADDRESS, USER_AT = "user", "address", "user-address"
 
 
 def keys(cfg: Console, name: str, address: str) -> list[tuple[str, str, int]]:
-    """(scope, key, limit) for an attempt."""
-    limit = cfg.login_limit
-    return [(USER, tokens.keyed_hash(str(cfg.secret), "login-user", name), limit.per_user),
+    """(scope, key, limit) for an attempt. A name is limited per address first: counted per
+    name alone, a few wrong passwords from anywhere locked its user out (migration 0012)."""
+    limit, secret = cfg.login_limit, str(cfg.secret)
+    return [(USER_AT, tokens.keyed_hash(secret, "login-user-at", f"{name}\0{address}"),
+             limit.per_user_and_address),
+            (USER, tokens.keyed_hash(secret, "login-user", name), limit.per_user),
             (ADDRESS, address, limit.per_address)]
 
 
@@ -62,12 +67,13 @@ async def failed(conn: Any, cfg: Console, name: str, address: str, now: datetime
                            "failed_at) VALUES (%s, %s, %s)", (scope, key, now))
 
 
-async def succeeded(conn: Any, cfg: Console, name: str) -> None:
+async def succeeded(conn: Any, cfg: Console, name: str, address: str) -> None:
     """A user who got in starts afresh (their address's count stays: one good password
     must not buy another name more guesses)."""
-    [(scope, key, _), _] = keys(cfg, name, "")
-    await conn.execute("DELETE FROM vigil_router.console_login_failures WHERE scope = %s "
-                       "AND key = %s", (scope, key))
+    for scope, key, _ in keys(cfg, name, address):
+        if scope != ADDRESS:
+            await conn.execute("DELETE FROM vigil_router.console_login_failures "
+                               "WHERE scope = %s AND key = %s", (scope, key))
 
 
 async def sweep(conn: Any, cfg: Console, now: datetime) -> None:

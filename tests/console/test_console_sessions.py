@@ -37,9 +37,11 @@ def make_client(fresh_db: str, tmp_path: Path, aiohttp_client: Any) -> MakeClien
     migrate(fresh_db)
 
     async def factory(clock: ManualClock, users: dict[str, tuple[str, str]] = USERS,
-                      name: str = "router") -> TestClient[Any, Any]:
+                      name: str = "router", trusted_proxies: tuple[str, ...] = ()
+                      ) -> TestClient[Any, Any]:
         path = tmp_path / f"{name}.yml"
         path.write_text(yaml.safe_dump({
+            "trusted_proxies": list(trusted_proxies),
             "database": {"dsn": fresh_db, "pool_min": 1, "pool_max": 4},
             "auth": {"bearer_token": TOKEN},
             "escalation_file": str(REPO / "config" / "escalation.yml"),
@@ -58,9 +60,12 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-async def try_login(client: TestClient[Any, Any], user: str, password: str) -> Any:
-    form = await (await client.get("/console/login")).text()
-    return await client.post("/console/login", allow_redirects=False, data={
+async def try_login(client: TestClient[Any, Any], user: str, password: str,
+                    via: str | None = None) -> Any:
+    """``via``: the client address a trusted proxy names (X-Forwarded-For)."""
+    headers = {"X-Forwarded-For": via} if via else {}
+    form = await (await client.get("/console/login", headers=headers)).text()
+    return await client.post("/console/login", allow_redirects=False, headers=headers, data={
         "username": user, "password": password, "csrf": csrf_of(form)})
 
 
@@ -194,6 +199,41 @@ async def test_the_sixth_failed_login_is_refused_even_with_the_right_password_un
     clock.advance(minutes=5)
     assert (await try_login(client, "alice", USERS["alice"][0])).status == 303
     assert (await try_login(client, "bob", USERS["bob"][0])).status == 303
+
+
+async def test_guesses_from_one_address_do_not_lock_the_user_out_elsewhere(
+        make_client: MakeClient) -> None:
+    """Counted per name alone, five wrong passwords from anywhere kept a responder out of the
+    console for 15 minutes: during an incident, anyone knowing the name could do it."""
+    clock = ManualClock()
+    client = await make_client(clock, trusted_proxies=("127.0.0.1/32",))
+    for _ in range(5):
+        assert (await try_login(client, "alice", "guess", via="203.0.113.9")).status == 401
+    assert (await try_login(client, "alice", USERS["alice"][0],
+                            via="203.0.113.9")).status == 429
+    assert (await try_login(client, "alice", USERS["alice"][0],
+                            via="198.51.100.7")).status == 303
+    # A distributed guess still meets a limit per name: 50 failures from 10 addresses.
+    for n in range(10):
+        for _ in range(5):
+            await try_login(client, "bob", "guess", via=f"192.0.2.{n + 1}")
+    late = await try_login(client, "bob", USERS["bob"][0], via="198.51.100.8")
+    assert late.status == 429 and "try again in 15 min" in await late.text()
+
+
+async def test_logging_in_as_someone_else_ends_the_first_session(
+        make_client: MakeClient) -> None:
+    client = await make_client(ManualClock())
+    first = await logged_in(client, "alice")
+    form = await (await client.get("/console/login", headers=as_cookie(first))).text()
+    resp = await client.post("/console/login", allow_redirects=False, headers=as_cookie(first),
+                             data={"username": "bob", "password": USERS["bob"][0],
+                                   "csrf": csrf_of(form)})
+    assert resp.status == 303, await resp.text()
+    assert await _count(client, "console_sessions") == 1     # bob's
+    client.session.cookie_jar.clear()
+    page = await client.get("/console/", headers=as_cookie(first), allow_redirects=False)
+    assert (page.status, page.headers.get("Location")) == (303, "/console/login")
 
 
 async def test_two_replicas_on_one_database_share_the_limit(make_client: MakeClient) -> None:

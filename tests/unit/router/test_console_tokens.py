@@ -123,10 +123,12 @@ def test_config_refuses_a_login_limit_that_limits_nothing_naming_the_path(
     assert "login_limit" in str(err.value)
 
 
-def test_the_login_limit_defaults_to_five_per_user_twenty_per_address_in_15_minutes() -> None:
+def test_the_login_limit_defaults_to_five_per_user_and_address_fifty_per_user_twenty_per_address(
+        ) -> None:
     cfg = build(Console, {"secret": SECRET, "users": {"a": {"password": "x"}}}, "router.yml")
-    assert (cfg.login_limit.per_user, cfg.login_limit.per_address,
-            cfg.login_limit.window) == (5, 20, 900.0)
+    limit = cfg.login_limit
+    assert (limit.per_user_and_address, limit.per_user, limit.per_address,
+            limit.window) == (5, 50, 20, 900.0)
 
 
 def test_a_users_fingerprint_changes_with_their_password_role_or_the_secret() -> None:

@@ -153,14 +153,21 @@ async def test_missing_schema_reports_missing_object_once_and_others_keep_workin
     assert len(fixes) == 2  # once per collector, not once per run
 
 
+def _sleepers(make_config: MakeConfig, dsn: str, prefix: str, n: int, sleep: float, *,
+              min_size: int, timeout: str) -> ExporterConfig:
+    """``n`` custom collectors ``prefix0..`` that each hold a connection ``sleep`` seconds, on
+    one target whose pool has 2 connections and room for 1 waiter."""
+    custom = [gauge(f"{prefix}{i}", f"SELECT pg_sleep({sleep}), 1 AS value", timeout="5s")
+              for i in range(n)]
+    return make_config(dsn, custom, targets=[
+        {"name": "db1", "dsn": dsn, "pool": {"min_size": min_size, "max_size": 2,
+                                             "timeout": timeout, "max_waiting": 1}}])
+
+
 async def test_pool_exhausted_fails_fast_without_marking_the_target_down(
         fresh_db: str, make_config: MakeConfig, started: Start) -> None:
-    custom = [gauge(f"app_slow{i}", "SELECT pg_sleep(1.5), 1 AS value", timeout="5s")
-              for i in range(3)]
-    cfg = make_config(fresh_db, custom, targets=[
-        {"name": "db1", "dsn": fresh_db,
-         "pool": {"min_size": 1, "max_size": 2, "timeout": "300ms", "max_waiting": 1}}])
-    exp = await started(cfg)
+    exp = await started(_sleepers(make_config, fresh_db, "app_slow", 3, 1.5,
+                                  min_size=1, timeout="300ms"))
     assert await run(exp, "ping")
     results = await asyncio.gather(*(run(exp, f"app_slow{i}") for i in range(3)))
     assert sorted(results) == [False, True, True]
@@ -179,12 +186,8 @@ async def test_a_full_queue_while_the_pool_still_grows_is_not_a_target_down(
     as "unreachable" while the pool was still opening connections (fewer in use than
     max_size), it marked the target down and replaced the pool, which started small again:
     a loop that kept vigil_up flapping as long as runs overlapped (13 collectors, 12 slots)."""
-    custom = [gauge(f"app_burst{i}", "SELECT pg_sleep(0.3), 1 AS value", timeout="5s")
-              for i in range(5)]
-    cfg = make_config(fresh_db, custom, targets=[
-        {"name": "db1", "dsn": fresh_db,
-         "pool": {"min_size": 0, "max_size": 2, "timeout": "2s", "max_waiting": 1}}])
-    exp = await started(cfg)
+    exp = await started(_sleepers(make_config, fresh_db, "app_burst", 5, 0.3,
+                                  min_size=0, timeout="2s"))
     with caplog.at_level(logging.INFO, logger="exporter"):
         results = await asyncio.gather(*(run(exp, f"app_burst{i}") for i in range(5)))
     assert True in results and False in results

@@ -313,7 +313,12 @@ DECLARE
     rls text := vigil_monitor.setting('probe_rls_role');
     bypass text := vigil_monitor.setting('probe_bypass_role');
 BEGIN
-    EXECUTE format('ALTER ROLE %I INHERIT', rls);  -- policies apply through membership
+    -- Policies apply through membership. Roles are shared by every database of the server
+    -- and the migration lock is per database: altered only when needed, so installs into two
+    -- databases at once don't both update the role ("tuple concurrently updated").
+    IF NOT (SELECT rolinherit FROM pg_roles WHERE rolname = rls) THEN
+        EXECUTE format('ALTER ROLE %I INHERIT', rls);
+    END IF;
     EXECUTE format('ALTER FUNCTION vigil_monitor.probe_run_rls(regclass) OWNER TO %I', rls);
     EXECUTE format('ALTER FUNCTION vigil_monitor.isolation_leaks(regclass, text) OWNER TO %I', rls);
     EXECUTE format('ALTER FUNCTION vigil_monitor.probe_run_bypass(regclass) OWNER TO %I', bypass);

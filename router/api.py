@@ -139,7 +139,8 @@ async def _change(request: web.Request, action: str) -> web.Response:
                                   extra={"via": identity.caller(request).via})
         else:
             row = await store.resolve(conn, app[MATRIX], alert_id, now, who, note=note,
-                                      public_url=app[CONFIG].router.public_url)
+                                      public_url=app[CONFIG].router.public_url,
+                                      detail={"via": identity.caller(request).via})
         if row is None:
             current = await store.get_alert(conn, alert_id)
     if row is None:

@@ -110,15 +110,16 @@ async def change_status(request: web.Request) -> web.Response:
             return bad
     async with request.app[POOL].connection() as conn, conn.transaction():
         return await move(conn, request.app, incident_id, str(target), str(who),
-                          note=note if isinstance(note, str) else None)
+                          note=note if isinstance(note, str) else None,
+                          via=identity.caller(request).via)
 
 
 async def move(conn: Any, app: web.Application, incident_id: int, target: str, who: str,
-               *, note: str | None = None) -> web.Response:
+               *, note: str | None = None, via: str | None = None) -> web.Response:
     """Move the incident to ``target`` if the lifecycle allows it from where it is (409
     naming the allowed moves if not): the one way a status changes, for this API and any
     action that implies a move (containing an incident, say). The caller owns the
-    transaction."""
+    transaction. ``via``: how the mover was authenticated, for the timeline (API calls)."""
     cur = await conn.execute("SELECT status FROM vigil_router.incidents WHERE id = %s "
                              "FOR UPDATE", (incident_id,))
     row = await cur.fetchone()
@@ -133,12 +134,13 @@ async def move(conn: Any, app: web.Application, incident_id: int, target: str, w
                           f"{' or '.join(allowed) if allowed else 'nothing (closed is final)'}"
                           f", not {target}", "status")
     if current == "open":   # the response itself: notifies the responders
-        return await incidents.start_response(conn, app, incident_id, who, note)
+        return await incidents.start_response(conn, app, incident_id, who, note, via=via)
     now = app[CLOCK].now()
     await conn.execute("UPDATE vigil_router.incidents SET status = %s, status_changed_at = %s, "
                        "status_changed_by = %s WHERE id = %s", (target, now, who, incident_id))
     await store.event(conn, now, "status_changed", incident_id=incident_id, actor=who,
-                      detail={"from": current, "to": target, "note": note})
+                      detail={"from": current, "to": target, "note": note,
+                              **({"via": via} if via else {})})
     return reply(await incidents.get_incident(conn, incident_id))
 
 

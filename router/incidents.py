@@ -98,11 +98,12 @@ async def respond(request: web.Request) -> web.Response:
     who = doc.get("who")
     async with request.app[POOL].connection() as conn, conn.transaction():
         return await start_response(conn, request.app, _id(request),
-                                    who if isinstance(who, str) else "api")
+                                    who if isinstance(who, str) else "api",
+                                    via=identity.caller(request).via)
 
 
 async def start_response(conn: Any, app: web.Application, incident_id: int, who: str,
-                         note: str | None = None) -> web.Response:
+                         note: str | None = None, *, via: str | None = None) -> web.Response:
     """open -> responding: notify the level's first-step and notice targets, once each. Also
     what ``status responding`` does from open (router/incident_api.py). The caller owns the
     transaction."""
@@ -132,7 +133,8 @@ async def start_response(conn: Any, app: web.Application, incident_id: int, who:
                   for t, r in resolved.items() if t in targets}:
         detail["oncall"] = oncall
     await store.event(conn, now, "status_changed", incident_id=incident_id, actor=who,
-                      detail={"from": "open", "to": "responding", "note": note})
+                      detail={"from": "open", "to": "responding", "note": note,
+                              **({"via": via} if via else {})})
     await store.event(conn, now, "response_initiated", incident_id=incident_id, actor=who,
                       detail=detail)
     return reply(await get_incident(conn, incident_id))

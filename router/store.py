@@ -103,13 +103,15 @@ async def incidents_after_resolve(conn: AsyncConnection[Any], alert_ids: list[in
 
 async def resolve(conn: AsyncConnection[Any], matrix: Matrix, alert_id: int, now: datetime,
                   who: str, *, note: str | None = None, public_url: str = "",
-                  ended_at: datetime | None = None) -> Row | None:
+                  ended_at: datetime | None = None,
+                  detail: dict[str, Any] | None = None) -> Row | None:
     """Resolve an alert: escalation ends, but steps that fell due while it was open (by
     ``ended_at``, Alertmanager's endsAt, or now) still fire; notices already planned still
     go out; everyone notified hears of the resolve, after their last page. Returns the
-    updated alert, or None if it was resolved already."""
-    alerts = json.dumps([{"id": alert_id,
-                          "ended": ended_at.isoformat() if ended_at else None}])
+    updated alert, or None if it was resolved already. ``detail`` goes into the timeline's
+    'resolved' event (``via``: how the resolver was authenticated)."""
+    alerts = json.dumps([{"id": alert_id, "ended": ended_at.isoformat() if ended_at else None,
+                          "detail": detail}])
     rows = await resolve_many(conn, matrix, alerts, now, who, note=note, public_url=public_url)
     return rows[0] if rows else None
 

@@ -93,6 +93,26 @@ async def test_a_personal_token_acks_as_its_user(people: Router) -> None:
     assert (actor, via) == ("bob", "api-token")
 
 
+async def test_resolves_and_status_changes_record_how_their_actor_was_known(
+        people: Router) -> None:
+    """Acks and notes said `via`; a resolve and an incident's status change did not, so the
+    timeline could not tell an authenticated resolver from a name typed with --who."""
+    assert (await people.post(am_payload(am_alert("TokR", "P2")))).status == 200
+    [(alert_id,)] = people.sql("SELECT id FROM vigil_router.alerts")
+    status, row = await _call(people, BOB, "POST", f"/api/v1/alerts/{alert_id}/resolve",
+                              json={})
+    assert status == 200 and row["resolved_by"] == "bob"
+    iid = await _incident(people)
+    for to in ("responding", "contained"):
+        status, _ = await _call(people, BOB, "POST", f"/api/v1/incidents/{iid}/status",
+                                json={"status": to})
+        assert status == 200, to
+    rows = people.sql("SELECT kind, actor, detail->>'via' FROM vigil_router.events "
+                      "WHERE kind IN ('resolved', 'status_changed') ORDER BY id")
+    assert rows == [("resolved", "bob", "api-token"), ("status_changed", "bob", "api-token"),
+                    ("status_changed", "bob", "api-token")]
+
+
 async def test_a_read_only_token_reads_but_every_post_is_refused(people: Router) -> None:
     iid = await _incident(people)
     status, _ = await _call(people, VICTOR, "GET", "/api/v1/alerts")

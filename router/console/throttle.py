@@ -15,6 +15,7 @@ connections, which the webhook needs.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,10 +26,25 @@ from router.console import tokens
 USER, ADDRESS, USER_AT = "user", "address", "user-address"
 
 
+def client_key(address: str) -> str:
+    """The address as the limits count it: an IPv6 client is its /64, the block one host is
+    usually given (counted per address, one client had 2^64 allowances)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:   # ::ffff:a.b.c.d is that IPv4 client
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def keys(cfg: Console, name: str, address: str) -> list[tuple[str, str, int]]:
     """(scope, key, limit) for an attempt. A name is limited per address first: counted per
     name alone, a few wrong passwords from anywhere locked its user out (migration 0012)."""
     limit, secret = cfg.login_limit, str(cfg.secret)
+    address = client_key(address)
     return [(USER_AT, tokens.keyed_hash(secret, "login-user-at", f"{name}\0{address}"),
              limit.per_user_and_address),
             (USER, tokens.keyed_hash(secret, "login-user", name), limit.per_user),

@@ -142,3 +142,16 @@ def test_a_users_fingerprint_changes_with_their_password_role_or_the_secret() ->
     assert mark != fingerprint(cfg, "b", ConsoleUser(Secret("pw"), "responder"))
     other = Console(secret=Secret(OTHER), users=cfg.users)
     assert mark != fingerprint(other, "a", ConsoleUser(Secret("pw"), "responder"))
+
+
+def test_the_login_limits_count_an_ipv6_client_by_its_64_block() -> None:
+    """Counted per address, one IPv6 host (a /64 is what one is usually given) had 2^64
+    allowances of per_address failures."""
+    from router.console.throttle import client_key, keys
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9") == \
+        "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:192.0.2.7") == client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("unknown") == "unknown"
+    cfg = _console()
+    assert keys(cfg, "a", "2001:db8:1:2::1") == keys(cfg, "a", "2001:db8:1:2::abcd")

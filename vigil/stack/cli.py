@@ -293,11 +293,16 @@ def run_status(args: argparse.Namespace) -> int:
     if scrapes is not None:
         print("Prometheus scrapes:")
         for t in scrapes:
-            mark = "ok" if t["health"] == "up" else "FAILED"
-            print(f"  {t['job']:<20} {t['instance']:<22} {mark:<7} {t['last_error'] or ''}"
-                  .rstrip())
+            print(f"  {t['job']:<20} {t['instance']:<22} {scrape_mark(t['health']):<7} "
+                  f"{t['last_error'] or ''}".rstrip())
     _print_alerts(summary, summary_error)
     return 0 if ok else 1
+
+
+def scrape_mark(health: str) -> str:
+    """Prometheus's word for a target: "unknown" is a target not scraped yet (just after
+    `vigil up`), which is not a failure with no error to show."""
+    return {"up": "ok", "unknown": "not scraped yet"}.get(health, "FAILED")
 
 
 def _print_exporter(exporter: health.ExporterHealth | None, error: str) -> None:

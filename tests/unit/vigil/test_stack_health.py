@@ -90,3 +90,11 @@ def test_scrape_targets_that_cannot_be_read_are_an_error_not_an_empty_list() -> 
         targets, error = health.scrapes(stub.url)
     assert error == "" and targets == [{"job": "vigil-exporter", "instance": "e:1",
                                         "health": "up", "last_error": None}]
+
+
+def test_a_target_prometheus_has_not_scraped_yet_is_not_shown_as_failed() -> None:
+    """Right after `vigil up`, `vigil status` showed FAILED, with no error, for a target whose
+    first scrape had not happened yet."""
+    from vigil.stack.cli import scrape_mark
+    assert [scrape_mark(h) for h in ("up", "unknown", "down")] == [
+        "ok", "not scraped yet", "FAILED"]
